@@ -1,0 +1,1 @@
+"""The pipeline's work: plain functions, callable without a Prefect server."""

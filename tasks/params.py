@@ -1,0 +1,64 @@
+"""Loading one stage's section of ``params.yaml`` into its validated pydantic config.
+
+Every stage owns a pydantic model (defined next to the stage's code) with ``extra="forbid"``,
+so a misspelt key or a wrong type fails before any work starts, and the message names
+the file, the section and the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A params file or section that does not validate."""
+
+
+class StageConfig(BaseModel):
+    """Base for every stage's config: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+def read_params(path: str | Path = DEFAULT_PARAMS) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    with path.open() as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of stage sections, got {type(data).__name__}")
+    return data
+
+
+def load_stage_config(
+    cls: type[ConfigT], section: str, path: str | Path = DEFAULT_PARAMS, overrides: dict | None = None
+) -> ConfigT:
+    """Validate ``params[section]`` (merged with ``overrides``) as ``cls``.
+
+    A missing section means "all defaults". Errors name ``<file>: <section>.<key>``.
+    """
+    data = read_params(path)
+    raw = data.get(section) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: section '{section}' must be a mapping, got {type(raw).__name__}")
+    return validate_config(cls, {**raw, **(overrides or {})}, f"{path}: {section}")
+
+
+def validate_config(cls: type[ConfigT], raw: dict, where: str) -> ConfigT:
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            key = ".".join(str(p) for p in e["loc"])
+            problems.append(f"{where}.{key}: {e['msg']}")
+        raise ConfigError("invalid params:\n  " + "\n  ".join(problems)) from None
