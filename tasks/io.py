@@ -1,0 +1,115 @@
+"""Small file helpers every stage shares: atomic outputs, mask PNGs, hashes, clip files."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from PIL import Image
+
+
+@contextlib.contextmanager
+def atomic_dir(final: str | Path) -> Iterator[Path]:
+    """Yield an empty temp folder beside ``final``; on success it replaces ``final`` whole.
+
+    On any error the temp folder is removed and ``final`` is left as it was, so a stage never
+    leaves half-written outputs. The temp folder sits in the same parent so the rename is atomic.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if final.exists():
+        # os.replace cannot overwrite a non-empty folder: move the old one aside first.
+        old = final.parent / f".{final.name}.old-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, data) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_mask_pngs(masks: np.ndarray, folder: str | Path) -> None:
+    """Write a mask sequence, bool/0-1 array (F, H, W), as ``0000.png, 0001.png, ...`` (0 or 255)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, m in enumerate(masks):
+        Image.fromarray((np.asarray(m) > 0).astype(np.uint8) * 255).save(folder / f"{i:04d}.png")
+
+
+def mask_png_paths(folder: str | Path) -> list[Path]:
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() == ".png")
+
+
+def read_mask_pngs(folder: str | Path, threshold: int = 128) -> np.ndarray:
+    """Read a folder of mask PNGs (sorted by name) as bool (F, H, W).
+
+    Colour or alpha PNGs are reduced to luminance; a pixel is foreground when >= ``threshold``.
+    Raises ValueError naming the folder or file when the sequence is empty or sizes differ.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: mask folder not found")
+    paths = mask_png_paths(folder)
+    if not paths:
+        raise ValueError(f"{folder}: no PNG masks in folder")
+    masks = []
+    for p in paths:
+        try:
+            m = np.asarray(Image.open(p).convert("L"))
+        except OSError as err:
+            raise ValueError(f"{p}: not a readable PNG ({err})") from None
+        if masks and m.shape != masks[0].shape:
+            raise ValueError(f"{p}: mask size {m.shape[1]}x{m.shape[0]} differs from "
+                             f"{paths[0].name}'s {masks[0].shape[1]}x{masks[0].shape[0]}")
+        masks.append(m >= threshold)
+    return np.stack(masks)
+
+
+def save_clip(path: str | Path, frames: np.ndarray, **masks: np.ndarray | None) -> None:
+    """A clip file: ``frames`` uint8 (F, H, W, 3) plus optional bool (F, H, W) mask arrays."""
+    arrays = {"frames": frames}
+    arrays.update({k: v.astype(bool) for k, v in masks.items() if v is not None})
+    np.savez_compressed(path, **arrays)
+
+
+def load_clip(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}

@@ -1,0 +1,261 @@
+"""The toy world: a seeded renderer of short videos of a coloured shape moving over a textured ground.
+
+Each video comes with a prompt ("a red star runs across a sandy plain") and a ground-truth binary
+mask per frame. The renderer writes what a user would bring: mp4 files, mask PNGs and a manifest,
+so every later stage treats the toy world exactly like real footage.
+
+Layout written under ``out_dir``::
+
+    manifest.yaml            few-shot training set: id, video, prompt, truth_masks (+ what was drawn)
+    videos/<id>.mp4          H.264
+    truth/<id>/0000.png      ground-truth masks, 0/255
+    heldout/manifest.yaml    prompts + mask sequences for generation
+    heldout/<id>/0000.png
+    preview.png              contact sheet of the training set, mask outlined
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import yaml
+from pydantic import Field
+
+from tasks.io import atomic_dir, write_mask_pngs
+from tasks.params import StageConfig
+from tasks.video import write_mp4
+from tasks.visualize import contact_sheet
+
+# Object colours are chosen to stand apart from every ground (no green, sand-beige, blue or grey),
+# which is what lets the evaluation's toy segmenter find the generated object by colour alone.
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (215, 35, 35),
+    "orange": (245, 135, 20),
+    "yellow": (245, 225, 40),
+    "purple": (135, 45, 190),
+    "pink": (245, 105, 190),
+    "black": (25, 25, 25),
+}
+SHAPES = ("circle", "square", "triangle", "star", "diamond")
+GROUNDS = {"grass": "a grassy meadow", "sand": "a sandy plain", "water": "a blue lake", "rock": "a rocky ground"}
+MOTIONS = {"run": "runs across", "jump": "jumps on", "circle": "circles over"}
+
+SUPERSAMPLE = 4  # shapes are drawn at 4x and averaged down: smooth edges, exact coverage masks
+
+
+class ToyWorldConfig(StageConfig):
+    seed: int = 0
+    size: int = Field(64, ge=16, le=512, multiple_of=2, description="frame height = width, pixels")
+    n_frames: int = Field(16, ge=2)
+    fps: float = Field(8.0, gt=0)
+    motion: Literal["run", "jump", "circle"] = "run"
+    n_train: int = Field(6, ge=1, description="few-shot training videos, all sharing `motion`")
+    n_heldout: int = Field(4, ge=0, description="held-out prompts + mask sequences for generation")
+    heldout_frames: int = Field(16, ge=2)
+    out_dir: str = "data/raw/toy"
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Everything drawn in one toy video; ``params`` are the motion's random parameters."""
+
+    colour: str
+    shape: str
+    ground: str
+    motion: str
+    radius: float  # object half-size, pixels
+    params: tuple[float, ...]
+
+    @property
+    def prompt(self) -> str:
+        return f"a {self.colour} {self.shape} {MOTIONS[self.motion]} {GROUNDS[self.ground]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# grounds
+
+
+def _smooth_noise(rng: np.random.Generator, size: int, scale: float) -> np.ndarray:
+    """Zero-mean, unit-std noise with features about ``scale`` pixels wide."""
+    field = cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), scale)
+    return (field - field.mean()) / (field.std() + 1e-6)
+
+
+def render_ground(kind: str, size: int, rng: np.random.Generator, n_frames: int) -> np.ndarray:
+    """A textured ground, float32 (F, size, size, 3) in [0, 255]; only water moves."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    coarse, fine = _smooth_noise(rng, size, size / 8), _smooth_noise(rng, size, 1.0)
+    if kind == "grass":
+        base = np.array([70, 140, 55], np.float32)
+        blades = (rng.random((size, size)) < 0.12).astype(np.float32)
+        blades = cv2.filter2D(blades, -1, np.ones((3, 1), np.float32) / 3)  # short vertical strokes
+        img = base + 14 * coarse[..., None] + 18 * (blades[..., None] - 0.12) * np.array([0.6, 1.0, 0.4])
+        frames = np.repeat(img[None], n_frames, 0)
+    elif kind == "sand":
+        base = np.array([214, 188, 136], np.float32)
+        ripple = np.sin(2 * np.pi * (yy * 9 + 0.15 * coarse))
+        img = base + 8 * ripple[..., None] + 7 * fine[..., None] + 6 * coarse[..., None]
+        frames = np.repeat(img[None], n_frames, 0)
+    elif kind == "water":
+        base = np.array([45, 95, 175], np.float32)
+        phase = rng.uniform(0, 2 * np.pi)
+        frames = np.stack([
+            base + 12 * np.sin(2 * np.pi * (yy * 6 + 0.3 * xx + 0.2 * coarse) + phase + 0.5 * t)[..., None]
+            * np.array([0.5, 0.8, 1.0]) + 5 * fine[..., None]
+            for t in range(n_frames)
+        ])
+    elif kind == "rock":
+        base = np.array([128, 122, 115], np.float32)
+        cracks = (np.abs(_smooth_noise(rng, size, size / 16)) < 0.08).astype(np.float32)
+        img = base + 16 * coarse[..., None] + 6 * fine[..., None] - 35 * cracks[..., None]
+        frames = np.repeat(img[None], n_frames, 0)
+    else:
+        raise ValueError(f"unknown ground '{kind}', expected one of {sorted(GROUNDS)}")
+    return np.clip(frames, 0, 255).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# shapes and motion
+
+
+def shape_polygon(shape: str, cx: float, cy: float, r: float) -> np.ndarray | None:
+    """Vertices (K, 2) of a polygonal shape centred at (cx, cy) with half-size r; None for a circle."""
+    if shape == "circle":
+        return None
+    if shape == "square":
+        s = r * 0.85
+        pts = [(-s, -s), (s, -s), (s, s), (-s, s)]
+    elif shape == "diamond":
+        pts = [(0, -r), (r * 0.75, 0), (0, r), (-r * 0.75, 0)]
+    elif shape == "triangle":
+        pts = [(0, -r), (r * 0.95, r * 0.75), (-r * 0.95, r * 0.75)]
+    elif shape == "star":
+        angles = -np.pi / 2 + np.arange(10) * np.pi / 5
+        radii = np.where(np.arange(10) % 2 == 0, r, r * 0.45)
+        pts = list(zip(radii * np.cos(angles), radii * np.sin(angles)))
+    else:
+        raise ValueError(f"unknown shape '{shape}', expected one of {SHAPES}")
+    return np.array(pts, np.float32) + np.array([cx, cy], np.float32)
+
+
+def render_object_mask(shape: str, cx: float, cy: float, r: float, size: int) -> np.ndarray:
+    """Coverage in [0, 1], float32 (size, size), of the shape, anti-aliased by supersampling."""
+    big = np.zeros((size * SUPERSAMPLE, size * SUPERSAMPLE), np.uint8)
+    s = SUPERSAMPLE
+    poly = shape_polygon(shape, cx * s, cy * s, r * s)
+    if poly is None:
+        cv2.circle(big, (round(cx * s), round(cy * s)), round(r * s), 255, -1, lineType=cv2.LINE_AA)
+    else:
+        cv2.fillPoly(big, [np.round(poly).astype(np.int32)], 255, lineType=cv2.LINE_AA)
+    return cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+
+
+def object_path(motion: str, params: tuple[float, ...], radius: float, size: int, n_frames: int) -> np.ndarray:
+    """Object centres (F, 2) in pixels for a motion pattern; the object stays inside the frame."""
+    u = np.linspace(0.0, 1.0, n_frames)
+    lo, hi = radius + 1, size - radius - 1
+    if motion == "run":
+        # params: start, end (fractions of the free width), hops, hop height (fraction of size)
+        start, end, hops, height = params
+        x = lo + (hi - lo) * (start + (end - start) * u)
+        y = hi - height * size * np.abs(np.sin(np.pi * hops * u))
+    elif motion == "jump":
+        # params: x position (fraction), jumps, jump height (fraction of size)
+        xpos, jumps, height = params
+        x = np.full_like(u, lo + (hi - lo) * xpos)
+        y = hi - height * size * np.abs(np.sin(np.pi * jumps * u))
+    elif motion == "circle":
+        # params: orbit radius (fraction of free half-width), start angle, turns (sign = direction)
+        orbit, angle, turns = params
+        c, rr = size / 2, orbit * (hi - lo) / 2
+        x = c + rr * np.cos(angle + 2 * np.pi * turns * u)
+        y = c + rr * np.sin(angle + 2 * np.pi * turns * u)
+    else:
+        raise ValueError(f"unknown motion '{motion}', expected one of {sorted(MOTIONS)}")
+    return np.stack([np.clip(x, lo, hi), np.clip(y, lo, hi)], axis=1)
+
+
+def random_motion_params(motion: str, rng: np.random.Generator) -> tuple[float, ...]:
+    if motion == "run":
+        return (rng.uniform(0.0, 0.15), rng.uniform(0.85, 1.0), float(rng.integers(2, 4)), rng.uniform(0.15, 0.3))
+    if motion == "jump":
+        return (rng.uniform(0.25, 0.75), float(rng.integers(1, 3)), rng.uniform(0.25, 0.45))
+    if motion == "circle":
+        return (rng.uniform(0.5, 0.9), rng.uniform(0, 2 * np.pi), float(rng.choice([-1.0, 1.0])))
+    raise ValueError(f"unknown motion '{motion}'")
+
+
+def render_video(scene: Scene, size: int, n_frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Render a scene: frames uint8 (F, H, W, 3) and ground-truth masks bool (F, H, W)."""
+    ground = render_ground(scene.ground, size, rng, n_frames)
+    colour = np.array(COLOURS[scene.colour], np.float32)
+    # a gentle top-to-bottom shade makes the object look lit without breaking its colour identity
+    shade = 1.08 - 0.16 * np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
+    centres = object_path(scene.motion, scene.params, scene.radius, size, n_frames)
+    frames, masks = [], []
+    for t, (cx, cy) in enumerate(centres):
+        cover = render_object_mask(scene.shape, cx, cy, scene.radius, size)[..., None]
+        body = np.clip(colour * shade, 0, 255)
+        frames.append(ground[t] * (1 - cover) + body * cover)
+        masks.append(cover[..., 0] >= 0.5)
+    return np.clip(np.stack(frames) + 0.5, 0, 255).astype(np.uint8), np.stack(masks)
+
+
+def sample_scenes(cfg: ToyWorldConfig, n: int, rng: np.random.Generator) -> list[Scene]:
+    """``n`` scenes sharing ``cfg.motion``; colours, shapes and grounds cycle so a small set covers many."""
+    colours, shapes, grounds = (rng.permutation(list(x)) for x in (COLOURS, SHAPES, GROUNDS))
+    return [
+        Scene(
+            colour=str(colours[i % len(colours)]),
+            shape=str(shapes[i % len(shapes)]),
+            ground=str(grounds[i % len(grounds)]),
+            motion=cfg.motion,
+            radius=float(rng.uniform(0.1, 0.17) * cfg.size),
+            params=random_motion_params(cfg.motion, rng),
+        )
+        for i in range(n)
+    ]
+
+
+def render_toyworld(cfg: ToyWorldConfig) -> Path:
+    """Render the training set and the held-out set into ``cfg.out_dir`` (atomically). Returns it."""
+    # independent streams: growing the held-out set never changes the training videos
+    train_rng, heldout_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
+    with atomic_dir(cfg.out_dir) as out:
+        rows, previews = [], []
+        for i, scene in enumerate(sample_scenes(cfg, cfg.n_train, train_rng)):
+            vid = f"toy-{i:03d}"
+            frames, masks = render_video(scene, cfg.size, cfg.n_frames, train_rng)
+            (out / "videos").mkdir(exist_ok=True)
+            write_mp4(out / "videos" / f"{vid}.mp4", frames, cfg.fps)
+            write_mask_pngs(masks, out / "truth" / vid)
+            rows.append({"id": vid, "video": f"videos/{vid}.mp4", "prompt": scene.prompt,
+                         "truth_masks": f"truth/{vid}", **_scene_fields(scene)})
+            previews.append((frames, masks))
+        _write_yaml(out / "manifest.yaml", {"videos": rows})
+
+        held = []
+        for i, scene in enumerate(sample_scenes(cfg, cfg.n_heldout, heldout_rng)):
+            sid = f"heldout-{i:03d}"
+            _, masks = render_video(scene, cfg.size, cfg.heldout_frames, heldout_rng)
+            write_mask_pngs(masks, out / "heldout" / sid)
+            held.append({"id": sid, "prompt": scene.prompt, "masks": sid, **_scene_fields(scene)})
+        _write_yaml(out / "heldout" / "manifest.yaml", {"sequences": held})
+
+        sheet = contact_sheet([f for f, _ in previews], masks=[m for _, m in previews], max_frames=8)
+        cv2.imwrite(str(out / "preview.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    return Path(cfg.out_dir)
+
+
+def _scene_fields(scene: Scene) -> dict:
+    return {"colour": scene.colour, "shape": scene.shape, "ground": scene.ground, "motion": scene.motion}
+
+
+def _write_yaml(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        yaml.safe_dump(data, f, sort_keys=False)
