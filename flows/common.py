@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
+from typing import Callable
 
+from prefect import tags
 from prefect.artifacts import create_markdown_artifact
 
 from tasks.params import DEFAULT_PARAMS, ConfigT, load_stage_config
+
+
+# Set by the pipeline flow for the `dvc repro` it runs, so every stage run carries the pipeline's tag.
+PIPELINE_TAG_ENV = "MASKMOTION_PIPELINE_TAG"
+
+
+def run_stage(stage_flow: Callable, **kwargs):
+    """Entry point of ``python -m flows.<stage>``: run the flow, tagged with the pipeline run if any."""
+    tag = os.environ.get(PIPELINE_TAG_ENV)
+    with tags(*([tag] if tag else [])):
+        return stage_flow(**kwargs)
 
 
 def stage_config(cls: type[ConfigT], section: str, params_path: str = str(DEFAULT_PARAMS)) -> ConfigT:

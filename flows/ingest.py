@@ -2,7 +2,7 @@
 
 from prefect import flow, task
 
-from flows.common import publish_summary, stage_config
+from flows.common import publish_summary, run_stage, stage_config
 from tasks.ingest import IngestConfig, ingest
 
 # Bad input is not transient: no retries here; a failure leaves the previous clips untouched.
@@ -18,4 +18,4 @@ def ingest_flow(params_path: str = "params.yaml") -> dict:
 
 
 if __name__ == "__main__":
-    ingest_flow()
+    run_stage(ingest_flow)

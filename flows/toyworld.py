@@ -2,7 +2,7 @@
 
 from prefect import flow, task
 
-from flows.common import publish_summary, stage_config
+from flows.common import publish_summary, run_stage, stage_config
 from tasks.toyworld import ToyWorldConfig, render_toyworld
 
 render = task(render_toyworld, name="render-toyworld")
@@ -17,4 +17,4 @@ def toyworld_flow(params_path: str = "params.yaml") -> str:
 
 
 if __name__ == "__main__":
-    toyworld_flow()
+    run_stage(toyworld_flow)
