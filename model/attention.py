@@ -1,0 +1,245 @@
+"""Attention processors for the inflated video UNet.
+
+Two jobs, both as diffusers attention processors (set with ``set_attn_processor``), so the
+pretrained 2-D UNet is reused as is and only the attention arithmetic changes:
+
+- ``SpatialSelfAttnProcessor``: the spatial self-attention (``attn1``) of every transformer block,
+  in one of four modes (``SELF_ATTENTION_MODES``). ``first_frame`` is eq. 5 of the paper.
+- ``MaskCrossAttnProcessor``: the text cross-attention (``attn2``) with the mask term of eq. 6-7.
+
+How the frame count and the masks reach the processors: the video UNet passes a ``VideoContext``
+as ``cross_attention_kwargs={"video": context}``. diffusers forwards ``cross_attention_kwargs``
+untouched through the UNet blocks to every ``Attention`` call, and gradient checkpointing captures
+it as an argument, so no shared mutable state is needed. Every processor here accepts ``video``.
+
+Tensor layout inside a processor: ``hidden_states`` is ``(B*F, N, C)`` with the frames of one video
+contiguous (frame-major within a video), ``N = h*w`` tokens at the layer's resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SELF_ATTENTION_MODES = ("first_frame", "sparse_causal", "per_frame", "full")
+
+
+@dataclass
+class VideoContext:
+    """What the processors need to know about the video being denoised.
+
+    Args:
+        num_frames: F, frames per video; the processors' batch is ``B*F``.
+        latent_size: ``(H, W)`` of the latents fed to the UNet; layer resolutions are derived from it.
+        masks: ``(B*F, 1, Hm, Wm)`` float foreground masks in [0, 1] at any resolution (pixel or
+            latent), or None for no mask guidance.
+    """
+
+    num_frames: int
+    latent_size: tuple[int, int]
+    masks: torch.Tensor | None = None
+    _mask_cache: dict = field(default_factory=dict, repr=False)
+
+    def layer_size(self, num_tokens: int) -> tuple[int, int]:
+        """``(h, w)`` of the UNet level that has ``num_tokens`` spatial tokens.
+
+        diffusers' stride-2 downsamplers map a side ``s`` to ``ceil(s / 2)``; walk down until the
+        token count matches, so odd latent sizes work too.
+        """
+        h, w = self.latent_size
+        while h * w > num_tokens:
+            h, w = math.ceil(h / 2), math.ceil(w / 2)
+        if h * w != num_tokens:
+            raise ValueError(f"{num_tokens} tokens match no UNet level of a {self.latent_size} latent")
+        return h, w
+
+    def mask_at(self, num_tokens: int) -> torch.Tensor:
+        """The masks resized (area interpolation) to the layer with ``num_tokens`` tokens.
+
+        Returns ``(B*F, 1, h, w)`` float in [0, 1]; soft values on edges after downsampling.
+        Cached per resolution: every layer of a level shares one resize.
+        """
+        if self.masks is None:
+            raise ValueError("this VideoContext carries no masks")
+        if num_tokens not in self._mask_cache:
+            self._mask_cache[num_tokens] = F.interpolate(self.masks, size=self.layer_size(num_tokens), mode="area")
+        return self._mask_cache[num_tokens]
+
+
+def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """``(b, n, heads*d)`` -> ``(b, heads, n, d)``."""
+    b, n, inner = x.shape
+    return x.view(b, n, heads, inner // heads).transpose(1, 2)
+
+
+def _merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """``(b, heads, n, d)`` -> ``(b, n, heads*d)``."""
+    b, heads, n, d = x.shape
+    return x.transpose(1, 2).reshape(b, n, heads * d)
+
+
+def _check_plain_attention(attn, hidden_states: torch.Tensor) -> None:
+    """These processors cover the attention found in SD-style transformer blocks; refuse the rest
+    loudly rather than silently computing something else."""
+    if hidden_states.ndim != 3:
+        raise ValueError(f"expected (batch, tokens, channels) hidden states, got {tuple(hidden_states.shape)}")
+    if attn.spatial_norm is not None or attn.group_norm is not None:
+        raise NotImplementedError("spatial_norm / group_norm attention is not supported by the video processors")
+
+
+def _project_out(attn, hidden_states: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))  # linear, dropout
+    if attn.residual_connection:
+        hidden_states = hidden_states + residual
+    return hidden_states / attn.rescale_output_factor
+
+
+def _norm_qk(attn, query: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if attn.norm_q is not None:
+        query = attn.norm_q(query)
+    if attn.norm_k is not None:
+        key = attn.norm_k(key)
+    return query, key
+
+
+class SpatialSelfAttnProcessor:
+    """Spatial self-attention across the frames of a video.
+
+    Modes (which frames a query of frame i may look at):
+        ``first_frame``: frame 1 only (eq. 5): ``softmax(Q_i K_1^T / sqrt(d)) V_1``.
+        ``sparse_causal``: frame 1 and frame i-1 (Tune-A-Video); frame 1 looks at itself.
+        ``per_frame``: frame i only (plain image self-attention).
+        ``full``: every frame of the video (full spatio-temporal attention; a cost baseline).
+    """
+
+    def __init__(self, mode: str = "first_frame"):
+        if mode not in SELF_ATTENTION_MODES:
+            raise ValueError(f"self-attention mode must be one of {SELF_ATTENTION_MODES}, got {mode!r}")
+        self.mode = mode
+
+    def __call__(
+        self,
+        attn,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        video: VideoContext | None = None,
+    ) -> torch.Tensor:
+        _check_plain_attention(attn, hidden_states)
+        if encoder_hidden_states is not None or attention_mask is not None:
+            raise NotImplementedError("spatial self-attention takes no encoder states or attention mask")
+        num_frames = 1 if video is None else video.num_frames
+        if self.mode != "per_frame" and video is None:
+            raise ValueError(f"{self.mode!r} self-attention needs the frame count: pass a VideoContext as `video`")
+        bf, n, c = hidden_states.shape
+        if bf % num_frames:
+            raise ValueError(f"batch {bf} is not a multiple of num_frames {num_frames}")
+        b, f, heads = bf // num_frames, num_frames, attn.heads
+
+        query = attn.to_q(hidden_states)  # (B*F, N, inner)
+        inner = query.shape[-1]
+        if self.mode == "first_frame":
+            # K and V from frame 1 only, computed once per video. Stacking the F query sets along the
+            # sequence axis, (B, F*N, inner) against (B, N, inner), is the same as broadcasting K_1,
+            # V_1 to every frame with expand, but never materialises F copies: cost is linear in F.
+            first = hidden_states.view(b, f, n, c)[:, 0]
+            key, value = attn.to_k(first), attn.to_v(first)  # (B, N, inner)
+            query = query.reshape(b, f * n, inner)
+        elif self.mode == "sparse_causal":
+            key = attn.to_k(hidden_states).view(b, f, n, inner)
+            value = attn.to_v(hidden_states).view(b, f, n, inner)
+            previous = torch.clamp(torch.arange(f, device=key.device) - 1, min=0)
+            # keys of frame i: [frame 1 | frame i-1] concatenated along the token axis
+            key = torch.cat([key[:, :1].expand(b, f, n, inner), key[:, previous]], dim=2).reshape(bf, 2 * n, inner)
+            value = torch.cat([value[:, :1].expand(b, f, n, inner), value[:, previous]], dim=2).reshape(bf, 2 * n, inner)
+        elif self.mode == "full":
+            query = query.reshape(b, f * n, inner)
+            key = attn.to_k(hidden_states).reshape(b, f * n, inner)
+            value = attn.to_v(hidden_states).reshape(b, f * n, inner)
+        else:  # per_frame
+            key, value = attn.to_k(hidden_states), attn.to_v(hidden_states)
+
+        query, key, value = (_split_heads(x, heads) for x in (query, key, value))
+        query, key = _norm_qk(attn, query, key)
+        out = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)
+        out = _merge_heads(out).reshape(bf, n, inner).to(query.dtype)
+        return _project_out(attn, out, hidden_states)
+
+
+def build_mask_branch(channels: int, hidden_channels: int = 32) -> nn.Sequential:
+    """The small new branch that lifts a one-channel mask to a layer's channel width.
+
+    ``(B*F, 1, h, w)`` mask -> ``(B*F, channels, h, w)`` features ``m`` of eq. 6. A 3x3 conv sees
+    the mask's edges, a 1x1 conv widens. The last conv is zero-initialised, so ``m = 0`` and the
+    layer is exactly the pretrained cross-attention until training moves it; the first conv keeps
+    its random init so gradients reach the last one.
+    """
+    branch = nn.Sequential(
+        nn.Conv2d(1, hidden_channels, kernel_size=3, padding=1),
+        nn.SiLU(),
+        nn.Conv2d(hidden_channels, channels, kernel_size=1),
+    )
+    nn.init.zeros_(branch[2].weight)
+    nn.init.zeros_(branch[2].bias)
+    return branch
+
+
+class MaskCrossAttnProcessor(nn.Module):
+    """Text cross-attention with the foreground mask in the scores (eq. 6-7).
+
+    ``softmax((Q K^T + M K^T) / sqrt(d)) V`` with ``M = W^Q m``. Since ``Q K^T + M K^T = (Q + M) K^T``
+    this is plain SDPA on ``Q + M``. ``W^Q`` is the layer's own query projection, applied without
+    its bias (eq. 6 has none), so a zero ``m`` adds exactly nothing.
+
+    The processor is an ``nn.Module`` so the mask branch is registered under the attention module
+    (``...attn2.processor.mask_branch.*``) and travels with the UNet's state dict.
+
+    Args:
+        channels: the layer's query width (``attn.to_q.in_features``); None builds no mask branch,
+            i.e. plain cross-attention (the "w/o mask" ablation).
+        hidden_channels: width of the mask branch's hidden conv.
+    """
+
+    def __init__(self, channels: int | None, hidden_channels: int = 32):
+        super().__init__()
+        self.mask_branch = None if channels is None else build_mask_branch(channels, hidden_channels)
+
+    def mask_term(self, attn, video: VideoContext, num_tokens: int, dtype: torch.dtype) -> torch.Tensor:
+        """``M = W^Q m`` for every token: ``(B*F, N, inner)``."""
+        mask = video.mask_at(num_tokens).to(dtype)
+        m = self.mask_branch(mask).flatten(2).transpose(1, 2)  # (B*F, N, channels)
+        return F.linear(m, attn.to_q.weight)
+
+    def __call__(
+        self,
+        attn,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        video: VideoContext | None = None,
+    ) -> torch.Tensor:
+        _check_plain_attention(attn, hidden_states)
+        if encoder_hidden_states is None:
+            raise ValueError("cross-attention needs encoder_hidden_states (the text embeddings)")
+        batch, num_tokens, _ = hidden_states.shape
+        if attn.norm_cross:
+            encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
+        if attention_mask is not None:
+            attention_mask = attn.prepare_attention_mask(attention_mask, encoder_hidden_states.shape[1], batch)
+            attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
+
+        query = attn.to_q(hidden_states)
+        if self.mask_branch is not None and video is not None and video.masks is not None:
+            query = query + self.mask_term(attn, video, num_tokens, query.dtype)
+        key, value = attn.to_k(encoder_hidden_states), attn.to_v(encoder_hidden_states)
+
+        query, key, value = (_split_heads(x, attn.heads) for x in (query, key, value))
+        query, key = _norm_qk(attn, query, key)
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=0.0)
+        return _project_out(attn, _merge_heads(out).to(query.dtype), hidden_states)

@@ -1,0 +1,345 @@
+"""MaskVideo: text + mask sequence (+ first frame) -> video, as in Alg. 1 of the paper.
+
+1. Frame 1 (eq. 3): given by the user, or made by a ControlNet over the base 2-D UNet conditioned
+   on the first mask, or (the "w/o ControlNet" ablation) by the plain text-to-image UNet.
+2. ``E(v_1)``: frame 1 encoded by the VAE; it stays clean in the video latents at every step.
+3. Frames 2..n start from noise with a shared component (eq. 8) and are denoised by the video UNet
+   with DDIM and classifier-free guidance; the masks steer mask cross-attention.
+4. Mask sequences longer than the motion window are generated chunk by chunk: chunk k+1's first
+   frame is chunk k's last latent. Only one chunk's latents live at a time, so memory is flat.
+
+Usage::
+
+    pipe = MaskVideoPipeline(vae, text_encoder, tokenizer, video_unet, DDIMScheduler(...),
+                             base_unet=unet2d, controlnet=controlnet)
+    frames = pipe("a horse runs on the grass", masks, generator=torch.Generator().manual_seed(0))
+    # frames: np.uint8 (F, H, W, 3)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model.sampling import adain as adain_match
+from model.sampling import motion_windows, randn
+from model.sampling import shared_noise as mix_shared_noise
+
+FIRST_FRAME_SOURCES = ("controlnet", "text")
+
+
+def _to_masks(masks) -> torch.Tensor:
+    """``(F, H, W)`` / ``(B, F, H, W)`` bool, {0, 1} float or {0, 255} uint8 -> float ``(B, F, H, W)`` in [0, 1]."""
+    masks = torch.as_tensor(np.asarray(masks) if not torch.is_tensor(masks) else masks)
+    if masks.ndim == 3:
+        masks = masks[None]
+    if masks.ndim != 4:
+        raise ValueError(f"masks must be (F, H, W) or (B, F, H, W), got {tuple(masks.shape)}")
+    if masks.dtype == torch.uint8 and masks.max() > 1:
+        masks = masks > 127
+    masks = masks.float()
+    if masks.min() < 0 or masks.max() > 1:
+        raise ValueError("masks must lie in [0, 1] (or be uint8 0/255, or bool)")
+    return masks
+
+
+def _to_images(frames) -> torch.Tensor:
+    """uint8 ``(H, W, 3)`` / ``(B, H, W, 3)`` -> float ``(B, 3, H, W)`` in [-1, 1]."""
+    frames = torch.as_tensor(np.asarray(frames) if not torch.is_tensor(frames) else frames)
+    if frames.ndim == 3:
+        frames = frames[None]
+    if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"first_frame must be uint8 (H, W, 3) or (B, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
+    return frames.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def _to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float ``(N, 3, H, W)`` in [-1, 1] -> uint8 ``(N, H, W, 3)``."""
+    images = ((images.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return images.permute(0, 2, 3, 1).cpu().numpy()
+
+
+class MaskVideoPipeline:
+    """Mask-guided, first-frame-conditioned video generation.
+
+    Args:
+        vae: diffusers ``AutoencoderKL``; the latent downsample factor is read from its config.
+        text_encoder: transformers ``CLIPTextModel``.
+        tokenizer: its tokenizer.
+        video_unet: a ``model.video_unet.VideoUNet``.
+        scheduler: a diffusers scheduler (``DDIMScheduler`` in the paper); shared by both stages.
+        base_unet: the pretrained 2-D ``UNet2DConditionModel`` that makes frame 1 (with or without
+            ``controlnet``). Not needed when every call passes ``first_frame``.
+        controlnet: a diffusers ``ControlNetModel`` over ``base_unet``, conditioned on a mask.
+    """
+
+    def __init__(self, vae, text_encoder, tokenizer, video_unet, scheduler, base_unet=None, controlnet=None):
+        self.vae = vae
+        self.text_encoder = text_encoder
+        self.tokenizer = tokenizer
+        self.video_unet = video_unet
+        self.scheduler = scheduler
+        self.base_unet = base_unet
+        self.controlnet = controlnet
+        self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+
+    # ---- memory / device switches, as diffusers users expect them ---------------------------------
+    def to(self, device=None, dtype: torch.dtype | None = None) -> "MaskVideoPipeline":
+        """Move every network (e.g. ``pipe.to("cuda", torch.float16)``; bf16 works the same way)."""
+        for module in (self.vae, self.text_encoder, self.video_unet, self.base_unet, self.controlnet):
+            if module is not None:
+                module.to(device=device, dtype=dtype)
+        return self
+
+    def enable_vae_slicing(self) -> None:
+        """Decode/encode one frame at a time: peak VAE memory no longer grows with frames."""
+        self.vae.enable_slicing()
+
+    @property
+    def device(self) -> torch.device:
+        return self.video_unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.video_unet.dtype
+
+    # ---- encoders ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_prompt(self, prompts: list[str], negative_prompts: list[str] | None) -> torch.Tensor:
+        """Text embeddings ``(B, L, D)``, or ``(2B, L, D)`` = [negative; positive] for guidance."""
+        texts = prompts if negative_prompts is None else list(negative_prompts) + list(prompts)
+        max_length = min(self.tokenizer.model_max_length, self.text_encoder.config.max_position_embeddings)
+        ids = self.tokenizer(texts, padding="max_length", max_length=max_length, truncation=True,
+                             return_tensors="pt").input_ids
+        return self.text_encoder(ids.to(self.text_encoder.device))[0].to(self.dtype)
+
+    @torch.no_grad()
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """``E(v)``: float ``(N, 3, H, W)`` in [-1, 1] -> scaled latents ``(N, C, H/s, W/s)`` (posterior mode)."""
+        posterior = self.vae.encode(images.to(self.vae.device, self.vae.dtype)).latent_dist
+        return (posterior.mode() * self.vae.config.scaling_factor).to(self.dtype)
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor) -> np.ndarray:
+        """Scaled latents ``(N, C, h, w)`` -> uint8 frames ``(N, H, W, 3)``."""
+        latents = latents.to(self.vae.device, self.vae.dtype) / self.vae.config.scaling_factor
+        return _to_uint8(self.vae.decode(latents).sample)
+
+    # ---- frame 1 ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def make_first_frame(
+        self,
+        text_emb: torch.Tensor,
+        first_masks: torch.Tensor | None,
+        latent_size: tuple[int, int],
+        num_inference_steps: int,
+        guidance_scale: float,
+        generator: torch.Generator | None = None,
+        source: str = "controlnet",
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frame 1 from noise with the base 2-D UNet (eq. 3).
+
+        Args:
+            text_emb: from ``encode_prompt``, ``(2B, L, D)`` with guidance else ``(B, L, D)``.
+            first_masks: the first mask of each video ``(B, Hm, Wm)`` in [0, 1] (``controlnet`` only).
+            latent_size: ``(h, w)`` of the latents.
+            source: ``controlnet`` (ControlNet(x_1, c_p, m_1)) or ``text`` (plain text-to-image,
+                the "w/o ControlNet" ablation).
+
+        Returns:
+            ``(image, noise)``: frame 1 as float ``(B, 3, H, W)`` in [-1, 1], and the initial noise
+            ``x_1`` ``(B, C, h, w)`` it was denoised from (the shared noise of the ``lamp`` variant).
+        """
+        if source not in FIRST_FRAME_SOURCES:
+            raise ValueError(f"first-frame source must be one of {FIRST_FRAME_SOURCES}, got {source!r}")
+        if self.base_unet is None:
+            raise ValueError("making frame 1 needs base_unet (or pass first_frame)")
+        if source == "controlnet" and self.controlnet is None:
+            raise ValueError("no controlnet: pass first_frame, or first_frame_source='text' for the w/o-ControlNet ablation")
+        guided = guidance_scale > 1.0
+        batch = text_emb.shape[0] // (2 if guided else 1)
+        shape = (batch, self.base_unet.config.in_channels, *latent_size)
+        noise = randn(shape, generator, self.device, self.dtype)
+        residuals = {}
+        if source == "controlnet":
+            cn_factor = 2 ** (len(self.controlnet.config.conditioning_embedding_out_channels) - 1)
+            cond = F.interpolate(first_masks[:, None].float(), size=(latent_size[0] * cn_factor, latent_size[1] * cn_factor), mode="nearest")
+            cond = cond.expand(-1, self.controlnet.config.conditioning_channels, -1, -1).to(self.device, self.dtype)
+            cond = torch.cat([cond, cond]) if guided else cond
+
+        self.scheduler.set_timesteps(num_inference_steps, device=self.device)
+        latents = noise * self.scheduler.init_noise_sigma
+        for t in self.scheduler.timesteps:
+            model_input = torch.cat([latents, latents]) if guided else latents
+            model_input = self.scheduler.scale_model_input(model_input, t)
+            if source == "controlnet":
+                down, mid = self.controlnet(model_input, t, text_emb, controlnet_cond=cond, return_dict=False)
+                residuals = dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
+            pred = self.base_unet(model_input, t, text_emb, return_dict=False, **residuals)[0]
+            if guided:
+                uncond, cond_pred = pred.chunk(2)
+                pred = uncond + guidance_scale * (cond_pred - uncond)
+            latents = self.scheduler.step(pred, t, latents).prev_sample
+        image = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
+        return image.clamp(-1, 1), noise
+
+    # ---- frames 2..n ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def denoise_window(
+        self,
+        first_latent: torch.Tensor,
+        noise: torch.Tensor,
+        text_emb: torch.Tensor,
+        masks: torch.Tensor | None,
+        num_inference_steps: int,
+        guidance_scale: float,
+        adain: bool = False,
+        adain_start: float = 0.6,
+        callback: Callable[[dict], None] | None = None,
+        chunk: int = 0,
+        num_chunks: int = 1,
+    ) -> torch.Tensor:
+        """Denoise one motion window whose frame 1 is known.
+
+        Args:
+            first_latent: clean ``E(v_1)`` ``(B, C, h, w)``; kept as frame 1 at every step.
+            noise: initial noise of frames 2..n ``(B, C, F-1, h, w)`` (shared noise already mixed in).
+            text_emb: ``(2B, L, D)`` [negative; positive] with guidance, else ``(B, L, D)``.
+            masks: ``(B, F, Hm, Wm)`` in [0, 1], or None.
+            adain: match frames 2..n's per-channel latent statistics to frame 1's (LAMP) on the
+                steps from ``adain_start * num_inference_steps`` on.
+            callback: called after every step with a dict: ``chunk``, ``num_chunks``, ``step``,
+                ``num_steps``, ``timestep``, ``latents`` (the window's ``(B, C, F, h, w)``).
+
+        Returns:
+            The denoised window latents ``(B, C, F, h, w)``; frame 1 is ``first_latent``.
+        """
+        guided = guidance_scale > 1.0
+        first = first_latent[:, :, None]
+        if masks is not None:
+            masks = masks.to(self.device, self.dtype)
+            masks = torch.cat([masks, masks]) if guided else masks
+        self.scheduler.set_timesteps(num_inference_steps, device=self.device)
+        rest = noise * self.scheduler.init_noise_sigma
+        for i, t in enumerate(self.scheduler.timesteps):
+            # frame 1 re-enters clean at every step; only frames 2..n are scaled and stepped
+            latents = torch.cat([first, self.scheduler.scale_model_input(rest, t)], dim=2)
+            model_input = torch.cat([latents, latents]) if guided else latents
+            pred = self.video_unet(model_input, t, text_emb, masks)
+            if guided:
+                uncond, cond = pred.chunk(2)
+                pred = uncond + guidance_scale * (cond - uncond)
+            rest = self.scheduler.step(pred[:, :, 1:], t, rest).prev_sample
+            if adain and i >= adain_start * num_inference_steps:
+                rest = adain_match(rest, first_latent)
+            if callback is not None:
+                callback(dict(chunk=chunk, num_chunks=num_chunks, step=i, num_steps=num_inference_steps,
+                              timestep=t, latents=torch.cat([first, rest], dim=2)))
+        return torch.cat([first, rest], dim=2)
+
+    # ---- the whole video --------------------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        masks,
+        first_frame=None,
+        num_inference_steps: int = 25,
+        guidance_scale: float = 7.5,
+        negative_prompt: str | list[str] | None = None,
+        shared_noise: str = "paper",
+        alpha: float = 0.2,
+        adain: bool = False,
+        adain_start: float = 0.6,
+        window: int | None = None,
+        first_frame_source: str = "controlnet",
+        use_masks: bool = True,
+        height: int | None = None,
+        width: int | None = None,
+        generator: torch.Generator | None = None,
+        callback: Callable[[dict], None] | None = None,
+        output_type: str = "uint8",
+    ):
+        """Generate a video that follows ``masks``.
+
+        Args:
+            prompt: one prompt, or one per video.
+            masks: ``(F, H, W)`` or ``(B, F, H, W)``: bool, float {0, 1} or uint8 {0, 255}, at pixel
+                (or latent) resolution. F frames are generated.
+            first_frame: optional uint8 ``(H, W, 3)`` / ``(B, H, W, 3)``; made by ``first_frame_source``
+                when None.
+            shared_noise: ``paper`` (mix in E(v_1)), ``lamp`` (mix in frame 1's noise) or ``off``.
+            alpha: the eq. 8 weight (0 also turns sharing off).
+            adain: LAMP's per-frame latent statistics matching late in sampling (off by default).
+            window: motion window (frames per chunk, the trained clip length); None = all frames.
+            first_frame_source: ``controlnet`` or ``text`` (the "w/o ControlNet" ablation).
+            use_masks: False drops the masks from the video UNet (the "w/o mask" ablation at inference).
+            height, width: output size when no first frame is given; defaults to the masks' size.
+            generator: seeds every random draw (frame 1 noise, then each chunk's noise, in order).
+            callback: per-step progress, see ``denoise_window``.
+            output_type: ``uint8`` -> np.uint8 ``(F, H, W, 3)`` for one prompt string and 3-D masks,
+                else ``(B, F, H, W, 3)``; ``latent`` -> the video latents ``(B, C, F, h, w)``.
+        """
+        if output_type not in ("uint8", "latent"):
+            raise ValueError(f"output_type must be 'uint8' or 'latent', got {output_type!r}")
+        single = isinstance(prompt, str) and np.ndim(masks) == 3
+        masks = _to_masks(masks)
+        prompts = [prompt] * masks.shape[0] if isinstance(prompt, str) else list(prompt)
+        batch, num_frames = masks.shape[:2]
+        if len(prompts) != batch:
+            raise ValueError(f"{len(prompts)} prompts for {batch} mask sequences")
+        guided = guidance_scale > 1.0
+        if guided and negative_prompt is None:
+            negative_prompt = ""
+        negatives = None if not guided else ([negative_prompt] * batch if isinstance(negative_prompt, str) else negative_prompt)
+        text_emb = self.encode_prompt(prompts, negatives)
+
+        # frame 1 and E(v_1)
+        first_noise = None
+        if first_frame is not None:
+            images = _to_images(first_frame)
+            if images.shape[0] != batch:
+                raise ValueError(f"{images.shape[0]} first frames for {batch} videos")
+            height, width = images.shape[-2:]
+        else:
+            height, width = height or masks.shape[-2], width or masks.shape[-1]
+        if height % self.vae_scale_factor or width % self.vae_scale_factor:
+            raise ValueError(f"size {height}x{width} is not divisible by the VAE factor {self.vae_scale_factor}")
+        latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
+        if first_frame is None:
+            images, first_noise = self.make_first_frame(
+                text_emb, masks[:, 0].to(self.device), latent_size, num_inference_steps, guidance_scale,
+                generator, first_frame_source,
+            )
+        first_latent = self.encode_images(images.to(self.device))
+        if shared_noise == "lamp" and first_noise is None:
+            first_noise = randn(first_latent.shape, generator, self.device, self.dtype)
+
+        # frames 2..n, one motion window at a time
+        windows = motion_windows(num_frames, window or num_frames)
+        frames, latents_out = [], []
+        for k, frame_ids in enumerate(windows):
+            noise_shape = (batch, first_latent.shape[1], len(frame_ids) - 1, *latent_size)
+            noise = randn(noise_shape, generator, self.device, self.dtype)
+            noise = mix_shared_noise(noise, first_latent, shared_noise, alpha, first_noise)
+            window_masks = masks[:, frame_ids.start:frame_ids.stop] if use_masks else None
+            latents = self.denoise_window(
+                first_latent, noise, text_emb, window_masks, num_inference_steps, guidance_scale,
+                adain, adain_start, callback, k, len(windows),
+            )
+            new = latents if k == 0 else latents[:, :, 1:]  # chunk k+1's frame 1 is chunk k's last frame
+            if output_type == "latent":
+                latents_out.append(new)
+            else:
+                flat = new.permute(0, 2, 1, 3, 4).reshape(-1, new.shape[1], *latent_size)
+                frames.append(self.decode_latents(flat).reshape(batch, new.shape[2], height, width, 3))
+            first_latent = latents[:, :, -1]
+            del latents, noise
+        if output_type == "latent":
+            return torch.cat(latents_out, dim=2)
+        video = np.concatenate(frames, axis=1)
+        return video[0] if single else video
+

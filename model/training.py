@@ -1,0 +1,68 @@
+"""The training objective of eq. 2: frame 1 stays clean, frames 2..n are noised, loss on 2..n."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def noise_video(scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """Forward-diffuse frames 2..n to ``timesteps`` and keep frame 1 clean.
+
+    Args:
+        scheduler: a diffusers scheduler with ``add_noise`` (DDPM/DDIM).
+        latents: clean latents ``(B, C, F, H, W)``, already multiplied by the VAE scaling factor.
+        noise: ``(B, C, F, H, W)`` standard normal.
+        timesteps: ``(B,)`` integer timesteps, one per video.
+    """
+    noisy = scheduler.add_noise(latents, noise, timesteps)  # broadcasts (B,) over (C, F, H, W)
+    noisy[:, :, 0] = latents[:, :, 0]
+    return noisy
+
+
+def first_frame_loss(
+    video_unet,
+    scheduler,
+    latents: torch.Tensor,
+    text_emb: torch.Tensor,
+    masks: torch.Tensor | None,
+    generator: torch.Generator | None = None,
+    timesteps: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Eq. 2: MSE between the true and predicted noise of frames 2..n.
+
+    Args:
+        video_unet: a ``VideoUNet``.
+        scheduler: the training noise scheduler (``DDPMScheduler`` as in SD); its
+            ``prediction_type`` picks the target (``epsilon`` or ``v_prediction``).
+        latents: clean video latents ``(B, C, F, H, W)`` (VAE latents times ``scaling_factor``), F >= 2.
+        text_emb: text embeddings ``(B, L, D)``.
+        masks: ``(B, F, Hm, Wm)`` float in {0, 1}, or None (the "w/o mask" ablation).
+        generator: seeds the noise and the timesteps.
+        timesteps: ``(B,)`` to fix the timesteps instead of sampling them uniformly.
+
+    Returns:
+        A scalar loss (float32), differentiable w.r.t. the trainable parameters.
+    """
+    b, _, f = latents.shape[:3]
+    if f < 2:
+        raise ValueError("first-frame training needs at least 2 frames")
+    device = latents.device
+    # draw on the generator's device (CPU by default) so a seed gives the same numbers on any device
+    gen_device = generator.device if generator is not None else device
+    noise = torch.randn(latents.shape, generator=generator, device=gen_device, dtype=latents.dtype).to(device)
+    if timesteps is None:
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator, device=gen_device)
+    timesteps = timesteps.to(device).long()
+
+    noisy = noise_video(scheduler, latents, noise, timesteps)
+    prediction = video_unet(noisy, timesteps, text_emb, masks)
+
+    prediction_type = scheduler.config.prediction_type
+    if prediction_type == "epsilon":
+        target = noise
+    elif prediction_type == "v_prediction":
+        target = scheduler.get_velocity(latents, noise, timesteps)
+    else:
+        raise ValueError(f"unsupported prediction_type {prediction_type!r}")
+    return F.mse_loss(prediction[:, :, 1:].float(), target[:, :, 1:].float())

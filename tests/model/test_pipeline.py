@@ -1,0 +1,156 @@
+"""MaskVideoPipeline: clean frame 1, shared noise (eq. 8), autoregressive chunks, uint8 output."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import IMAGE_SIZE, LATENT_SIZE, randomize_new_layers
+
+from model.pipeline import MaskVideoPipeline, _to_images
+from model.sampling import adain, motion_windows, shared_noise
+from model.video_unet import inflate_unet
+
+STEPS = 3
+
+
+@pytest.fixture
+def pipe(components):
+    video_unet = inflate_unet(components["base_unet"]).eval()
+    randomize_new_layers(video_unet)  # as if trained: frames and masks interact
+    return MaskVideoPipeline(video_unet=video_unet, **components)
+
+
+def moving_square(num_frames, size=IMAGE_SIZE):
+    """A square sliding right: (F, H, W) bool."""
+    masks = np.zeros((num_frames, size, size), dtype=bool)
+    for i in range(num_frames):
+        masks[i, 8:20, 2 + 2 * i: 14 + 2 * i] = True
+    return masks
+
+
+def first_frame_image(seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+
+
+class UNetSpy:
+    """Records the inputs of every video-UNet call (a forward pre-hook)."""
+
+    def __init__(self, video_unet):
+        self.calls = []
+        self.handle = video_unet.register_forward_pre_hook(self)
+
+    def __call__(self, module, args):
+        sample, timestep, text, masks = args
+        self.calls.append(dict(sample=sample.clone(), timestep=timestep, masks=None if masks is None else masks.clone()))
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_frame_1_stays_E_v1_at_every_step(pipe):
+    frame = first_frame_image()
+    spy, seen = UNetSpy(pipe.video_unet), []
+    pipe("a red ball", moving_square(4), first_frame=frame, num_inference_steps=STEPS, guidance_scale=2.0,
+         generator=gen(), callback=lambda info: seen.append(info["latents"]))
+    e_v1 = pipe.encode_images(_to_images(frame))
+    assert len(spy.calls) == STEPS and len(seen) == STEPS
+    for call, latents in zip(spy.calls, seen):
+        assert torch.equal(call["sample"][:1, :, 0], e_v1) and torch.equal(call["sample"][1:, :, 0], e_v1)  # both CFG halves
+        assert torch.equal(latents[:, :, 0], e_v1)
+    assert not torch.equal(spy.calls[0]["sample"][:, :, 1], spy.calls[-1]["sample"][:, :, 1])  # the rest moves
+
+
+def test_controlnet_first_frame_is_eq3_and_stays_clean(pipe):
+    spy = UNetSpy(pipe.video_unet)
+    masks = moving_square(3)
+    pipe("a red ball", masks, num_inference_steps=STEPS, guidance_scale=2.0, generator=gen(1))
+    # the same first draws, made explicitly: ControlNet(x_1, c_p, m_1), then E(v_1)
+    text = pipe.encode_prompt(["a red ball"], [""])
+    image, _ = pipe.make_first_frame(text, torch.as_tensor(masks[:1]).float(), (LATENT_SIZE, LATENT_SIZE),
+                                     STEPS, 2.0, gen(1), "controlnet")
+    e_v1 = pipe.encode_images(image)
+    for call in spy.calls:
+        torch.testing.assert_close(call["sample"][:1, :, 0], e_v1, atol=0, rtol=0)
+    # the mask steers frame 1 through the ControlNet; without it (the ablation) frame 1 differs
+    image_text, _ = pipe.make_first_frame(text, None, (LATENT_SIZE, LATENT_SIZE), STEPS, 2.0, gen(1), "text")
+    assert (image - image_text).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("mode, alpha", [("paper", 0.2), ("lamp", 0.2), ("off", 0.2), ("paper", 0.0)])
+def test_initial_noise_follows_eq8(pipe, mode, alpha):
+    frame, num_frames = first_frame_image(), 4
+    spy = UNetSpy(pipe.video_unet)
+    pipe("a red ball", moving_square(num_frames), first_frame=frame, num_inference_steps=STEPS, guidance_scale=1.0,
+         shared_noise=mode, alpha=alpha, generator=gen(2))
+    e_v1 = pipe.encode_images(_to_images(frame))
+    # the pipeline's draws in order: frame 1's noise (lamp only, no ControlNet run here), then frames 2..n
+    g = gen(2)
+    first_noise = torch.randn(e_v1.shape, generator=g) if mode == "lamp" else None
+    eps = torch.randn(1, 4, num_frames - 1, LATENT_SIZE, LATENT_SIZE, generator=g)
+    shared = {"paper": e_v1, "lamp": first_noise, "off": None}[mode]
+    expected = eps if shared is None or alpha == 0 else alpha * shared[:, :, None] + (1 - alpha) * eps
+    torch.testing.assert_close(spy.calls[0]["sample"][:, :, 1:], expected, atol=1e-6, rtol=1e-6)
+
+
+def test_shared_noise_function():
+    noise, first, first_noise = torch.randn(2, 4, 3, 5, 5), torch.randn(2, 4, 5, 5), torch.randn(2, 4, 5, 5)
+    torch.testing.assert_close(shared_noise(noise, first, "paper", 0.2), 0.2 * first[:, :, None] + 0.8 * noise)
+    torch.testing.assert_close(shared_noise(noise, first, "lamp", 0.3, first_noise), 0.3 * first_noise[:, :, None] + 0.7 * noise)
+    assert shared_noise(noise, first, "off", 0.2) is noise and shared_noise(noise, first, "paper", 0.0) is noise
+    with pytest.raises(ValueError):
+        shared_noise(noise, first, "lamp", 0.2)
+
+
+def test_three_chunk_video_starts_each_chunk_from_the_previous_last_frame(pipe):
+    masks = moving_square(7)
+    spy, finals = UNetSpy(pipe.video_unet), {}
+
+    def keep_final(info):
+        if info["step"] == info["num_steps"] - 1:
+            finals[info["chunk"]] = info["latents"]
+        assert info["num_chunks"] == 3
+
+    video = pipe("a red ball", masks, first_frame=first_frame_image(), num_inference_steps=STEPS, guidance_scale=1.0,
+                 window=3, generator=gen(3), callback=keep_final, output_type="latent")
+    assert [list(w) for w in motion_windows(7, 3)] == [[0, 1, 2], [2, 3, 4], [4, 5, 6]]
+    assert len(spy.calls) == 3 * STEPS and video.shape == (1, 4, 7, LATENT_SIZE, LATENT_SIZE)
+    for k in range(3):
+        chunk_calls = spy.calls[k * STEPS:(k + 1) * STEPS]
+        for call in chunk_calls:
+            assert call["sample"].shape[2] == 3
+            torch.testing.assert_close(call["masks"], torch.as_tensor(masks[None, 2 * k:2 * k + 3]).float(), atol=0, rtol=0)
+            if k > 0:  # chunk k's frame 1 is chunk k-1's last latent, clean at every step
+                assert torch.equal(call["sample"][:, :, 0], finals[k - 1][:, :, -1])
+        torch.testing.assert_close(video[:, :, 2 * k:2 * k + 3], finals[k], atol=0, rtol=0)
+
+
+def test_uint8_output_is_seeded_and_ablations_change_it(pipe):
+    masks = moving_square(3)
+    kwargs = dict(first_frame=first_frame_image(), num_inference_steps=STEPS, guidance_scale=2.0)
+    a = pipe("a red ball", masks, generator=gen(4), **kwargs)
+    b = pipe("a red ball", masks, generator=gen(4), **kwargs)
+    assert a.dtype == np.uint8 and a.shape == (3, IMAGE_SIZE, IMAGE_SIZE, 3)
+    np.testing.assert_array_equal(a, b)
+    no_mask = pipe("a red ball", masks, generator=gen(4), use_masks=False, **kwargs)
+    assert np.abs(a.astype(int) - no_mask.astype(int)).max() > 0
+    batch = pipe(["a red ball", "a blue box"], np.stack([masks, masks]), generator=gen(4),
+                 first_frame=np.stack([first_frame_image(0), first_frame_image(1)]), num_inference_steps=STEPS)
+    assert batch.shape == (2, 3, IMAGE_SIZE, IMAGE_SIZE, 3)
+
+
+def test_adain_matches_frame_statistics(pipe):
+    latents = pipe("a red ball", moving_square(3), first_frame=first_frame_image(), num_inference_steps=STEPS,
+                   guidance_scale=1.0, adain=True, adain_start=0.0, generator=gen(5), output_type="latent")
+    first, rest = latents[:, :, 0], latents[:, :, 1:]
+    torch.testing.assert_close(rest.mean((-2, -1)), first.mean((-2, -1))[:, :, None].expand(-1, -1, 2), atol=1e-4, rtol=0)
+    torch.testing.assert_close(rest.std((-2, -1)), first.std((-2, -1))[:, :, None].expand(-1, -1, 2), atol=1e-3, rtol=1e-3)
+    x, ref = torch.randn(1, 2, 3, 4, 4) * 3 + 1, torch.randn(1, 2, 4, 4)
+    torch.testing.assert_close(adain(x, ref).mean((-2, -1)), ref.mean((-2, -1))[:, :, None].expand(-1, -1, 3), atol=1e-5, rtol=0)
+
+
+def test_missing_pieces_are_clear_errors(pipe):
+    pipe.controlnet = None
+    with pytest.raises(ValueError, match="controlnet"):
+        pipe("a red ball", moving_square(3), num_inference_steps=1)
+    frames = pipe("a red ball", moving_square(3), first_frame_source="text", num_inference_steps=1, generator=gen())
+    assert frames.shape == (3, IMAGE_SIZE, IMAGE_SIZE, 3)

@@ -1,0 +1,111 @@
+"""Trainable sets, their state dicts, and the first-frame training objective (eq. 2)."""
+
+import pytest
+import torch
+from conftest import LATENT_SIZE, TEXT_DIM, randomize_new_layers
+from diffusers import DDPMScheduler
+from safetensors.torch import load_file, save_file
+
+from model.trainable import load_trainable_state_dict, set_trainable, trainable_parameter_names, trainable_state_dict
+from model.training import first_frame_loss
+from model.video_unet import inflate_unet
+
+
+def count(video_unet, predicate):
+    return sum(p.numel() for n, p in video_unet.named_parameters() if predicate(n))
+
+
+def is_new(name):
+    return any(k in name for k in ("temporal_conv.", "temporal_attention.", "mask_branch."))
+
+
+def test_paper_and_lamp_trainable_sets(unet2d):
+    video_unet = inflate_unet(unet2d)
+    total = sum(p.numel() for p in video_unet.parameters())
+    projections = ("to_q.", "to_k.", "to_v.", "to_out.")
+    spatial_attention = lambda n: ".spatial." in n and any(f"attn{i}.{p}" in n for i in (1, 2) for p in projections)
+
+    counts = set_trainable(video_unet, "paper")
+    assert counts.total == total
+    assert counts.trainable == count(video_unet, lambda n: is_new(n) or spatial_attention(n))
+    trainable = {n for n, p in video_unet.named_parameters() if p.requires_grad}
+    assert trainable == set(trainable_parameter_names(video_unet, "paper"))
+    assert not any("resnets" in n or "conv_in" in n or ".ff." in n or "norm1" in n for n in trainable)
+
+    lamp = set_trainable(video_unet, "lamp")
+    assert lamp.trainable == count(video_unet, lambda n: is_new(n) or (".attn1.to_q." in n and ".spatial." in n))
+    new_only = set_trainable(video_unet, "new_layers")
+    assert new_only.trainable == count(video_unet, is_new)
+    assert 0 < new_only.trainable < lamp.trainable < counts.trainable < total
+    assert "trainable of" in str(counts)
+    with pytest.raises(ValueError):
+        set_trainable(video_unet, "everything")
+
+
+def test_trainable_state_dict_round_trip_through_safetensors(unet2d, tmp_path):
+    trained = inflate_unet(unet2d).eval()
+    randomize_new_layers(trained, seed=1)
+    with torch.no_grad():
+        trained.unet.down_blocks[0].attentions[0].spatial.transformer_blocks[0].attn1.to_q.weight.mul_(1.5)
+    save_file(trainable_state_dict(trained, "paper"), tmp_path / "weights.safetensors")
+
+    fresh = inflate_unet(unet2d).eval()
+    loaded = load_trainable_state_dict(fresh, load_file(tmp_path / "weights.safetensors"), scheme="paper")
+    assert len(loaded) == len(trainable_parameter_names(fresh, "paper"))
+    latents, text = torch.randn(1, 4, 3, LATENT_SIZE, LATENT_SIZE), torch.randn(1, 7, TEXT_DIM)
+    masks = torch.ones(1, 3, LATENT_SIZE, LATENT_SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(latents, 300, text, masks), trained(latents, 300, text, masks), atol=0, rtol=0)
+
+
+def test_load_trainable_state_dict_refuses_bad_input(unet2d):
+    video_unet = inflate_unet(unet2d)
+    state = trainable_state_dict(video_unet, "lamp")
+    with pytest.raises(KeyError, match="missing"):
+        load_trainable_state_dict(video_unet, state, scheme="paper")
+    with pytest.raises(KeyError, match="match no parameter"):
+        load_trainable_state_dict(video_unet, {"nope.weight": torch.zeros(1)})
+    name = next(iter(state))
+    with pytest.raises(ValueError, match="shape"):
+        load_trainable_state_dict(video_unet, {name: torch.zeros(1)})
+
+
+def test_first_frame_loss_is_eq2(unet2d):
+    video_unet = inflate_unet(unet2d).eval()
+    randomize_new_layers(video_unet)
+    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+    g = torch.Generator().manual_seed(0)
+    latents, text = torch.randn(2, 4, 3, LATENT_SIZE, LATENT_SIZE, generator=g), torch.randn(2, 7, TEXT_DIM, generator=g)
+    masks = (torch.rand(2, 3, LATENT_SIZE, LATENT_SIZE, generator=g) > 0.5).float()
+
+    seen = {}
+    hook = video_unet.register_forward_pre_hook(lambda module, args: seen.update(sample=args[0].clone()))
+    with torch.no_grad():
+        loss = first_frame_loss(video_unet, scheduler, latents, text, masks, generator=torch.Generator().manual_seed(5))
+    hook.remove()
+
+    # the same draws, written out: noise first, then one timestep per video
+    g = torch.Generator().manual_seed(5)
+    noise = torch.randn(latents.shape, generator=g)
+    t = torch.randint(0, 1000, (2,), generator=g)
+    abar = scheduler.alphas_cumprod[t].view(2, 1, 1, 1, 1)
+    noisy = abar.sqrt() * latents + (1 - abar).sqrt() * noise
+    noisy[:, :, 0] = latents[:, :, 0]  # frame 1 stays clean
+    torch.testing.assert_close(seen["sample"], noisy, atol=1e-6, rtol=1e-5)
+    with torch.no_grad():
+        pred = video_unet(noisy, t, text, masks)
+    expected = ((pred[:, :, 1:] - noise[:, :, 1:]) ** 2).mean()  # frames 2..n only
+    torch.testing.assert_close(loss, expected, atol=1e-6, rtol=1e-5)
+
+
+def test_first_frame_loss_trains_only_the_trainable_set(unet2d):
+    video_unet = inflate_unet(unet2d).train()
+    set_trainable(video_unet, "lamp")
+    scheduler = DDPMScheduler(num_train_timesteps=1000)
+    latents = torch.randn(1, 4, 2, LATENT_SIZE, LATENT_SIZE)
+    loss = first_frame_loss(video_unet, scheduler, latents, torch.randn(1, 7, TEXT_DIM), None,
+                            generator=torch.Generator().manual_seed(0))
+    loss.backward()
+    with_grad = {n for n, p in video_unet.named_parameters() if p.grad is not None}
+    assert with_grad and with_grad <= set(trainable_parameter_names(video_unet, "lamp"))
+    assert torch.isfinite(loss)
