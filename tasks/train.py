@@ -1,0 +1,287 @@
+"""Few-shot mask-guided training (paper eq. 2) on the ingested clips and their masks.
+
+Frame 1's latent stays clean, frames 2..n are noised, the loss covers frames 2..n; only the new
+layers and the attention projections train (``model.trainable``). Everything random (which clip,
+which start frame, flips, noise, timesteps) is drawn from one seeded ``torch.Generator`` whose
+state is checkpointed, so a killed run resumed from ``latest`` ends bit-identical to an
+uninterrupted one (on CPU).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+import resource
+import time
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from model.pipeline import MaskVideoPipeline
+from model.trainable import load_trainable_state_dict, set_trainable, trainable_state_dict
+from model.training import first_frame_loss
+from model.video_unet import VideoUNetConfig, inflate_unet
+from tasks.checkpoints import latest_checkpoint, read_checkpoint, save_checkpoint, sweep_partial
+from tasks.ingest import read_clip_manifest
+from tasks.io import load_clip, write_json
+from tasks.params import StageConfig
+from tasks.pretrained import load_base
+
+log = logging.getLogger(__name__)
+
+
+class TrainConfig(StageConfig):
+    clips_dir: str = "data/clips"
+    masks_dir: str = "data/masks"
+    base_dir: str = Field("base/toy", description="Stable Diffusion layout folder (toy world or SD1.4)")
+    out_dir: str = "data/checkpoints"
+    metrics: str = "metrics/train.json"
+    loss_log: str = "metrics/train_loss.csv"
+    # the model: each switch is an ablation or a baseline (Table II)
+    self_attention: Literal["first_frame", "sparse_causal", "per_frame", "full"] = "first_frame"
+    mask_cross_attention: bool = True
+    temporal_attention: bool = True
+    temporal_conv: bool = True
+    mask_hidden_channels: int = Field(32, ge=1)
+    trainable: Literal["paper", "lamp"] = "paper"
+    # optimisation
+    steps: int = Field(300, ge=1)
+    batch_size: int = Field(2, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    lr: float = Field(1e-4, gt=0, description="paper: 3e-5 for SD1.4")
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = Field(0, ge=0)
+    weight_decay: float = Field(1e-2, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    window: int = Field(8, ge=2, description="frames per training sample (the motion window)")
+    random_start: bool = True
+    hflip: bool = True
+    seed: int = 0
+    # bookkeeping (changing these never restarts training)
+    checkpoint_every: int = Field(50, ge=1)
+    keep_last: int = Field(2, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
+    gradient_checkpointing: bool = False
+
+    def video_unet_config(self) -> VideoUNetConfig:
+        return VideoUNetConfig(self.self_attention, self.mask_cross_attention, self.temporal_attention,
+                               self.temporal_conv, self.mask_hidden_channels)
+
+
+# settings that do not change what is learnt; a checkpoint made under other values still resumes
+BOOKKEEPING = {"checkpoint_every", "keep_last", "steps", "metrics", "loss_log", "out_dir", "device",
+               "gradient_checkpointing"}
+
+
+def run_fingerprint(cfg: TrainConfig) -> str:
+    """Identity of a training run: its learning settings and its inputs (clips, masks, base config)."""
+    h = hashlib.sha256(json.dumps(cfg.model_dump(exclude=BOOKKEEPING), sort_keys=True).encode())
+    for path in (Path(cfg.clips_dir) / "manifest.csv", Path(cfg.masks_dir) / "manifest.csv"):
+        h.update(path.read_bytes() if path.is_file() else b"-")
+    for part in ("unet", "vae", "text_encoder"):
+        for f in sorted((Path(cfg.base_dir) / part).glob("*")):
+            h.update(f.name.encode() + str(f.stat().st_size).encode())
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# data: every clip encoded once, flipped copies included
+
+
+class ClipLatents:
+    """Latents ``(N, C, F, h, w)`` (and their horizontal flips), masks ``(N, F, H, W)``, text ``(N, L, D)``."""
+
+    def __init__(self, pipe: MaskVideoPipeline, clips_dir: str, masks_dir: str, hflip: bool):
+        table = read_clip_manifest(clips_dir)
+        frames = np.stack([load_clip(Path(clips_dir) / c)["frames"] for c in table["clip"]])
+        masks = np.stack([load_masks(masks_dir, vid) for vid in table["id"]])
+        if masks.shape[:2] != frames.shape[:2]:
+            raise ValueError(f"{masks_dir}: masks {masks.shape} do not match clips {frames.shape}")
+        self.ids = list(table["id"])
+        self.masks = torch.from_numpy(masks).float()
+        self.text = pipe.encode_prompt(list(table["prompt"]), None).float()
+        self.latents = self._encode(pipe, frames)
+        self.flipped = self._encode(pipe, frames[:, :, :, ::-1]) if hflip else None
+
+    @staticmethod
+    def _encode(pipe: MaskVideoPipeline, frames: np.ndarray) -> torch.Tensor:
+        n, f = frames.shape[:2]
+        images = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1.0)
+        images = images.reshape(n * f, *frames.shape[2:]).permute(0, 3, 1, 2)
+        lat = torch.cat([pipe.encode_images(chunk) for chunk in images.split(16)]).float()
+        return lat.reshape(n, f, *lat.shape[1:]).permute(0, 2, 1, 3, 4).contiguous()
+
+    def sample(self, batch: int, window: int, random_start: bool, generator: torch.Generator):
+        """A batch of windows: (latents (B, C, W, h, w), text (B, L, D), masks (B, W, H, W))."""
+        n, frames = self.latents.shape[0], self.latents.shape[2]
+        if window > frames:
+            raise ValueError(f"train.window={window} is longer than the clips ({frames} frames)")
+        idx = torch.randint(n, (batch,), generator=generator)
+        starts = (torch.randint(frames - window + 1, (batch,), generator=generator) if random_start
+                  else torch.zeros(batch, dtype=torch.long))
+        flips = (torch.rand(batch, generator=generator) < 0.5 if self.flipped is not None
+                 else torch.zeros(batch, dtype=torch.bool))
+        lat, msk = [], []
+        for i, s, flip in zip(idx.tolist(), starts.tolist(), flips.tolist()):
+            source = self.flipped if flip else self.latents
+            lat.append(source[i, :, s:s + window])
+            m = self.masks[i, s:s + window]
+            msk.append(m.flip(-1) if flip else m)  # frames and masks flip together
+        return torch.stack(lat), self.text[idx], torch.stack(msk)
+
+
+def load_masks(masks_dir: str | Path, video_id: str) -> np.ndarray:
+    path = Path(masks_dir) / f"{video_id}.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no masks for clip '{video_id}'; run the masks stage first")
+    with np.load(path, allow_pickle=False) as data:
+        return data["masks"].astype(bool)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def pick_device(cfg: TrainConfig) -> tuple[torch.device, torch.dtype | None]:
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device=cuda but no CUDA device is available")
+    device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+                          else "cpu")
+    precision = cfg.mixed_precision
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "no"
+    return device, {"no": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+        if cfg.lr_schedule == "constant":
+            return warm
+        return warm * 0.5 * (1 + math.cos(math.pi * min(step, cfg.steps) / cfg.steps))
+    return factor
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None = None) -> dict:
+    """Train (resuming from ``latest`` when the fingerprint matches); returns the metrics."""
+    from tqdm import tqdm
+
+    torch.manual_seed(cfg.seed)
+    device, autocast_dtype = pick_device(cfg)
+    out_dir = Path(cfg.out_dir)
+    base = load_base(cfg.base_dir, "train.base_dir", with_controlnet=False)
+    video_unet = inflate_unet(base.unet, cfg.video_unet_config(), copy_unet=False)
+    counts = set_trainable(video_unet, cfg.trainable)
+    log.info("trainable: %s", counts)
+    if cfg.gradient_checkpointing:
+        video_unet.enable_gradient_checkpointing()
+    pipe = MaskVideoPipeline(base.vae, base.text_encoder, base.tokenizer, video_unet, base.sample_scheduler)
+    pipe.to(device)
+    data = ClipLatents(pipe, cfg.clips_dir, cfg.masks_dir, cfg.hflip)
+
+    params = [p for p in video_unet.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
+    generator = torch.Generator().manual_seed(cfg.seed)
+    fingerprint = run_fingerprint(cfg)
+    step = resume(out_dir, fingerprint, video_unet, cfg, optimizer, scheduler, generator)
+    losses = read_loss_log(cfg.loss_log, step)
+
+    config_record = {"video_unet": cfg.video_unet_config().to_dict(), "trainable": cfg.trainable,
+                     "base_dir": cfg.base_dir, "window": cfg.window, "fingerprint": fingerprint}
+    video_unet.train()
+    t0, first_step = time.perf_counter(), step
+    bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step")
+    while step < cfg.steps:
+        optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for _ in range(cfg.grad_accum):
+            latents, text, masks = (t.to(device) for t in data.sample(cfg.batch_size, cfg.window,
+                                                                      cfg.random_start, generator))
+            with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+                loss = first_frame_loss(video_unet, base.train_scheduler, latents, text,
+                                        masks if cfg.mask_cross_attention else None, generator=generator)
+            (loss / cfg.grad_accum).backward()
+            total += loss.item() / cfg.grad_accum
+        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        losses.append((step, total, scheduler.get_last_lr()[0]))
+        bar.update(1)
+        bar.set_postfix(loss=f"{total:.4f}")
+        if progress:
+            progress(step, cfg.steps, total)
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            state = {"step": step, "optimizer": optimizer.state_dict(), "lr_scheduler": scheduler.state_dict(),
+                     "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                     "fingerprint": fingerprint}
+            save_checkpoint(out_dir, step, trainable_state_dict(video_unet, cfg.trainable),
+                            {**config_record, "step": step}, state, cfg.keep_last)
+            write_loss_log(cfg.loss_log, losses)
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    recent = [l for _, l, _ in losses[-20:]]
+    metrics = {
+        "steps": cfg.steps,
+        "final_loss": float(np.mean(recent)) if recent else None,
+        "steps_per_second": (step - first_step) / elapsed if step > first_step else None,
+        "peak_memory_mb": round(peak_memory_mb(device), 1),
+        "device": str(device),
+        "trainable_parameters": counts.trainable,
+        "total_parameters": counts.total,
+        "resumed_from_step": first_step,
+    }
+    write_loss_log(cfg.loss_log, losses)
+    write_json(cfg.metrics, metrics)
+    return metrics
+
+
+def resume(out_dir: Path, fingerprint: str, video_unet, cfg: TrainConfig, optimizer, scheduler, generator) -> int:
+    """Restore from ``latest`` if it belongs to this run; otherwise start at step 0 (old run cleared)."""
+    if not out_dir.exists():
+        return 0
+    sweep_partial(out_dir)
+    folder = latest_checkpoint(out_dir)
+    if folder is None:
+        return 0
+    weights, config, state = read_checkpoint(folder)
+    if state.get("fingerprint") != fingerprint:
+        log.warning("%s was trained with other settings or inputs; starting a new run", folder)
+        import shutil
+        shutil.rmtree(out_dir)
+        return 0
+    load_trainable_state_dict(video_unet, weights, cfg.trainable)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["lr_scheduler"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    log.info("resumed from %s (step %d)", folder, state["step"])
+    return int(state["step"])
+
+
+def read_loss_log(path: str, up_to_step: int) -> list[tuple[int, float, float]]:
+    if up_to_step == 0 or not Path(path).is_file():
+        return []
+    with open(path) as f:
+        rows = [(int(r["step"]), float(r["loss"]), float(r["lr"])) for r in csv.DictReader(f)]
+    return [r for r in rows if r[0] <= up_to_step]
+
+
+def write_loss_log(path: str, rows: list[tuple[int, float, float]]) -> None:
+    from tasks.io import atomic_write_text
+
+    lines = ["step,loss,lr"] + [f"{s},{l:.6f},{lr:.3e}" for s, l, lr in rows]
+    atomic_write_text(path, "\n".join(lines) + "\n")

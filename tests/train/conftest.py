@@ -1,0 +1,55 @@
+"""A tiny world on disk for the train stage: a base folder of tiny seeded models, clips and masks."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from diffusers import DDPMScheduler
+
+from tasks.ingest import IngestConfig, ingest
+from tasks.io import load_clip
+from tasks.toyworld import ToyWorldConfig, render_toyworld
+from tasks.train import TrainConfig
+from tests.model.conftest import tiny_text_encoder, tiny_tokenizer, tiny_unet2d, tiny_vae
+
+
+def write_tiny_base(folder: Path) -> Path:
+    """The Stable Diffusion folder layout, filled with tiny random models."""
+    tiny_vae().save_pretrained(folder / "vae")
+    tiny_text_encoder().save_pretrained(folder / "text_encoder")
+    tiny_tokenizer().save_pretrained(folder / "tokenizer")
+    tiny_unet2d().save_pretrained(folder / "unet")
+    DDPMScheduler(num_train_timesteps=100, beta_schedule="scaled_linear", beta_start=0.00085,
+                  beta_end=0.012).save_pretrained(folder / "scheduler")
+    return folder
+
+
+def write_truth_masks(clips_dir: Path, masks_dir: Path) -> None:
+    """The masks stage's output format, filled with the toy world's ground truth."""
+    masks_dir.mkdir(parents=True)
+    table = pd.read_csv(clips_dir / "manifest.csv")
+    for vid, clip in zip(table["id"], table["clip"]):
+        np.savez_compressed(masks_dir / f"{vid}.npz", masks=load_clip(clips_dir / clip)["truth_masks"])
+    table[["id"]].assign(method="truth").to_csv(masks_dir / "manifest.csv", index=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tiny-world")
+    render_toyworld(ToyWorldConfig(size=32, n_frames=6, n_train=3, n_heldout=1, heldout_frames=6,
+                                   out_dir=str(root / "data/raw/toy")))
+    ingest(IngestConfig(manifest=str(root / "data/raw/toy/manifest.yaml"), input_dir=str(root / "data/raw/toy"),
+                        data_root=str(root / "data"), out_dir=str(root / "data/clips"), n_frames=6,
+                        height=32, width=32))
+    write_truth_masks(root / "data/clips", root / "data/masks")
+    write_tiny_base(root / "base")
+    return root
+
+
+def tiny_train_config(root: Path, run: Path, **overrides) -> TrainConfig:
+    base = dict(clips_dir=str(root / "data/clips"), masks_dir=str(root / "data/masks"), base_dir=str(root / "base"),
+                out_dir=str(run / "checkpoints"), metrics=str(run / "train.json"),
+                loss_log=str(run / "loss.csv"), steps=6, batch_size=2, window=4, lr=1e-3,
+                checkpoint_every=2, keep_last=2, mask_hidden_channels=8)
+    return TrainConfig(**{**base, **overrides})

@@ -1,0 +1,130 @@
+"""The train stage: eq. 2 on real clips, checkpoints that survive kills, resume that is bit-exact."""
+
+import json
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tasks.checkpoints import latest_checkpoint, read_checkpoint
+from tasks.train import ClipLatents, train
+from tests.train.conftest import tiny_train_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def final_weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(latest_checkpoint(run / "checkpoints") / "trainable.safetensors"))
+
+
+def assert_bit_equal(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys() and len(a) > 0
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def run_child(cfg, *args: str, kill_at_step: int | None = None) -> int:
+    config = Path(cfg.out_dir).parent / "config.json"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(cfg.model_dump_json())
+    proc = subprocess.Popen([sys.executable, "-m", "tests.train.run_training", str(config), *args], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in proc.stdout:
+        if kill_at_step is not None and line.strip() == f"step {kill_at_step}":
+            proc.send_signal(signal.SIGKILL)
+            break
+    return proc.wait(timeout=300)
+
+
+def test_training_lowers_the_loss_and_writes_its_records(tiny_world, tmp_path):
+    cfg = tiny_train_config(tiny_world, tmp_path, steps=40, checkpoint_every=20, lr=2e-3, random_start=False,
+                            hflip=False)
+    metrics = train(cfg)
+    losses = np.loadtxt(cfg.loss_log, delimiter=",", skiprows=1)
+    assert losses.shape == (40, 3) and losses[:, 0].tolist() == list(range(1, 41))
+    assert losses[-10:, 1].mean() < losses[:10, 1].mean()
+    assert metrics["steps"] == 40 and metrics["steps_per_second"] > 0 and metrics["peak_memory_mb"] > 0
+    assert json.loads(Path(cfg.metrics).read_text()) == metrics
+    folders = sorted(p.name for p in Path(cfg.out_dir).glob("ckpt-*"))
+    assert folders == ["ckpt-000020", "ckpt-000040"]
+    weights, config, state = read_checkpoint(latest_checkpoint(Path(cfg.out_dir)))
+    assert config["step"] == 40 and config["video_unet"]["self_attention"] == "first_frame"
+    assert state["step"] == 40 and all(v.dtype == torch.float32 for v in weights.values())
+
+
+def test_batches_flip_frames_and_masks_together(tiny_world):
+    from tasks.pretrained import load_base
+    from model.pipeline import MaskVideoPipeline
+    from model.video_unet import inflate_unet
+
+    base = load_base(tiny_world / "base")
+    pipe = MaskVideoPipeline(base.vae, base.text_encoder, base.tokenizer, inflate_unet(base.unet), base.sample_scheduler)
+    data = ClipLatents(pipe, str(tiny_world / "data/clips"), str(tiny_world / "data/masks"), hflip=True)
+    g = torch.Generator().manual_seed(3)
+    seen_flip = seen_plain = False
+    for _ in range(10):
+        state = g.get_state()
+        lat, text, masks = data.sample(4, 4, True, g)
+        g.set_state(state)  # replay the same draws to know which clip/start/flip each item got
+        idx = torch.randint(data.latents.shape[0], (4,), generator=g)
+        starts = torch.randint(data.latents.shape[2] - 4 + 1, (4,), generator=g)
+        flips = torch.rand(4, generator=g) < 0.5
+        for j in range(4):
+            i, s = idx[j].item(), starts[j].item()
+            src_lat = (data.flipped if flips[j] else data.latents)[i, :, s:s + 4]
+            src_mask = data.masks[i, s:s + 4]
+            assert torch.equal(lat[j], src_lat)
+            assert torch.equal(masks[j], src_mask.flip(-1) if flips[j] else src_mask)
+            assert torch.equal(text[j], data.text[i])
+            seen_flip |= bool(flips[j])
+            seen_plain |= not bool(flips[j])
+    assert seen_flip and seen_plain
+
+
+@pytest.mark.slow
+def test_sigkill_at_a_random_step_then_resume_is_bit_exact(tiny_world, tmp_path):
+    whole = tiny_train_config(tiny_world, tmp_path / "whole", steps=12, checkpoint_every=3)
+    assert run_child(whole) == 0
+    killed = tiny_train_config(tiny_world, tmp_path / "killed", steps=12, checkpoint_every=3)
+    step = random.Random().randint(4, 11)
+    assert run_child(killed, kill_at_step=step) == -signal.SIGKILL, f"not killed at step {step}"
+    assert latest_checkpoint(Path(killed.out_dir)) is not None
+    assert run_child(killed) == 0  # resumes from latest by itself
+    assert json.loads(Path(killed.metrics).read_text())["resumed_from_step"] == (step // 3) * 3
+    assert_bit_equal(final_weights(tmp_path / "whole"), final_weights(tmp_path / "killed"))
+    np.testing.assert_array_equal(np.loadtxt(whole.loss_log, delimiter=",", skiprows=1),
+                                  np.loadtxt(killed.loss_log, delimiter=",", skiprows=1))
+
+
+@pytest.mark.slow
+def test_kill_during_checkpoint_write_keeps_previous_checkpoint(tiny_world, tmp_path):
+    whole = tiny_train_config(tiny_world, tmp_path / "whole", steps=9, checkpoint_every=3)
+    assert run_child(whole) == 0
+    cfg = tiny_train_config(tiny_world, tmp_path / "killed", steps=9, checkpoint_every=3)
+    assert run_child(cfg, "--die-in-checkpoint", "2") == -signal.SIGKILL
+    out = Path(cfg.out_dir)
+    assert latest_checkpoint(out).name == "ckpt-000003"  # the complete one
+    assert list(out.glob(".ckpt-000006.tmp-*")), "the half-written checkpoint should sit under a temp name"
+    read_checkpoint(latest_checkpoint(out))  # loadable
+    assert run_child(cfg) == 0
+    assert not list(out.glob(".ckpt-*"))  # swept
+    assert_bit_equal(final_weights(tmp_path / "whole"), final_weights(tmp_path / "killed"))
+
+
+def test_changed_settings_start_a_new_run(tiny_world, tmp_path):
+    train(tiny_train_config(tiny_world, tmp_path, steps=2, checkpoint_every=2))
+    metrics = train(tiny_train_config(tiny_world, tmp_path, steps=4, checkpoint_every=2))
+    assert metrics["resumed_from_step"] == 2  # same run, more steps: resumes
+    metrics = train(tiny_train_config(tiny_world, tmp_path, steps=4, checkpoint_every=2, lr=5e-4))
+    assert metrics["resumed_from_step"] == 0  # another learning rate is another run
+
+
+def test_missing_base_names_the_setting(tiny_world, tmp_path):
+    with pytest.raises(FileNotFoundError, match="train.base_dir: base weights folder '.*nowhere' not found"):
+        train(tiny_train_config(tiny_world, tmp_path, base_dir=str(tmp_path / "nowhere")))
