@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import resource
+import shutil
 import time
 from pathlib import Path
 from typing import Callable, Literal
@@ -29,7 +30,7 @@ from model.training import first_frame_loss
 from model.video_unet import VideoUNetConfig, inflate_unet
 from tasks.checkpoints import latest_checkpoint, read_checkpoint, save_checkpoint, sweep_partial
 from tasks.ingest import read_clip_manifest
-from tasks.io import load_clip, write_json
+from tasks.io import atomic_write_text, load_clip, write_json
 from tasks.params import StageConfig
 from tasks.pretrained import load_base
 
@@ -260,7 +261,6 @@ def resume(out_dir: Path, fingerprint: str, video_unet, cfg: TrainConfig, optimi
     weights, config, state = read_checkpoint(folder)
     if state.get("fingerprint") != fingerprint:
         log.warning("%s was trained with other settings or inputs; starting a new run", folder)
-        import shutil
         shutil.rmtree(out_dir)
         return 0
     load_trainable_state_dict(video_unet, weights, cfg.trainable)
@@ -281,7 +281,5 @@ def read_loss_log(path: str, up_to_step: int) -> list[tuple[int, float, float]]:
 
 
 def write_loss_log(path: str, rows: list[tuple[int, float, float]]) -> None:
-    from tasks.io import atomic_write_text
-
     lines = ["step,loss,lr"] + [f"{s},{l:.6f},{lr:.3e}" for s, l, lr in rows]
     atomic_write_text(path, "\n".join(lines) + "\n")

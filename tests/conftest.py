@@ -22,3 +22,22 @@ def prefect_harness(tmp_path_factory):
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory):
+    """A tiny toy world on disk (see tests/tiny_world.py): clips, masks, a base of tiny models."""
+    from tests.tiny_world import build_tiny_world
+
+    return build_tiny_world(tmp_path_factory.mktemp("tiny-world"))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_world, tmp_path_factory):
+    """A 4-step training run on the tiny world: its folder holds checkpoints/."""
+    from tasks.train import train
+    from tests.tiny_world import tiny_train_config
+
+    run = tmp_path_factory.mktemp("tiny-run")
+    train(tiny_train_config(tiny_world, run, steps=4, checkpoint_every=4))
+    return run

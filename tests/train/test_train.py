@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from tasks.checkpoints import latest_checkpoint, read_checkpoint
 from tasks.train import ClipLatents, train
-from tests.train.conftest import tiny_train_config
+from tests.tiny_world import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[2]
 

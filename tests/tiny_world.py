@@ -1,17 +1,16 @@
-"""A tiny world on disk for the train stage: a base folder of tiny seeded models, clips and masks."""
+"""A tiny world on disk for stage tests: a base folder of tiny seeded models, toy clips and masks."""
 
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from diffusers import DDPMScheduler
 
 from tasks.ingest import IngestConfig, ingest
 from tasks.io import load_clip
 from tasks.toyworld import ToyWorldConfig, render_toyworld
 from tasks.train import TrainConfig
-from tests.model.conftest import tiny_text_encoder, tiny_tokenizer, tiny_unet2d, tiny_vae
+from tests.model.conftest import tiny_controlnet, tiny_text_encoder, tiny_tokenizer, tiny_unet2d, tiny_vae
 
 
 def write_tiny_base(folder: Path) -> Path:
@@ -19,7 +18,9 @@ def write_tiny_base(folder: Path) -> Path:
     tiny_vae().save_pretrained(folder / "vae")
     tiny_text_encoder().save_pretrained(folder / "text_encoder")
     tiny_tokenizer().save_pretrained(folder / "tokenizer")
-    tiny_unet2d().save_pretrained(folder / "unet")
+    unet = tiny_unet2d()
+    unet.save_pretrained(folder / "unet")
+    tiny_controlnet(unet).save_pretrained(folder / "controlnet")
     DDPMScheduler(num_train_timesteps=100, beta_schedule="scaled_linear", beta_start=0.00085,
                   beta_end=0.012).save_pretrained(folder / "scheduler")
     return folder
@@ -34,9 +35,8 @@ def write_truth_masks(clips_dir: Path, masks_dir: Path) -> None:
     table[["id"]].assign(method="truth").to_csv(masks_dir / "manifest.csv", index=False)
 
 
-@pytest.fixture(scope="session")
-def tiny_world(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tiny-world")
+def build_tiny_world(root: Path) -> Path:
+    """32x32 toy clips (6 frames), their truth masks as the masks stage's output, a tiny base."""
     render_toyworld(ToyWorldConfig(size=32, n_frames=6, n_train=3, n_heldout=1, heldout_frames=6,
                                    out_dir=str(root / "data/raw/toy")))
     ingest(IngestConfig(manifest=str(root / "data/raw/toy/manifest.yaml"), input_dir=str(root / "data/raw/toy"),
@@ -53,3 +53,11 @@ def tiny_train_config(root: Path, run: Path, **overrides) -> TrainConfig:
                 loss_log=str(run / "loss.csv"), steps=6, batch_size=2, window=4, lr=1e-3,
                 checkpoint_every=2, keep_last=2, mask_hidden_channels=8)
     return TrainConfig(**{**base, **overrides})
+
+
+def tiny_generate_config(root: Path, run: Path, **overrides):
+    from tasks.generate import GenerateConfig
+
+    base = dict(checkpoint_dir=str(run / "checkpoints"), sequences=str(root / "data/raw/toy/heldout/manifest.yaml"),
+                out_dir=str(run / "outputs"), num_inference_steps=2, guidance_scale=2.0, window=4)
+    return GenerateConfig(**{**base, **overrides})

@@ -1,0 +1,230 @@
+"""Generate: the trained mask-guided model over (prompt x mask sequence x seed).
+
+Inputs: a checkpoint from the train stage (``latest``), the base folder it was trained on, and a
+manifest of mask sequences (the toy world's held-out set by default: id, prompt, masks folder).
+Per video, written atomically under ``out_dir/<video id>/``::
+
+    video.mp4  video.gif  sheet.png (frames with the mask contour)  masks/0000.png ...  meta.json
+
+plus ``out_dir/manifest.csv`` over all videos. A video whose ``meta.json`` carries the same job key
+(checkpoint, sampler settings, prompt, masks, seed) is kept, not generated again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from pydantic import Field
+
+from model.pipeline import MaskVideoPipeline
+from model.trainable import load_trainable_state_dict
+from model.video_unet import VideoUNetConfig, inflate_unet
+from tasks.checkpoints import latest_checkpoint, read_checkpoint
+from tasks.io import atomic_dir, read_mask_pngs, write_json, write_mask_pngs
+from tasks.params import StageConfig
+from tasks.pretrained import load_base
+from tasks.video import write_gif, write_mp4
+from tasks.visualize import contact_sheet
+
+log = logging.getLogger(__name__)
+
+
+class GenerateConfig(StageConfig):
+    checkpoint_dir: str = "data/checkpoints"
+    sequences: str = Field("data/raw/toy/heldout/manifest.yaml", description="YAML: sequences: [{id, prompt, masks}]")
+    prompts: list[str] | None = Field(None, description="if set, every sequence is generated with each of these")
+    seeds: list[int] = Field([0], min_length=1)
+    out_dir: str = "data/outputs"
+    num_inference_steps: int = Field(25, ge=1)
+    guidance_scale: float = Field(7.5, ge=1.0)
+    shared_noise: Literal["paper", "lamp", "off"] = "paper"
+    alpha: float = Field(0.2, ge=0.0, le=1.0)
+    adain: bool = False
+    first_frame_source: Literal["controlnet", "text"] = "controlnet"
+    use_masks: bool = True
+    window: int | None = Field(None, ge=2, description="frames per chunk; default: the trained window")
+    controlnet_dir: str | None = Field(None, description="default: <base_dir>/controlnet")
+    fps: float = Field(8.0, gt=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+@dataclass(frozen=True)
+class Job:
+    video_id: str
+    sequence: str
+    prompt: str
+    masks_dir: str
+    seed: int
+
+
+def plan_jobs(cfg: GenerateConfig) -> list[Job]:
+    """Every (sequence x prompt x seed) to generate, from the sequences manifest."""
+    path = Path(cfg.sequences)
+    if not path.is_file():
+        raise FileNotFoundError(f"generate.sequences: manifest '{path}' not found")
+    rows = (yaml.safe_load(path.read_text()) or {}).get("sequences")
+    if not isinstance(rows, list) or not rows:
+        raise ValueError(f"{path}: expected a non-empty list under 'sequences:'")
+    jobs = []
+    for n, row in enumerate(rows, start=1):
+        sid = str(row.get("id", "")).strip()
+        if not sid:
+            raise ValueError(f"{path}: row {n} has no id")
+        prompts = cfg.prompts if cfg.prompts is not None else [row.get("prompt")]
+        for p, prompt in enumerate(prompts):
+            if not isinstance(prompt, str) or not prompt.strip():
+                where = f"generate.prompts[{p}]" if cfg.prompts is not None else f"{path} (id '{sid}')"
+                raise ValueError(f"{where}: empty prompt")
+            for seed in cfg.seeds:
+                suffix = f"-p{p}" if cfg.prompts is not None else ""
+                jobs.append(Job(f"{sid}{suffix}-s{seed}", sid, prompt.strip(), str(path.parent / row.get("masks", sid)), seed))
+    return jobs
+
+
+def read_sequence(job: Job, size: tuple[int, int]) -> np.ndarray:
+    """The job's masks, bool (F, H, W), checked: >= 2 frames, the model's size, never all empty/full."""
+    try:
+        masks = read_mask_pngs(job.masks_dir)
+    except ValueError as err:
+        raise ValueError(f"sequence '{job.sequence}': {err}") from None
+    where = f"{job.masks_dir} (sequence '{job.sequence}')"
+    if len(masks) < 2:
+        raise ValueError(f"{where}: {len(masks)} mask frame(s); a video needs at least 2")
+    if masks.shape[1:] != size:
+        raise ValueError(f"{where}: masks are {masks.shape[2]}x{masks.shape[1]}, the model generates "
+                         f"{size[1]}x{size[0]}; resize the sequence (tasks.mask_sequences) to that size")
+    for i, m in enumerate(masks):
+        if not m.any():
+            raise ValueError(f"{where}: frame {i} is all background (an empty mask has no object to follow)")
+        if m.all():
+            raise ValueError(f"{where}: frame {i} is all foreground (a full mask has no shape or position)")
+    return masks
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def load_pipeline(checkpoint: Path, controlnet_dir: str | None, device: str) -> tuple[MaskVideoPipeline, dict]:
+    """The trained model, loaded once per process and checkpoint file version."""
+    stat = (checkpoint / "trainable.safetensors").stat()
+    return _load_pipeline(str(checkpoint), stat.st_mtime_ns, stat.st_size, controlnet_dir, device)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_pipeline(checkpoint: str, _mtime: int, _size: int, controlnet_dir: str | None,
+                   device: str) -> tuple[MaskVideoPipeline, dict]:
+    """Base folder + the checkpoint's trainable weights (the file's mtime/size key the cache)."""
+    weights, config, _ = read_checkpoint(Path(checkpoint))
+    base = load_base(config["base_dir"], f"{checkpoint}/config.json: base_dir", controlnet_dir=controlnet_dir)
+    unet_config = VideoUNetConfig(**config["video_unet"])
+    video_unet = inflate_unet(base.unet, unet_config, copy_unet=True)
+    try:
+        load_trainable_state_dict(video_unet, weights, config["trainable"])
+    except (KeyError, ValueError) as err:
+        raise ValueError(f"checkpoint {checkpoint} does not fit the base {config['base_dir']}: {err}") from None
+    pipe = MaskVideoPipeline(base.vae, base.text_encoder, base.tokenizer, video_unet.eval(), base.sample_scheduler,
+                             base_unet=base.unet, controlnet=base.controlnet)
+    return pipe.to(device), config
+
+
+def resolve_checkpoint(cfg: GenerateConfig) -> Path:
+    folder = latest_checkpoint(Path(cfg.checkpoint_dir)) if Path(cfg.checkpoint_dir).is_dir() else None
+    if folder is None:
+        raise FileNotFoundError(f"generate.checkpoint_dir: no checkpoint in '{cfg.checkpoint_dir}'; run the train stage")
+    return folder
+
+
+def device_of(cfg: GenerateConfig) -> str:
+    return "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
+
+
+def job_key(job: Job, masks: np.ndarray, checkpoint: Path, cfg: GenerateConfig) -> str:
+    sampler = cfg.model_dump(include={"num_inference_steps", "guidance_scale", "shared_noise", "alpha", "adain",
+                                      "first_frame_source", "use_masks", "window", "controlnet_dir"})
+    ckpt = (checkpoint / "trainable.safetensors").stat()
+    h = hashlib.sha256(json.dumps([sampler, job.prompt, job.seed, checkpoint.name, ckpt.st_size], sort_keys=True).encode())
+    h.update(np.packbits(masks).tobytes())
+    return h.hexdigest()[:16]
+
+
+def warn_if_truncated(pipe: MaskVideoPipeline, prompt: str, video_id: str) -> int:
+    """Prompts past the text encoder's limit are truncated (as CLIP does): say so. Returns the token count."""
+    limit = min(pipe.tokenizer.model_max_length, pipe.text_encoder.config.max_position_embeddings)
+    n_tokens = len(pipe.tokenizer(prompt, truncation=False).input_ids)
+    if n_tokens > limit:
+        log.warning("%s: prompt has %d tokens, the text encoder reads %d; the rest is ignored", video_id, n_tokens, limit)
+    return n_tokens
+
+
+def output_size(pipe: MaskVideoPipeline) -> tuple[int, int]:
+    """(H, W) in pixels the base UNet was trained at (SD1.4: 512x512; the toy world: 64x64)."""
+    sample = pipe.base_unet.config.sample_size
+    h, w = sample if isinstance(sample, (list, tuple)) else (sample, sample)
+    return h * pipe.vae_scale_factor, w * pipe.vae_scale_factor
+
+
+def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None) -> dict:
+    """Generate one video (or keep the one already made for the same key); returns its manifest row."""
+    pipe, config = load_pipeline(checkpoint, cfg.controlnet_dir, device_of(cfg))
+    masks = read_sequence(job, output_size(pipe))
+    key = job_key(job, masks, checkpoint, cfg)
+    folder = Path(cfg.out_dir) / job.video_id
+    meta_path = folder / "meta.json"
+    if meta_path.is_file() and json.loads(meta_path.read_text()).get("key") == key:
+        return json.loads(meta_path.read_text())
+    warn_if_truncated(pipe, job.prompt, job.video_id)
+    t0 = time.perf_counter()
+    frames = pipe(job.prompt, masks, num_inference_steps=cfg.num_inference_steps, guidance_scale=cfg.guidance_scale,
+                  shared_noise=cfg.shared_noise, alpha=cfg.alpha, adain=cfg.adain,
+                  window=cfg.window or config["window"], first_frame_source=cfg.first_frame_source,
+                  use_masks=cfg.use_masks, generator=torch.Generator().manual_seed(job.seed), callback=progress)
+    seconds = time.perf_counter() - t0
+    meta = {**asdict(job), "key": key, "checkpoint": checkpoint.name, "n_frames": len(frames),
+            "seconds": round(seconds, 2), "video": f"{job.video_id}/video.mp4", "sheet": f"{job.video_id}/sheet.png"}
+    with atomic_dir(folder) as tmp:
+        write_mp4(tmp / "video.mp4", frames, cfg.fps)
+        write_gif(tmp / "video.gif", frames, cfg.fps)
+        np.save(tmp / "frames.npy", frames)  # exact pixels for evaluation (mp4 is lossy)
+        write_mask_pngs(masks, tmp / "masks")
+        sheet = contact_sheet([frames], masks=[masks], max_frames=len(frames))
+        cv2.imwrite(str(tmp / "sheet.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+        write_json(tmp / "meta.json", meta)
+    return meta
+
+
+def write_outputs_manifest(cfg: GenerateConfig, rows: list[dict]) -> pd.DataFrame:
+    """The outputs manifest; folders of videos no longer asked for are removed."""
+    out = Path(cfg.out_dir)
+    wanted = {r["video_id"] for r in rows}
+    for folder in out.iterdir():
+        if folder.is_dir() and not folder.name.startswith(".") and folder.name not in wanted:
+            shutil.rmtree(folder)
+    table = pd.DataFrame(rows)
+    tmp = out / ".manifest.csv.tmp"
+    table.to_csv(tmp, index=False)
+    tmp.replace(out / "manifest.csv")
+    return table
+
+
+def generate(cfg: GenerateConfig) -> pd.DataFrame:
+    """All jobs, one after another (the flow maps them as Prefect tasks instead)."""
+    from tqdm import tqdm
+
+    checkpoint = resolve_checkpoint(cfg)
+    jobs = plan_jobs(cfg)
+    Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
+    rows = [generate_one(job, cfg, checkpoint) for job in tqdm(jobs, desc="generate", unit="video")]
+    return write_outputs_manifest(cfg, rows)

@@ -1,0 +1,133 @@
+"""Generate: videos a person can open, deterministic by seed, not redone, bad input refused by name."""
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from safetensors.torch import load_file, save_file
+
+from tasks.generate import generate, plan_jobs
+from tasks.io import read_mask_pngs, write_mask_pngs
+from tests.tiny_world import tiny_generate_config
+
+
+def test_videos_and_manifest(tiny_world, tiny_run, tmp_path):
+    cfg = tiny_generate_config(tiny_world, tiny_run, out_dir=str(tmp_path / "out"), seeds=[0, 1])
+    table = generate(cfg)
+    assert table["video_id"].tolist() == ["heldout-000-s0", "heldout-000-s1"]
+    for vid in table["video_id"]:
+        folder = tmp_path / "out" / vid
+        frames = np.load(folder / "frames.npy")
+        assert frames.dtype == np.uint8 and frames.shape == (6, 32, 32, 3)  # 6 masks -> 6 frames, 2 chunks
+        for name in ("video.mp4", "video.gif", "sheet.png", "meta.json"):
+            assert (folder / name).stat().st_size > 0, name
+        np.testing.assert_array_equal(read_mask_pngs(folder / "masks"),
+                                      read_mask_pngs(tiny_world / "data/raw/toy/heldout/heldout-000"))
+    a, b = (np.load(tmp_path / "out" / v / "frames.npy") for v in table["video_id"])
+    assert not np.array_equal(a, b)  # another seed, another video
+
+
+def test_same_seed_same_video_and_done_work_is_kept(tiny_world, tiny_run, tmp_path, monkeypatch):
+    first = tiny_generate_config(tiny_world, tiny_run, out_dir=str(tmp_path / "a"))
+    generate(first)
+    generate(tiny_generate_config(tiny_world, tiny_run, out_dir=str(tmp_path / "b")))
+    np.testing.assert_array_equal(np.load(tmp_path / "a/heldout-000-s0/frames.npy"),
+                                  np.load(tmp_path / "b/heldout-000-s0/frames.npy"))
+
+    from model.pipeline import MaskVideoPipeline
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("regenerated a video that was already made with the same key")
+
+    monkeypatch.setattr(MaskVideoPipeline, "__call__", refuse)
+    generate(first)  # same checkpoint and params: nothing to do
+    with pytest.raises(AssertionError, match="regenerated"):
+        generate(tiny_generate_config(tiny_world, tiny_run, out_dir=str(tmp_path / "a"), alpha=0.5))
+
+
+def test_prompts_cross_sequences_and_seeds(tiny_world, tiny_run):
+    cfg = tiny_generate_config(tiny_world, tiny_run, prompts=["a red star", "a black square"], seeds=[3, 4])
+    ids = [j.video_id for j in plan_jobs(cfg)]
+    assert ids == ["heldout-000-p0-s3", "heldout-000-p0-s4", "heldout-000-p1-s3", "heldout-000-p1-s4"]
+
+
+def test_long_prompt_is_truncated_with_a_warning(tiny_world, tiny_run, tmp_path, caplog):
+    cfg = tiny_generate_config(tiny_world, tiny_run, out_dir=str(tmp_path / "o"), prompts=["a red star " * 20])
+    with caplog.at_level(logging.WARNING, logger="tasks.generate"):
+        generate(cfg)
+    assert "the text encoder reads 16; the rest is ignored" in caplog.text
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input
+
+
+def sequence_set(tmp_path: Path, masks: np.ndarray, prompt: str = "a red star") -> str:
+    write_mask_pngs(masks, tmp_path / "seq" / "s")
+    (tmp_path / "seq" / "manifest.yaml").write_text(yaml.safe_dump({"sequences": [
+        {"id": "s", "prompt": prompt, "masks": "s"}]}))
+    return str(tmp_path / "seq" / "manifest.yaml")
+
+
+def moving_square(n: int = 6, size: int = 32) -> np.ndarray:
+    masks = np.zeros((n, size, size), bool)
+    for i in range(n):
+        masks[i, 10:18, 2 + 3 * i:10 + 3 * i] = True
+    return masks
+
+
+def refused(cfg, *phrases):
+    with pytest.raises((ValueError, FileNotFoundError)) as info:
+        generate(cfg)
+    for phrase in phrases:
+        assert phrase in str(info.value), str(info.value)
+    out = Path(cfg.out_dir)
+    assert not out.exists() or not [p for p in out.iterdir() if p.name != "manifest.csv"]
+
+
+@pytest.mark.parametrize("prompt", ["", "   "])
+def test_empty_prompt(tiny_world, tiny_run, tmp_path, prompt):
+    seqs = sequence_set(tmp_path, moving_square(), prompt)
+    refused(tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o")),
+            "(id 's'): empty prompt")
+
+
+@pytest.mark.parametrize("fill, word", [(False, "all background"), (True, "all foreground")])
+def test_all_zero_or_all_one_masks(tiny_world, tiny_run, tmp_path, fill, word):
+    masks = moving_square()
+    masks[2] = fill
+    seqs = sequence_set(tmp_path, masks)
+    refused(tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o")),
+            "sequence 's'", f"frame 2 is {word}")
+
+
+def test_wrong_size_masks(tiny_world, tiny_run, tmp_path):
+    seqs = sequence_set(tmp_path, moving_square(size=48))
+    refused(tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o")),
+            "masks are 48x48, the model generates 32x32")
+
+
+def test_sequence_shorter_than_two_frames(tiny_world, tiny_run, tmp_path):
+    seqs = sequence_set(tmp_path, moving_square(n=1))
+    refused(tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o")),
+            "1 mask frame(s); a video needs at least 2")
+
+
+def test_missing_checkpoint(tiny_world, tmp_path):
+    refused(tiny_generate_config(tiny_world, tmp_path / "never-trained", out_dir=str(tmp_path / "o")),
+            "generate.checkpoint_dir: no checkpoint", "run the train stage")
+
+
+def test_mismatched_checkpoint(tiny_world, tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run / "checkpoints", run / "checkpoints")
+    ckpt = next((run / "checkpoints").glob("ckpt-*"))
+    weights = load_file(str(ckpt / "trainable.safetensors"))
+    name = next(iter(weights))
+    weights[name] = weights[name][..., :1].contiguous()  # as if trained on another base's widths
+    save_file(weights, str(ckpt / "trainable.safetensors"))
+    refused(tiny_generate_config(tiny_world, run, out_dir=str(tmp_path / "o")), "does not fit the base")
