@@ -37,7 +37,7 @@ from tasks.ingest import read_clip_manifest
 from tasks.io import atomic_dir, load_clip, write_json
 from tasks.manifest import BadInput
 from tasks.params import ConfigError, StageConfig
-from tasks.propagate import FirstFramePrompt, LostRule, iou
+from tasks.propagate import FirstFramePrompt, LostRule, flag_lost, iou
 from tasks.visualize import contact_sheet
 
 log = logging.getLogger(__name__)
@@ -236,6 +236,7 @@ def masks_for_video(row: pd.Series, cfg: MasksConfig, method: str, predictor=Non
     else:
         box = parse_prompt(row, frames.shape[1:3], str(Path(cfg.clips_dir) / "manifest.csv")).box
         masks = FALLBACKS[cfg.fallback](frames, cfg.fallback_settings(), box=box, on_frame=lambda: bar.update(1))
+        lost = flag_lost(masks, cfg.lost_rule())  # flagged only: a classical method has nothing to re-prompt
     seconds = (time.perf_counter() - start) / len(frames)
     bar.close()
     result = VideoMasks(row["id"], method, masks, seconds, lost, unrecovered)

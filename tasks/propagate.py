@@ -105,6 +105,24 @@ def lost_reason(mask: np.ndarray, reference: np.ndarray, rule: LostRule) -> str 
     return None
 
 
+def flag_lost(masks: np.ndarray, rule: LostRule) -> dict[int, str]:
+    """Frames of a finished sequence bool (F, H, W) where the object looks lost (no re-prompting).
+
+    For methods that cannot be re-prompted (the classical fallbacks): each frame is compared with
+    the last frame that was not lost, as propagation does.
+    """
+    lost, last_good = {}, masks[0]
+    for t in range(1, len(masks)):
+        reason = lost_reason(masks[t], last_good, rule)
+        if reason:
+            lost[t] = reason
+        else:
+            last_good = masks[t]
+    if not masks[0].any():
+        lost = {0: "empty mask", **lost}
+    return lost
+
+
 def best_candidate(candidates: np.ndarray, scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """The candidate (C, H, W) that agrees best (IoU) with ``reference``; ties go to the higher score."""
     agreement = [iou(c, reference) for c in candidates]

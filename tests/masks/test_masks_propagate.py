@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from tasks.propagate import LostRule, best_candidate, inner_point, lost_reason, mask_box, propagate
+from tasks.propagate import LostRule, best_candidate, flag_lost, inner_point, lost_reason, mask_box, propagate
 
 from masks_helpers import moving_square
 
@@ -112,3 +112,13 @@ def test_geometry_helpers():
     assert ring[int(y), int(x)]  # inside the ring itself, not in its hole
     cands = np.stack([m, ~m])
     assert (best_candidate(cands, np.array([0.1, 0.9]), m) == m).all()
+
+
+def test_flag_lost_marks_empty_and_jumping_frames_of_a_finished_sequence():
+    _, truth = moving_square(n_frames=6)
+    masks = truth.copy()
+    masks[2] = False
+    masks[4] = False
+    masks[4, 0:10, 20:30] = True  # same size, but 16 px from where it was
+    lost = flag_lost(masks, LostRule())
+    assert list(lost) == [2, 4] and lost[2] == "empty mask" and "centre" in lost[4]
