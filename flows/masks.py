@@ -13,10 +13,7 @@ masks_task = task(run_masks, name="make-masks")
 def masks_flow(params_path: str = "params.yaml") -> dict:
     cfg = stage_config(MasksConfig, "masks", params_path)
     logger = get_run_logger()
-    if cfg.chosen_method() != "sam":
-        logger.warning("no SAM checkpoint configured (masks.sam_checkpoint is null): videos without user "
-                       "masks use the classical fallback '%s'", cfg.fallback)
-    metrics = masks_task(cfg)
+    metrics = masks_task(cfg)  # warns in the run log when the fallback stands in for SAM
     for vid, m in metrics["per_video"].items():
         logger.info("%s: method %s, IoU %s, %s lost frames, %.4f s/frame", vid, m["method"], m["iou"],
                     m["lost_frames"], m["seconds_per_frame"])
