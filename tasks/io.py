@@ -78,11 +78,30 @@ def mask_png_paths(folder: str | Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() == ".png")
 
 
+def mask_png_problem(luma: np.ndarray, max_grey: float = 0.05) -> str | None:
+    """Why a mask image (uint8 luminance, H x W) cannot be thresholded into a mask, or None.
+
+    A mask is black (background) and white (foreground); anti-aliased edges may be grey, but
+    thresholding a photo, a soft matte or a dim colour mask would give a silently wrong mask.
+    0/1-valued images are masks too (the caller must not threshold them at 128).
+    """
+    if luma.max() <= 1:
+        return None
+    grey = ((luma > 32) & (luma < 224)).mean()
+    if grey > max_grey:
+        return (f"not a binary mask: {grey:.0%} of its pixels are grey (33-223); a mask must be "
+                "black background and white foreground")
+    if grey > 0 and not (luma >= 224).any():
+        return "not a binary mask: grey but no white pixels (a colour or dim mask?); draw the object in white"
+    return None
+
+
 def read_mask_pngs(folder: str | Path, threshold: int = 128) -> np.ndarray:
     """Read a folder of mask PNGs (sorted by name) as bool (F, H, W).
 
-    Colour or alpha PNGs are reduced to luminance; a pixel is foreground when >= ``threshold``.
-    Raises ValueError naming the folder or file when the sequence is empty or sizes differ.
+    Colour or alpha PNGs are reduced to luminance; a pixel is foreground when >= ``threshold``
+    (or, for a 0/1-valued PNG, when 1). Raises ValueError naming the folder or file when the
+    sequence is empty, sizes differ, or a PNG is not a binary mask (``mask_png_problem``).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -99,7 +118,10 @@ def read_mask_pngs(folder: str | Path, threshold: int = 128) -> np.ndarray:
         if masks and m.shape != masks[0].shape:
             raise ValueError(f"{p}: mask size {m.shape[1]}x{m.shape[0]} differs from "
                              f"{paths[0].name}'s {masks[0].shape[1]}x{masks[0].shape[0]}")
-        masks.append(m >= threshold)
+        problem = mask_png_problem(m)
+        if problem:
+            raise ValueError(f"{p}: {problem}")
+        masks.append(m >= (1 if m.max() <= 1 else threshold))
     return np.stack(masks)
 
 
