@@ -31,6 +31,7 @@ from model.video_unet import VideoUNetConfig, inflate_unet
 from tasks.checkpoints import latest_checkpoint, read_checkpoint, save_checkpoint, sweep_partial
 from tasks.ingest import read_clip_manifest
 from tasks.io import atomic_write_text, load_clip, write_json
+from tasks.masks import read_masks
 from tasks.params import StageConfig
 from tasks.pretrained import load_base
 
@@ -102,7 +103,7 @@ class ClipLatents:
     def __init__(self, pipe: MaskVideoPipeline, clips_dir: str, masks_dir: str, hflip: bool):
         table = read_clip_manifest(clips_dir)
         frames = np.stack([load_clip(Path(clips_dir) / c)["frames"] for c in table["clip"]])
-        masks = np.stack([load_masks(masks_dir, vid) for vid in table["id"]])
+        masks = np.stack([read_masks(masks_dir, vid) for vid in table["id"]])
         if masks.shape[:2] != frames.shape[:2]:
             raise ValueError(f"{masks_dir}: masks {masks.shape} do not match clips {frames.shape}")
         self.ids = list(table["id"])
@@ -136,14 +137,6 @@ class ClipLatents:
             m = self.masks[i, s:s + window]
             msk.append(m.flip(-1) if flip else m)  # frames and masks flip together
         return torch.stack(lat), self.text[idx], torch.stack(msk)
-
-
-def load_masks(masks_dir: str | Path, video_id: str) -> np.ndarray:
-    path = Path(masks_dir) / f"{video_id}.npz"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no masks for clip '{video_id}'; run the masks stage first")
-    with np.load(path, allow_pickle=False) as data:
-        return data["masks"].astype(bool)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,234 @@
+"""Evaluate generated videos: CLIP text alignment, CLIP frame consistency, foreground IoU.
+
+Definitions (each video, then the mean over videos):
+
+- ``text_alignment``: mean over frames of 100 x cos(CLIP(frame), CLIP(prompt)).
+- ``consistency_adjacent``: mean over adjacent pairs of 100 x cos(CLIP(frame_t), CLIP(frame_t+1))
+  (the paper's "frame consistency").
+- ``consistency_all_pairs``: mean over all pairs i < j (the Tune-A-Video / LOVEU definition).
+- ``iou``: foreground IoU per frame between the generated video's foreground and the input mask,
+  averaged over frames (the paper's Table II IoU); ``iou_volume``: one IoU over the whole video
+  (intersections and unions summed over frames).
+- ``centroid_error_px``: mean distance between the foreground's and the mask's centroids, over
+  frames where the foreground was found; ``missing_frames``: frames where it was not.
+
+The segmenter that finds the generated foreground never sees the input mask: in the toy world it
+is the object's palette colour against the grounds (``toy``), for real videos SAM (``sam``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from pydantic import Field
+
+from tasks.io import read_mask_pngs, write_json
+from tasks.params import StageConfig
+
+log = logging.getLogger(__name__)
+
+
+class EvaluateConfig(StageConfig):
+    outputs_dir: str = "data/outputs"
+    clip_dir: str = Field("base/toy/clip", description="toy world: the base stage's open_clip folder")
+    clip_model: str | None = Field(None, description="sd14 world: an open_clip architecture, e.g. ViT-L-14")
+    clip_checkpoint: str | None = Field(None, description="sd14 world: local open_clip weights for clip_model")
+    segmenter: Literal["toy", "sam"] = "toy"
+    sam_checkpoint: str | None = None
+    sam_model_type: Literal["vit_b", "vit_l", "vit_h", "tiny"] = "vit_b"
+    min_object_pixels: int = Field(4, ge=1, description="smaller palette regions are noise")
+    report_dir: str = "data/eval"
+    metrics: str = "metrics/eval.json"
+    frame_log: str = Field("metrics/eval_frames.csv", description="IoU per frame, for `dvc plots`")
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics on embeddings and masks (pure functions)
+
+
+def clip_scores(image_emb: torch.Tensor, text_emb: torch.Tensor) -> dict[str, float]:
+    """From CLIP embeddings of F frames ``(F, D)`` and their prompt ``(D,)`` (any norm)."""
+    img = F.normalize(image_emb.float(), dim=-1)
+    txt = F.normalize(text_emb.float(), dim=-1)
+    sim = img @ img.T
+    upper = torch.triu_indices(len(img), len(img), offset=1)
+    return {
+        "text_alignment": 100 * (img @ txt).mean().item(),
+        "consistency_adjacent": 100 * (img[:-1] * img[1:]).sum(-1).mean().item(),
+        "consistency_all_pairs": 100 * sim[upper[0], upper[1]].mean().item(),
+    }
+
+
+def mask_scores(found: np.ndarray, wanted: np.ndarray) -> dict:
+    """Foreground ``found`` vs input masks ``wanted``, both bool (F, H, W)."""
+    inter = (found & wanted).sum(axis=(1, 2))
+    union = (found | wanted).sum(axis=(1, 2))
+    per_frame = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    errors, missing = [], 0
+    for f, w in zip(found, wanted):
+        if not f.any():
+            missing += 1
+            continue
+        if w.any():
+            errors.append(np.linalg.norm(_centroid(f) - _centroid(w)))
+    return {
+        "iou": float(per_frame.mean()),
+        "iou_volume": float(inter.sum() / max(union.sum(), 1)),
+        "iou_per_frame": [round(float(v), 4) for v in per_frame],
+        "centroid_error_px": float(np.mean(errors)) if errors else None,
+        "missing_frames": missing,
+    }
+
+
+def _centroid(mask: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(mask)
+    return np.array([xs.mean(), ys.mean()])
+
+
+# ---------------------------------------------------------------------------------------------
+# segmenters and CLIP
+
+
+def toy_segmenter(min_pixels: int) -> Callable[[np.ndarray, str], np.ndarray]:
+    """Foreground of toy frames: pixels nearer the prompt's palette colour than to any ground.
+
+    Knows the toy world (its object palette and grounds), not the input mask. The prompt names the
+    colour to look for; all regions of it count (a sequence may hold several objects).
+    """
+    import cv2
+
+    from tasks.base.quality import palette_labels
+    from tasks.toyworld import COLOURS
+
+    names = list(COLOURS)
+
+    def segment(frames: np.ndarray, prompt: str) -> np.ndarray:
+        colour = next((w for w in prompt.lower().split() if w in COLOURS), None)
+        if colour is None:
+            raise ValueError(f"prompt '{prompt}' names no toy colour {names}: the toy segmenter cannot "
+                             "tell which object to look for (use evaluate.segmenter: sam)")
+        out = np.zeros(frames.shape[:3], bool)
+        for i, frame in enumerate(frames):
+            mask = (palette_labels(frame) == names.index(colour)).astype(np.uint8)
+            n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+            keep = [k for k in range(1, n) if stats[k, cv2.CC_STAT_AREA] >= min_pixels]
+            out[i] = np.isin(labels, keep)
+        return out
+
+    return segment
+
+
+def sam_segmenter(checkpoint: str | None, model_type: str) -> Callable[[np.ndarray, str], np.ndarray]:
+    """Foreground by SAM, prompted by nothing but what moves (the masks stage's automatic rule)."""
+    if not checkpoint:
+        raise ValueError("evaluate.sam_checkpoint: the sam segmenter needs a local SAM checkpoint")
+    from tasks.fallback_masks import motion_masks
+    from tasks.propagate import FirstFramePrompt
+    from tasks.sam import FramePredictor, SamSettings, load_sam, segment_with_sam
+
+    predictor = FramePredictor(load_sam(checkpoint, model_type))
+
+    def segment(frames: np.ndarray, prompt: str) -> np.ndarray:
+        return segment_with_sam(predictor, frames, FirstFramePrompt(), motion_masks(frames), SamSettings(),
+                                prompt).masks
+
+    return segment
+
+
+@dataclass
+class ClipScorer:
+    """An open_clip model with its preprocessing and tokenizer."""
+
+    model: torch.nn.Module
+    preprocess: Callable
+    tokenizer: Callable
+
+    @torch.no_grad()
+    def images(self, frames: np.ndarray) -> torch.Tensor:
+        batch = torch.stack([self.preprocess(Image.fromarray(f)) for f in frames])
+        return self.model.encode_image(batch)
+
+    @torch.no_grad()
+    def text(self, prompt: str) -> torch.Tensor:
+        return self.model.encode_text(self.tokenizer([prompt]))[0]
+
+
+def load_clip_scorer(cfg: EvaluateConfig) -> ClipScorer:
+    if cfg.clip_model is not None:
+        import open_clip
+
+        if not cfg.clip_checkpoint or not Path(cfg.clip_checkpoint).is_file():
+            raise FileNotFoundError(f"evaluate.clip_checkpoint: '{cfg.clip_checkpoint}' not found "
+                                    f"(local weights for evaluate.clip_model={cfg.clip_model})")
+        model, _, preprocess = open_clip.create_model_and_transforms(cfg.clip_model, pretrained=cfg.clip_checkpoint)
+        return ClipScorer(model.eval(), preprocess, open_clip.get_tokenizer(cfg.clip_model))
+    from tasks.base.clip import load_toy_clip
+
+    if not Path(cfg.clip_dir).is_dir():
+        raise FileNotFoundError(f"evaluate.clip_dir: toy CLIP folder '{cfg.clip_dir}' not found (run the base stage)")
+    return ClipScorer(*load_toy_clip(cfg.clip_dir))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def evaluate_video(frames: np.ndarray, masks: np.ndarray, prompt: str, scorer: ClipScorer, segment) -> dict:
+    """All metrics of one generated video: frames uint8 (F, H, W, 3), input masks bool (F, H, W)."""
+    scores = clip_scores(scorer.images(frames), scorer.text(prompt))
+    scores.update(mask_scores(segment(frames, prompt), masks))
+    return scores
+
+
+SUMMARY = ["text_alignment", "consistency_adjacent", "consistency_all_pairs", "iou", "iou_volume", "centroid_error_px"]
+
+
+def evaluate(cfg: EvaluateConfig) -> dict:
+    """Score every video in the outputs manifest; write metrics, per-video and per-frame tables, a report."""
+    from tqdm import tqdm
+
+    from tasks.report import write_report
+
+    outputs = Path(cfg.outputs_dir)
+    manifest = outputs / "manifest.csv"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest}: no outputs manifest; run the generate stage first")
+    table = pd.read_csv(manifest, keep_default_na=False)
+    scorer = load_clip_scorer(cfg)
+    segment = (toy_segmenter(cfg.min_object_pixels) if cfg.segmenter == "toy"
+               else sam_segmenter(cfg.sam_checkpoint, cfg.sam_model_type))
+    rows, frame_rows = [], []
+    for row in tqdm(table.itertuples(), total=len(table), desc="evaluate", unit="video"):
+        folder = outputs / row.video_id
+        scores = evaluate_video(np.load(folder / "frames.npy"), read_mask_pngs(folder / "masks"), row.prompt,
+                                scorer, segment)
+        frame_rows += [{"video_id": row.video_id, "frame": i, "iou": v} for i, v in enumerate(scores.pop("iou_per_frame"))]
+        rows.append({"video_id": row.video_id, "sequence": row.sequence, "prompt": row.prompt, "seed": row.seed, **scores})
+    per_video = pd.DataFrame(rows)
+    summary = {k: _mean(per_video[k]) for k in SUMMARY}
+    metrics = {**summary, "n_videos": len(per_video),
+               "definitions": {"consistency_adjacent": "mean cos x100 of adjacent frames (paper)",
+                               "consistency_all_pairs": "mean cos x100 of all frame pairs (Tune-A-Video/LOVEU)",
+                               "text_alignment": "mean over frames of cos(frame, prompt) x100",
+                               "iou": "per-frame foreground IoU vs input mask, mean over frames and videos"},
+               "videos": {r["video_id"]: {k: r[k] for k in SUMMARY} for r in rows}}
+    report = Path(cfg.report_dir)
+    report.mkdir(parents=True, exist_ok=True)
+    per_video.to_csv(report / "per_video.csv", index=False)
+    Path(cfg.frame_log).parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(frame_rows).to_csv(cfg.frame_log, index=False)
+    write_report(report / "report.md", per_video, summary, outputs)
+    write_json(cfg.metrics, metrics)
+    return metrics
+
+
+def _mean(column: pd.Series) -> float | None:
+    values = pd.to_numeric(column, errors="coerce").dropna()
+    return round(float(values.mean()), 4) if len(values) else None
