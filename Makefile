@@ -15,7 +15,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: demo test setup clean-venv
+.PHONY: demo test setup ablations stack-up stack-down clean-venv
 
 demo: $(STAMP)
 	dvc repro
@@ -25,6 +25,17 @@ test: $(STAMP)
 	pytest
 
 setup: $(STAMP)
+
+# The paper's Table II on the toy world (trains 4 variants; see README for its wall time).
+ablations: $(STAMP)
+	python -m flows.ablations
+
+# A local Prefect server + work pool + deployments + worker (scripts/local_stack.sh).
+stack-up: $(STAMP)
+	scripts/local_stack.sh up
+
+stack-down:
+	scripts/local_stack.sh down
 
 # Reinstall only when the pinned set or the project metadata changes.
 $(STAMP): requirements.lock pyproject.toml

@@ -62,3 +62,29 @@ def validate_config(cls: type[ConfigT], raw: dict, where: str) -> ConfigT:
             key = ".".join(str(p) for p in e["loc"])
             problems.append(f"{where}.{key}: {e['msg']}")
         raise ConfigError("invalid params:\n  " + "\n  ".join(problems)) from None
+
+
+def apply_profile(params_path: str | Path, profile_path: str | Path) -> dict:
+    """Merge a profile's sections key by key over a params file, in place; returns the result.
+
+    A profile may only set keys that already exist in params.yaml, so a typo cannot hide.
+    """
+    params, profile = read_params(params_path), read_params(profile_path)
+    for section, values in profile.items():
+        if section not in params:
+            raise ConfigError(f"{profile_path}: section '{section}' is not in {params_path}")
+        unknown = set(values) - set(params[section] or {})
+        if unknown:
+            raise ConfigError(f"{profile_path}: {section}.{sorted(unknown)[0]} is not a key of {params_path}")
+        params[section].update(values)
+    with Path(params_path).open("w") as f:
+        yaml.safe_dump(params, f, sort_keys=False)
+    return params
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "apply":
+        sys.exit("usage: python -m tasks.params apply PROFILE.yaml")
+    apply_profile(DEFAULT_PARAMS, sys.argv[2])

@@ -35,3 +35,26 @@ def test_missing_section_means_defaults(tmp_path):
     p = tmp_path / "params.yaml"
     p.write_text("other: {}\n")
     assert load_stage_config(ToyWorldConfig, "toyworld", p) == ToyWorldConfig()
+
+
+def test_profile_overrides_existing_keys_only(tmp_path):
+    from tasks.params import apply_profile, read_params
+
+    p, prof = tmp_path / "params.yaml", tmp_path / "ci.yaml"
+    p.write_text("train:\n  steps: 300\n  lr: 0.1\n")
+    prof.write_text("train:\n  steps: 4\n")
+    assert apply_profile(p, prof) == {"train": {"steps": 4, "lr": 0.1}}
+    assert read_params(p) == {"train": {"steps": 4, "lr": 0.1}}
+    prof.write_text("train:\n  stepz: 4\n")
+    with pytest.raises(ConfigError, match="train.stepz is not a key"):
+        apply_profile(p, prof)
+
+
+def test_shipped_ci_profile_applies_to_shipped_params(tmp_path):
+    import shutil
+
+    from tasks.params import apply_profile
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    merged = apply_profile(tmp_path / "params.yaml", REPO / "profiles" / "ci.yaml")
+    assert merged["train"]["steps"] == 4
