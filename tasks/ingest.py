@@ -104,6 +104,20 @@ def fit_and_crop(image: np.ndarray, height: int, width: int, nearest: bool = Fal
     return resized[y0:y0 + height, x0:x0 + width]
 
 
+def to_clip_pixels(xy: np.ndarray, orig_size: tuple[int, int], cfg: IngestConfig) -> np.ndarray:
+    """Map source-pixel coordinates (..., 2) as x, y through fit_and_crop's scale and centre crop."""
+    w, h = orig_size
+    scale = max(cfg.height / h, cfg.width / w)
+    new_w, new_h = max(cfg.width, round(w * scale)), max(cfg.height, round(h * scale))
+    offset = np.array([(new_w - cfg.width) // 2, (new_h - cfg.height) // 2])
+    xy = np.asarray(xy, float).reshape(-1, 2) * np.array([new_w / w, new_h / h]) - offset
+    return np.clip(xy, 0, [cfg.width, cfg.height])
+
+
+def _coords_text(values: np.ndarray) -> str:
+    return " ".join(f"{v:g}" for v in np.round(values.ravel(), 2))
+
+
 def resample_masks(masks: np.ndarray, indices: np.ndarray, cfg: IngestConfig) -> np.ndarray:
     """Pick a mask per clip frame and crop it like the frames; area-average then threshold at 0.5."""
     out = [fit_and_crop(masks[i].astype(np.float32), cfg.height, cfg.width) >= 0.5 for i in indices]
@@ -202,9 +216,16 @@ def clip_record(clip: Clip, cfg: IngestConfig) -> dict:
         "prompt": row.prompt,
         "mask_source": "user" if clip.user_masks is not None else "none",
         "has_truth": clip.truth_masks is not None,
-        "box": "" if row.box is None else " ".join(f"{v:g}" for v in row.box),
         **row.extra,
+        # first-frame prompts for SAM are given in source pixels and stored in clip pixels
+        "box": "" if row.box is None else _coords_text(to_clip_pixels(row.box, clip.orig_size, cfg)),
+        **({"points": _coords_text(to_clip_pixels(_numbers(row.extra["points"]), clip.orig_size, cfg))}
+           if str(row.extra.get("points", "")).strip() else {}),
     }
+
+
+def _numbers(text) -> np.ndarray:
+    return np.array(str(text).replace(",", " ").split(), float)
 
 
 def _relative(path: Path, root: Path) -> str:

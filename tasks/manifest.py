@@ -7,7 +7,8 @@ Columns (YAML: a list under ``videos:``; CSV: a header row):
     prompt       the text describing the video (non-empty)
     masks        optional: folder of user-drawn mask PNGs, one per source frame
     truth_masks  optional: folder of ground-truth mask PNGs (used only to measure the masks stage)
-    box          optional: first-frame box "x0 y0 x1 y1" (pixels) to prompt SAM
+    box          optional: first-frame box "x0 y0 x1 y1" in source pixels, to prompt SAM
+    points       optional: first-frame positive clicks "x y x y ..." in source pixels
 
 Other columns are carried through to the clip manifest untouched.
 Every path must stay inside the data root: a manifest cannot make a stage read elsewhere.

@@ -225,3 +225,15 @@ def test_skip_mode_ingests_the_good_and_reports_the_bad(dataset):
 def test_skip_mode_with_nothing_usable_fails(dataset):
     dataset.add_file("e", "e.mp4", b"")
     _assert_refused(dataset.config(on_bad_input="skip"), "no usable videos", "0 bytes")
+
+
+def test_box_and_points_follow_the_resize_and_crop(dataset):
+    frames = np.zeros((8, 40, 80, 3), np.uint8)
+    frames[..., 0] = 200
+    frames[..., 1] = np.linspace(0, 255, 80, dtype=np.uint8)  # colour, not grayscale
+    dataset.add("wide", frames, box="30 10 50 30", points="40 20")
+    cfg = dataset.config(n_frames=4, height=20, width=20)
+    ingest(cfg)
+    row = read_clip_manifest(cfg.out_dir).iloc[0]
+    # 80x40 -> scale 0.5 -> 40x20, centre crop drops 10 px on the left
+    assert row.box == "5 5 15 15" and row.points == "10 10"
