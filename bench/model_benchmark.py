@@ -223,6 +223,8 @@ def write_markdown(results: dict, path: Path) -> None:
     chunked = [r["peak_extra_mb"] for r in videos if r["how"] == "chunked"]
     lines += ["", f"Chunked peak memory ranges {min(chunked):.1f}-{max(chunked):.1f} MB over "
                   f"{videos[0]['chunks']}-{max(r['chunks'] for r in videos)} chunks."]
+    if results.get("load_average"):
+        lines += ["", f"Load average (1, 5, 15 min) at start and end of the run: {results['load_average']}."]
     sd = results.get("sd14")
     if sd:
         lines += [
@@ -239,6 +241,8 @@ def write_markdown(results: dict, path: Path) -> None:
             f"| one forward, latent {sd['latent']}x{sd['latent']}, {sd['frames']} frames, batch 1: time | {sd['seconds']:.2f} s |",
             f"| same forward: peak extra memory | {sd['peak_extra_mb']:.0f} MB |",
         ]
+    if results.get("notes"):
+        lines += ["", "## Reading", ""] + [f"- {note}" for note in results["notes"]]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -258,6 +262,7 @@ def main():
     runs = [(mode, "default", frames) for mode in ("first_frame", "full", "sparse_causal", "per_frame")]
     # the stored score matrix of full attention at F=64 would be 4 GiB: stop the math runs at 32
     runs += [(mode, "math", [f for f in frames if f <= 32]) for mode in ("first_frame", "full")]
+    load_start = os.getloadavg()
     results = dict(
         machine=machine(),
         method=__doc__.split("How:", 1)[1].strip(),
@@ -265,6 +270,7 @@ def main():
         video_vs_chunks=bench_chunks([1, 2] if args.quick else [1, 2, 4, 8], window=8, steps=2 if args.quick else 5),
         sd14=None if args.quick else bench_sd14(latent=8, frames=2),
     )
+    results["load_average"] = [list(load_start), list(os.getloadavg())]
     if not args.quick:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
         write_markdown(results, markdown)
