@@ -159,6 +159,8 @@ class MaskVideoPipeline:
             raise ValueError("making frame 1 needs base_unet (or pass first_frame)")
         if source == "controlnet" and self.controlnet is None:
             raise ValueError("no controlnet: pass first_frame, or first_frame_source='text' for the w/o-ControlNet ablation")
+        if source == "controlnet" and first_masks is None:
+            raise ValueError("the ControlNet first frame is conditioned on the first mask: pass first_masks")
         guided = guidance_scale > 1.0
         batch = text_emb.shape[0] // (2 if guided else 1)
         shape = (batch, self.base_unet.config.in_channels, *latent_size)
@@ -282,6 +284,8 @@ class MaskVideoPipeline:
             callback: per-step progress, see ``denoise_window``.
             output_type: ``uint8`` -> np.uint8 ``(F, H, W, 3)`` for one prompt string and 3-D masks,
                 else ``(B, F, H, W, 3)``; ``latent`` -> the video latents ``(B, C, F, h, w)``.
+                Every output frame is decoded from the latents, frame 1 included (``D(E(v_1))``,
+                not the given first frame itself), so all frames went through the same VAE.
         """
         if output_type not in ("uint8", "latent"):
             raise ValueError(f"output_type must be 'uint8' or 'latent', got {output_type!r}")
