@@ -23,6 +23,30 @@ def run_stage(stage_flow: Callable, **kwargs):
         return stage_flow(**kwargs)
 
 
+def task_runner_from_env():
+    """The task runner for flows that fan out (generate): a setting, not code.
+
+    ``MASKMOTION_TASK_RUNNER=threads`` (default) runs mapped tasks in a thread pool of
+    ``MASKMOTION_WORKERS`` (1: one model, one machine). ``dask`` uses prefect-dask: the cluster at
+    ``MASKMOTION_DASK_ADDRESS`` (e.g. ``tcp://scheduler:8786``, one worker per GPU), or a local
+    cluster of ``MASKMOTION_WORKERS`` processes when no address is given.
+    """
+    kind = os.environ.get("MASKMOTION_TASK_RUNNER", "threads")
+    workers = int(os.environ.get("MASKMOTION_WORKERS", "1"))
+    if kind == "threads":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=workers)
+    if kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        address = os.environ.get("MASKMOTION_DASK_ADDRESS")
+        if address:
+            return DaskTaskRunner(address=address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True})
+    raise ValueError(f"MASKMOTION_TASK_RUNNER must be 'threads' or 'dask', got '{kind}'")
+
+
 def stage_config(cls: type[ConfigT], section: str, params_path: str = str(DEFAULT_PARAMS)) -> ConfigT:
     return load_stage_config(cls, section, params_path)
 

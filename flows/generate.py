@@ -3,7 +3,7 @@
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import publish_summary, run_stage, stage_config
+from flows.common import publish_summary, run_stage, stage_config, task_runner_from_env
 from tasks.generate import GenerateConfig, generate_one, plan_jobs, resolve_checkpoint, write_outputs_manifest
 
 # The job key in each video's meta.json already skips finished work; Prefect's own cache would
@@ -28,5 +28,5 @@ def generate_flow(params_path: str = "params.yaml", overrides: dict | None = Non
     return rows
 
 
-if __name__ == "__main__":
-    run_stage(generate_flow)
+if __name__ == "__main__":  # the guard also keeps Dask's spawned workers from re-running the flow
+    run_stage(generate_flow.with_options(task_runner=task_runner_from_env()))

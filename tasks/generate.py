@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -117,10 +118,16 @@ def read_sequence(job: Job, size: tuple[int, int]) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
+# diffusers/accelerate build models under a context that patches torch globally (empty "meta"
+# weights), which is not thread-safe: mapped tasks on a thread pool must load one at a time.
+_LOAD_LOCK = threading.Lock()
+
+
 def load_pipeline(checkpoint: Path, controlnet_dir: str | None, device: str) -> tuple[MaskVideoPipeline, dict]:
     """The trained model, loaded once per process and checkpoint file version."""
     stat = (checkpoint / "trainable.safetensors").stat()
-    return _load_pipeline(str(checkpoint), stat.st_mtime_ns, stat.st_size, controlnet_dir, device)
+    with _LOAD_LOCK:
+        return _load_pipeline(str(checkpoint), stat.st_mtime_ns, stat.st_size, controlnet_dir, device)
 
 
 @functools.lru_cache(maxsize=2)
