@@ -34,6 +34,7 @@ from tasks.io import atomic_write_text, load_clip, write_json
 from tasks.masks import read_masks
 from tasks.params import StageConfig
 from tasks.pretrained import load_base
+from tasks.validation import validation_gif
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,10 @@ class TrainConfig(StageConfig):
     hflip: bool = True
     seed: int = 0
     # bookkeeping (changing these never restarts training)
+    validate_every: int = Field(0, ge=0, description="steps between validation GIFs; 0 = only after the last step")
+    validation: bool = Field(True, description="sample one held-out sequence as a GIF (sparse: slow on CPU)")
+    validation_sequences: str = "data/raw/toy/heldout/manifest.yaml"
+    validation_steps: int = Field(10, ge=1, description="DDIM steps of the validation sample")
     checkpoint_every: int = Field(50, ge=1)
     keep_last: int = Field(2, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -79,7 +84,7 @@ class TrainConfig(StageConfig):
 
 # settings that do not change what is learnt; a checkpoint made under other values still resumes
 BOOKKEEPING = {"checkpoint_every", "keep_last", "steps", "metrics", "loss_log", "out_dir", "device",
-               "gradient_checkpointing"}
+               "gradient_checkpointing", "validate_every", "validation", "validation_sequences", "validation_steps"}
 
 
 def run_fingerprint(cfg: TrainConfig) -> str:
@@ -225,6 +230,9 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
             save_checkpoint(out_dir, step, trainable_state_dict(video_unet, cfg.trainable),
                             {**config_record, "step": step}, state, cfg.keep_last)
             write_loss_log(cfg.loss_log, losses)
+        if cfg.validation and ((cfg.validate_every and step % cfg.validate_every == 0) or step == cfg.steps):
+            validation_gif(pipe, cfg.base_dir, cfg.validation_sequences, out_dir / "validation" / f"step-{step:06d}.gif",
+                           cfg.validation_steps, cfg.window, cfg.seed)
     bar.close()
     elapsed = time.perf_counter() - t0
     recent = [l for _, l, _ in losses[-20:]]

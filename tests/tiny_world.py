@@ -50,7 +50,8 @@ def build_tiny_world(root: Path) -> Path:
 def tiny_train_config(root: Path, run: Path, **overrides) -> TrainConfig:
     base = dict(clips_dir=str(root / "data/clips"), masks_dir=str(root / "data/masks"), base_dir=str(root / "base"),
                 out_dir=str(run / "checkpoints"), metrics=str(run / "train.json"),
-                loss_log=str(run / "loss.csv"), steps=6, batch_size=2, window=4, lr=1e-3,
+                loss_log=str(run / "loss.csv"), steps=6, batch_size=2, window=4, lr=1e-3, validation_steps=2,
+                validation_sequences=str(root / "data/raw/toy/heldout/manifest.yaml"),
                 checkpoint_every=2, keep_last=2, mask_hidden_channels=8)
     return TrainConfig(**{**base, **overrides})
 

@@ -44,7 +44,7 @@ def run_child(cfg, *args: str, kill_at_step: int | None = None) -> int:
 
 def test_training_lowers_the_loss_and_writes_its_records(tiny_world, tmp_path):
     cfg = tiny_train_config(tiny_world, tmp_path, steps=40, checkpoint_every=20, lr=2e-3, random_start=False,
-                            hflip=False)
+                            hflip=False, validate_every=20)
     metrics = train(cfg)
     losses = np.loadtxt(cfg.loss_log, delimiter=",", skiprows=1)
     assert losses.shape == (40, 3) and losses[:, 0].tolist() == list(range(1, 41))
@@ -53,6 +53,11 @@ def test_training_lowers_the_loss_and_writes_its_records(tiny_world, tmp_path):
     assert json.loads(Path(cfg.metrics).read_text()) == metrics
     folders = sorted(p.name for p in Path(cfg.out_dir).glob("ckpt-*"))
     assert folders == ["ckpt-000020", "ckpt-000040"]
+    gifs = sorted(p.name for p in (Path(cfg.out_dir) / "validation").iterdir())
+    assert gifs == ["step-000020.gif", "step-000040.gif"]
+    import imageio.v3 as iio
+
+    assert iio.imread(Path(cfg.out_dir) / "validation" / gifs[-1], index=None).shape[:3] == (6, 32, 32)
     weights, config, state = read_checkpoint(latest_checkpoint(Path(cfg.out_dir)))
     assert config["step"] == 40 and config["video_unet"]["self_attention"] == "first_frame"
     assert state["step"] == 40 and all(v.dtype == torch.float32 for v in weights.values())
