@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import IMAGE_SIZE, LATENT_SIZE, randomize_new_layers
+from tests.model.conftest import IMAGE_SIZE, LATENT_SIZE, randomize_new_layers
 
 from model.pipeline import MaskVideoPipeline, _to_images
 from model.sampling import adain, motion_windows, shared_noise

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import LATENT_SIZE, TEXT_DIM, randomize_new_layers
+from tests.model.conftest import LATENT_SIZE, TEXT_DIM, randomize_new_layers
 from diffusers import DDPMScheduler
 from safetensors.torch import load_file, save_file
 

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import LATENT_SIZE, TEXT_DIM, randomize_new_layers, tiny_unet2d
+from tests.model.conftest import LATENT_SIZE, TEXT_DIM, randomize_new_layers, tiny_unet2d
 from diffusers import UNet2DConditionModel
 
 from model.video_unet import VideoUNetConfig, build_sd14_unet, inflate_unet
