@@ -1,11 +1,13 @@
-"""The DVC pipeline on a copy of this working tree: repro, a no-op second repro, push, pull in a clone."""
+"""The DVC pipeline on a copy of this working tree: the whole DAG, a no-op second repro, push, pull."""
 
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tasks.params import apply_profile
 from tests.project_copy import copy_working_tree, run
 
 
@@ -14,27 +16,38 @@ def tree_digest(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+STAGES = ["toyworld", "ingest", "masks", "train", "generate", "evaluate"]
+OUTPUTS = ["data/raw/toy", "data/clips", "data/masks", "data/checkpoints", "data/outputs", "data/eval"]
+
+
 @pytest.mark.slow
-def test_repro_is_idempotent_and_push_pull_restores_data(tmp_path):
+def test_whole_dag_on_the_ci_profile_then_push_and_pull(tmp_path):
+    """The README's main job on the ci profile: every stage runs, a second repro does nothing,
+    and `dvc push` / `dvc pull` carry every output into a fresh clone."""
     project, remote, clone = tmp_path / "project", tmp_path / "remote", tmp_path / "clone"
     copy_working_tree(project)
-    targets = ["toyworld", "ingest"]
+    apply_profile(project / "params.yaml", project / "profiles" / "ci.yaml")
 
-    out = run(["dvc", "repro", *targets], project)
-    assert "Running stage 'ingest'" in out
-    again = run(["dvc", "repro", *targets], project)
-    assert "Running stage" not in again and "didn't change, skipping" in again
+    out = run(["dvc", "repro"], project)
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in out, stage
+    assert "Running stage 'base'" not in out  # the shipped base models are up to date
+    metrics = json.loads((project / "metrics" / "eval.json").read_text())
+    assert metrics["n_videos"] == 1 and 0.0 <= metrics["iou"] <= 1.0
+    assert (project / "data" / "outputs" / "heldout-000-s0" / "video.mp4").stat().st_size > 0
+
+    again = run(["dvc", "repro"], project)
+    assert "Running stage" not in again, again
 
     run(["dvc", "remote", "add", "-f", "-d", "--local", "test", str(remote)], project)
-    run(["dvc", "push", *targets], project)
+    run(["dvc", "push"], project)
     run(["git", "add", "-A"], project)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "lock"], project)
 
     subprocess.run(["git", "clone", "-q", str(project), str(clone)], check=True)
     assert not (clone / "data" / "clips").exists()
     run(["dvc", "remote", "add", "-f", "-d", "--local", "test", str(remote)], clone)
-    run(["dvc", "pull", *targets], clone)
-    for folder in ("data/raw/toy", "data/clips"):
+    run(["dvc", "pull"], clone)
+    for folder in OUTPUTS:
         assert tree_digest(clone / folder) == tree_digest(project / folder), folder
-    status = run(["dvc", "status", *targets], clone)
-    assert "up to date" in status
+    assert "up to date" in run(["dvc", "status"], clone)
