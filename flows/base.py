@@ -1,0 +1,43 @@
+"""Base models: train the toy world's SD / ControlNet / CLIP stand-ins, or check the sd14 weights."""
+
+import os
+from pathlib import Path
+
+# Under CPU contention (other jobs on the same 2 cores) OpenMP's default spin-waiting makes torch
+# steps up to ~8x slower; passive waiting must be set before torch starts its thread pool.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from prefect import flow, task  # noqa: E402
+
+from flows.common import publish_summary, stage_config  # noqa: E402
+from tasks.base.config import BaseConfig  # noqa: E402
+from tasks.io import write_json  # noqa: E402
+
+
+@task(name="build-toy-base")
+def build_toy(cfg: BaseConfig) -> dict:
+    from tasks.base.build import build_toy_base
+
+    return build_toy_base(cfg)
+
+
+@task(name="check-sd14-weights")
+def check_sd14_weights(cfg: BaseConfig) -> dict:
+    from tasks.base.sd14 import check_sd14
+
+    report = check_sd14(cfg.sd14)
+    write_json(Path(cfg.out_dir) / "sd14_check.json", report)  # the stage's output in this world
+    write_json(cfg.metrics, report)
+    return report
+
+
+@flow(name="base", log_prints=True)
+def base_flow(params_path: str = "params.yaml") -> dict:
+    cfg = stage_config(BaseConfig, "base", params_path)
+    report = build_toy(cfg) if cfg.world == "toy" else check_sd14_weights(cfg)
+    publish_summary("base-report", f"Base models ({cfg.world})", report)
+    return report
+
+
+if __name__ == "__main__":
+    base_flow()

@@ -1,0 +1,109 @@
+"""The ``base`` section of params.yaml: which world, and every size and step count of the toy models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from tasks.params import StageConfig
+
+
+class TrainSchedule(StageConfig):
+    """AdamW with warm-up and cosine decay to ``min_lr``; EMA of the weights is what gets saved.
+
+    ``max_minutes`` is a wall-clock cap: the cosine schedule follows whichever of step count and
+    elapsed time is further along, so a run on a busy machine still ends decayed, in time, and the
+    metrics record how many steps it actually took.
+    """
+
+    steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    min_lr: float = Field(ge=0)
+    warmup: int = Field(100, ge=0)
+    ema_decay: float = Field(0.999, ge=0, lt=1)
+    max_minutes: float | None = Field(None, gt=0)
+
+
+class DataConfig(StageConfig):
+    n_scenes: int = Field(6000, ge=1, description="rendered scenes in the training pool")
+    frames_per_scene: int = Field(4, ge=1, le=16)
+    n_heldout_combos: int = Field(12, ge=1, description="(colour, shape, ground) combos never trained on")
+    n_eval_scenes: int = Field(96, ge=1, description="held-out scenes for the quality figures")
+
+
+class VaeConfig(StageConfig):
+    channels: list[int] = [32, 64, 64]
+    layers_per_block: int = 1
+    latent_channels: int = 4
+    norm_groups: int = 16
+    crop: int = Field(32, ge=8, description="training crop (the VAE is convolutional; crops are 4x cheaper)")
+    kl_weight: float = 1e-6
+    edge_weight: float = 0.5
+    train: TrainSchedule
+
+
+class TextConfig(StageConfig):
+    max_length: int = Field(16, ge=12)
+    width: int = 64
+    layers: int = 2
+    heads: int = 4
+    trained: bool = Field(True, description="trained jointly with the UNet (else frozen at random init)")
+
+
+class UNetConfig(StageConfig):
+    channels: list[int] = [32, 64, 64]
+    layers_per_block: int = 1
+    attention_heads: int = 4
+    norm_groups: int = 16
+    prompt_dropout: float = Field(0.1, ge=0, le=1, description="empty prompt rate, for classifier-free guidance")
+    train: TrainSchedule
+
+
+class ControlNetConfig(StageConfig):
+    conditioning_channels: int = 3
+    embedding_channels: list[int] = [16, 32, 64]
+    prompt_dropout: float = Field(0.3, ge=0, le=1)
+    train: TrainSchedule
+
+
+class ClipConfig(StageConfig):
+    embed_dim: int = 64
+    vision_width: int = 96
+    vision_layers: int = 3
+    patch_size: int = 8
+    text_width: int = 64
+    text_layers: int = 2
+    text_heads: int = 4
+    train: TrainSchedule
+
+
+class QualityConfig(StageConfig):
+    n_samples: int = Field(24, ge=1, description="held-out prompts sampled for text-to-image and ControlNet")
+    inference_steps: int = 30
+    guidance_scale: float = 4.0
+
+
+class Sd14Config(StageConfig):
+    sd14_dir: str | None = None
+    controlnet_dir: str | None = None
+    clip_model: str | None = Field(None, description="open_clip architecture name, e.g. ViT-B-32")
+    clip_checkpoint: str | None = None
+
+
+class BaseConfig(StageConfig):
+    world: Literal["toy", "sd14"] = "toy"
+    seed: int = 0
+    out_dir: str = "base/toy"
+    metrics: str = "metrics/base.json"
+    logs_dir: str = "logs/base"
+    threads: int = Field(2, ge=1)
+    data: DataConfig = DataConfig()
+    vae: VaeConfig
+    text: TextConfig = TextConfig()
+    unet: UNetConfig
+    controlnet: ControlNetConfig
+    clip: ClipConfig
+    quality: QualityConfig = QualityConfig()
+    sd14: Sd14Config = Sd14Config()

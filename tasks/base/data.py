@@ -1,0 +1,110 @@
+"""Training data for the toy world's base models: a seeded in-memory pool of rendered toy frames.
+
+Every frame comes from ``tasks.toyworld.render_video`` (all colours, shapes, grounds and the three
+motions), with its caption (the scene's prompt) and its ground-truth mask. A few (colour, shape,
+ground) combinations never appear in training: they are the held-out set on which the quality
+figures (VAE PSNR, text-to-image, ControlNet, CLIP zero-shot) are measured, so each figure says how
+the model does on a scene it has never seen, not how well it remembers one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from tasks.toyworld import COLOURS, GROUNDS, MOTIONS, SHAPES, Scene, random_motion_params, render_video
+
+Combo = tuple[str, str, str]  # (colour, shape, ground)
+
+
+def all_combos() -> list[Combo]:
+    return list(itertools.product(COLOURS, SHAPES, GROUNDS))
+
+
+def heldout_combos(n: int, seed: int) -> list[Combo]:
+    """``n`` (colour, shape, ground) combinations kept out of training, chosen at random. With 120
+    combinations and a handful held out, every colour, shape and ground word is still seen in
+    training with other partners: the held-out set tests composition, not unseen words."""
+    combos = all_combos()
+    order = np.random.default_rng(seed).permutation(len(combos))
+    return sorted(combos[i] for i in order[:n])
+
+
+@dataclass
+class FramePool:
+    """Rendered toy frames held in memory.
+
+    ``frames`` uint8 (N, H, W, 3) in [0, 255]; ``masks`` bool (N, H, W); ``prompts`` N strings;
+    ``combos`` N (colour, shape, ground) tuples.
+    """
+
+    frames: np.ndarray
+    masks: np.ndarray
+    prompts: list[str]
+    combos: list[Combo]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def batch(self, idx: np.ndarray) -> dict:
+        """Tensors for a batch: ``pixels`` float (B, 3, H, W) in [-1, 1], ``masks`` float (B, 1, H, W)
+        in {0, 1}, and ``prompts`` (list of B strings)."""
+        pixels = torch.from_numpy(self.frames[idx]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        masks = torch.from_numpy(self.masks[idx]).float()[:, None]
+        return {"pixels": pixels, "masks": masks, "prompts": [self.prompts[i] for i in idx]}
+
+
+def render_pool(n_scenes: int, frames_per_scene: int, combos: list[Combo], seed: int, size: int = 64) -> FramePool:
+    """Render ``n_scenes`` random scenes (combos cycled in a shuffled order, random motion, radius and
+    motion parameters) and keep ``frames_per_scene`` random frames of each."""
+    rng = np.random.default_rng(seed)
+    motions = list(MOTIONS)
+    frames, masks, prompts, kept = [], [], [], []
+    for i in range(n_scenes):
+        if i % len(combos) == 0:
+            order = rng.permutation(len(combos))
+        colour, shape, ground = combos[order[i % len(combos)]]
+        motion = motions[rng.integers(len(motions))]
+        scene = Scene(colour=colour, shape=shape, ground=ground, motion=motion,
+                      radius=float(rng.uniform(0.1, 0.17) * size), params=random_motion_params(motion, rng))
+        # 16 rendered positions along the path; keep a random few so object positions cover the frame
+        video, video_masks = render_video(scene, size, 16, rng)
+        for t in rng.choice(16, size=frames_per_scene, replace=False):
+            frames.append(video[t])
+            masks.append(video_masks[t])
+            prompts.append(scene.prompt)
+            kept.append((colour, shape, ground))
+    return FramePool(np.stack(frames), np.stack(masks), prompts, kept)
+
+
+def split_combos(n_heldout: int, seed: int) -> tuple[list[Combo], list[Combo]]:
+    """(training combos, held-out combos)."""
+    held = heldout_combos(n_heldout, seed)
+    return [c for c in all_combos() if c not in set(held)], held
+
+
+class BatchSampler:
+    """Endless seeded random batches from a pool (with replacement across epochs)."""
+
+    def __init__(self, pool: FramePool, batch_size: int, seed: int):
+        self.pool, self.batch_size = pool, batch_size
+        self.rng = np.random.default_rng(seed)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        return self.pool.batch(self.rng.integers(0, len(self.pool), self.batch_size))
+
+
+def vocabulary() -> list[str]:
+    """Every word a toy prompt can contain, in a fixed order."""
+    words: list[str] = ["a"]
+    for phrase in [*COLOURS, *SHAPES, *MOTIONS.values(), *GROUNDS.values()]:
+        for w in phrase.split():
+            if w not in words:
+                words.append(w)
+    return words

@@ -1,0 +1,107 @@
+"""Quality figures of the toy base models, measured on pictures alone (no model in the loop).
+
+A toy frame's object has one of six palette colours that stand apart from every ground, so the
+object is found by colour: a pixel is object when it is nearer a palette colour than any ground
+colour. Its shape is the template (circle, square, ...) that, fitted to the same area and centroid,
+overlaps it best.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import cv2
+
+from tasks.toyworld import COLOURS, SHAPES, render_object_mask
+
+# Reference colours of the grounds (base, light and dark texture, rock cracks), RGB.
+GROUND_REFS = np.array([
+    (70, 140, 55), (50, 115, 40), (95, 165, 75),          # grass
+    (214, 188, 136), (195, 170, 118), (232, 206, 155),    # sand
+    (45, 95, 175), (35, 80, 155), (60, 115, 195),         # water
+    (128, 122, 115), (100, 95, 88), (155, 150, 142), (75, 70, 64), (60, 56, 50),  # rock
+], np.float32)
+COLOUR_NAMES = list(COLOURS)
+# each object colour as lit by the renderer's top-to-bottom shade (x1.08 .. x0.92)
+OBJECT_REFS = np.array([np.clip(np.array(c) * s, 0, 255) for c in COLOURS.values() for s in (1.08, 1.0, 0.92)],
+                       np.float32)
+OBJECT_REF_COLOUR = np.repeat(np.arange(len(COLOURS)), 3)
+
+
+def palette_labels(frame: np.ndarray) -> np.ndarray:
+    """Per pixel: index into COLOUR_NAMES of the nearest object colour, or -1 where a ground colour
+    is nearer. ``frame`` uint8 (H, W, 3) RGB; returns int (H, W)."""
+    px = frame.reshape(-1, 1, 3).astype(np.float32)
+    d_obj = np.linalg.norm(px - OBJECT_REFS[None], axis=-1)
+    d_gnd = np.linalg.norm(px - GROUND_REFS[None], axis=-1).min(1)
+    nearest = d_obj.argmin(1)
+    labels = np.where(d_obj.min(1) < d_gnd, OBJECT_REF_COLOUR[nearest], -1)
+    return labels.reshape(frame.shape[:2])
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return np.zeros_like(mask, bool)
+    return lab == 1 + int(stats[1:, cv2.CC_STAT_AREA].argmax())
+
+
+def detect_object(frame: np.ndarray) -> tuple[str | None, np.ndarray]:
+    """(colour name or None, bool (H, W) mask of the object): the most frequent palette colour, and
+    the largest connected region of it (stray pixels of other colours are ignored)."""
+    labels = palette_labels(frame)
+    counts = np.bincount(labels[labels >= 0], minlength=len(COLOURS))
+    if counts.sum() < 4:
+        return None, np.zeros(frame.shape[:2], bool)
+    best = int(counts.argmax())
+    return COLOUR_NAMES[best], largest_component(labels == best)
+
+
+def _template(shape: str, area: float, centroid: np.ndarray, size: int) -> np.ndarray:
+    unit = render_object_mask(shape, size / 2, size / 2, 10.0, size)
+    r = 10.0 * np.sqrt(area / max(unit.sum(), 1e-6))
+    t = render_object_mask(shape, size / 2, size / 2, r, size)
+    ys, xs = np.nonzero(t > 0.5)
+    if len(xs) == 0:
+        return t > 0.5
+    shift = centroid - np.array([xs.mean(), ys.mean()])
+    return render_object_mask(shape, size / 2 + shift[0], size / 2 + shift[1], r, size) > 0.5
+
+
+def classify_shape(mask: np.ndarray) -> str | None:
+    """The shape whose template, with the mask's area and centroid, has the highest IoU with it."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) < 4:
+        return None
+    centroid = np.array([xs.mean(), ys.mean()])
+    scores = [iou(mask, _template(s, len(xs), centroid, mask.shape[0])) for s in SHAPES]
+    return SHAPES[int(np.argmax(scores))]
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two bool masks; 1.0 when both are empty."""
+    a, b = a.astype(bool), b.astype(bool)
+    union = np.logical_or(a, b).sum()
+    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two uint8 images (or float arrays in [0, 255])."""
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def score_samples(images: np.ndarray, colours: list[str], shapes: list[str], masks: np.ndarray | None = None) -> dict:
+    """Accuracy of the prompted colour / shape in ``images`` uint8 (N, H, W, 3), and when ``masks``
+    bool (N, H, W) are given, the mean IoU of the detected object with them."""
+    hits_c, hits_s, ious = [], [], []
+    for i, img in enumerate(images):
+        colour, obj = detect_object(img)
+        hits_c.append(colour == colours[i])
+        hits_s.append(classify_shape(obj) == shapes[i])
+        if masks is not None:
+            ious.append(iou(obj, masks[i]))
+    out = {"colour_accuracy": round(float(np.mean(hits_c)), 4), "shape_accuracy": round(float(np.mean(hits_s)), 4),
+           "both_accuracy": round(float(np.mean(np.logical_and(hits_c, hits_s))), 4), "n": len(images)}
+    if masks is not None:
+        out["mask_iou"] = round(float(np.mean(ious)), 4)
+    return out

@@ -1,0 +1,101 @@
+"""Measure the saved toy base models on held-out frames, loading them as downstream stages do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from diffusers import (AutoencoderKL, ControlNetModel, DDIMScheduler, StableDiffusionControlNetPipeline,
+                       StableDiffusionPipeline)
+from PIL import Image
+
+from tasks.base.clip import load_toy_clip, zero_shot
+from tasks.base.data import FramePool, all_combos
+from tasks.base.quality import psnr, score_samples
+from tasks.toyworld import GROUNDS, MOTIONS
+from tasks.visualize import contact_sheet
+
+
+@torch.no_grad()
+def vae_psnr(folder: Path, frames: np.ndarray) -> float:
+    """Mean PSNR (dB) of VAE reconstructions (posterior mode) of ``frames`` uint8 (N, H, W, 3)."""
+    vae = AutoencoderKL.from_pretrained(folder / "vae", dtype=torch.float32).eval()
+    px = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1
+    recon = vae.decode(vae.encode(px).latent_dist.mode()).sample.clamp(-1, 1)
+    recon = ((recon + 1) * 127.5).round().permute(0, 2, 3, 1).numpy().astype(np.uint8)
+    return round(float(np.mean([psnr(a, b) for a, b in zip(frames, recon)])), 3)
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    return (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
+
+
+@torch.no_grad()
+def sample_t2i(folder: Path, prompts: list[str], steps: int, guidance: float, seed: int) -> np.ndarray:
+    """Text-to-image samples uint8 (N, H, W, 3) from the saved StableDiffusionPipeline folder."""
+    pipe = StableDiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe(prompts, num_inference_steps=steps, guidance_scale=guidance, output_type="np",
+               generator=torch.Generator().manual_seed(seed))
+    return _to_uint8(out.images)
+
+
+@torch.no_grad()
+def sample_controlnet(folder: Path, prompts: list[str], masks: np.ndarray, steps: int, guidance: float,
+                      seed: int) -> np.ndarray:
+    """ControlNet samples uint8 (N, H, W, 3) for bool ``masks`` (N, H, W), given as PIL mask images."""
+    base = StableDiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
+    controlnet = ControlNetModel.from_pretrained(folder / "controlnet", dtype=torch.float32)
+    pipe = StableDiffusionControlNetPipeline(**base.components, controlnet=controlnet)
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    images = [Image.fromarray(m.astype(np.uint8) * 255).convert("RGB") for m in masks]
+    out = pipe(prompts, image=images, num_inference_steps=steps, guidance_scale=guidance, output_type="np",
+               generator=torch.Generator().manual_seed(seed))
+    return _to_uint8(out.images)
+
+
+@torch.no_grad()
+def clip_zero_shot(folder: Path, pool: FramePool) -> dict:
+    """Zero-shot accuracy of the toy CLIP on ``pool``: each frame is matched against all 120
+    (colour, shape, ground) captions, each averaged over the three motion phrasings."""
+    model, preprocess, tokenizer = load_toy_clip(folder)
+    classes = all_combos()
+    prompts_of = {c: [f"a {c[0]} {c[1]} {verb} {GROUNDS[c[2]]}" for verb in MOTIONS.values()] for c in classes}
+    images = torch.stack([preprocess(Image.fromarray(f)) for f in pool.frames])
+    pred = [classes[i] for i in zero_shot(model, tokenizer, images, classes, prompts_of)]
+    truth = pool.combos
+    acc = lambda k: round(float(np.mean([p[k] == t[k] for p, t in zip(pred, truth)])), 4)  # noqa: E731
+    return {"colour_accuracy": acc(0), "shape_accuracy": acc(1), "ground_accuracy": acc(2),
+            "all_three_accuracy": round(float(np.mean([p == t for p, t in zip(pred, truth)])), 4),
+            "n": len(truth), "chance": {"colour": round(1 / 6, 4), "shape": 0.2, "ground": 0.25}}
+
+
+def measure_quality(folder: Path, pool: FramePool, cfg) -> dict:
+    """All quality figures on the held-out ``pool``; also writes ``folder/samples.png``."""
+    q = cfg.quality
+    n = min(q.n_samples, len(pool))
+    prompts = pool.prompts[:n]
+    colours = [c[0] for c in pool.combos[:n]]
+    shapes = [c[1] for c in pool.combos[:n]]
+    report = {"vae_psnr_db": vae_psnr(folder, pool.frames)}
+    t2i = sample_t2i(folder, prompts, q.inference_steps, q.guidance_scale, cfg.seed)
+    report["text_to_image"] = score_samples(t2i, colours, shapes)
+    ctrl = sample_controlnet(folder, prompts, pool.masks[:n], q.inference_steps, q.guidance_scale, cfg.seed)
+    report["controlnet"] = score_samples(ctrl, colours, shapes, pool.masks[:n])
+    report["clip_zero_shot"] = clip_zero_shot(folder / "clip", pool)
+    report["sampler"] = {"scheduler": "DDIM", "steps": q.inference_steps, "guidance_scale": q.guidance_scale}
+    _write_samples(folder / "samples.png", t2i, ctrl, pool.masks[:n])
+    return report
+
+
+def _write_samples(path: Path, t2i: np.ndarray, ctrl: np.ndarray, masks: np.ndarray, per_row: int = 8) -> None:
+    rows = [t2i[i:i + per_row] for i in range(0, len(t2i), per_row)]
+    ctrl_rows = [ctrl[i:i + per_row] for i in range(0, len(ctrl), per_row)]
+    mask_rows = [np.zeros(r.shape[:3], bool) for r in rows]
+    mask_rows += [masks[i:i + per_row] for i in range(0, len(ctrl), per_row)]
+    sheet = contact_sheet(rows + ctrl_rows, masks=mask_rows, max_frames=per_row)
+    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))

@@ -1,0 +1,62 @@
+"""The toy world's Stable Diffusion: a tiny text-to-image UNet2DConditionModel on VAE latents.
+
+Standard diffusers blocks only (CrossAttnDownBlock2D / CrossAttnUpBlock2D), so the video stage can
+inflate it exactly as it would inflate SD1.4's UNet. Training is SD's: epsilon prediction, DDPM with
+1000 scaled-linear steps, the prompt replaced by "" 10% of the time for classifier-free guidance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DDPMScheduler, UNet2DConditionModel
+
+from tasks.base.text import tokenize
+
+
+def build_scheduler() -> DDPMScheduler:
+    """SD1.4's noise schedule (its scheduler/scheduler_config.json values). ``set_alpha_to_one`` is
+    DDIM's key, kept in the saved config so ``DDIMScheduler.from_pretrained`` reads SD's value."""
+    scheduler = DDPMScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        prediction_type="epsilon", clip_sample=False, steps_offset=1,
+    )
+    scheduler.register_to_config(set_alpha_to_one=False)
+    return scheduler
+
+
+def build_unet(latent_channels: int, latent_size: int, channels: tuple[int, ...], layers_per_block: int,
+               attention_heads: int, cross_attention_dim: int, norm_groups: int, seed: int) -> UNet2DConditionModel:
+    """Cross-attention at every resolution but the lowest, as SD (which has 4 levels to our 3).
+    (diffusers' ``attention_head_dim`` argument is, for historical reasons, the number of heads.)"""
+    torch.manual_seed(seed)
+    n = len(channels)
+    return UNet2DConditionModel(
+        sample_size=latent_size, in_channels=latent_channels, out_channels=latent_channels,
+        block_out_channels=tuple(channels), layers_per_block=layers_per_block,
+        down_block_types=("CrossAttnDownBlock2D",) * (n - 1) + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (n - 1),
+        cross_attention_dim=cross_attention_dim, attention_head_dim=attention_heads, norm_num_groups=norm_groups,
+    )
+
+
+def drop_prompts(prompts: list[str], rate: float, rng: np.random.Generator) -> list[str]:
+    """Replace each prompt by "" with probability ``rate`` (classifier-free guidance training)."""
+    return ["" if rng.random() < rate else p for p in prompts]
+
+
+def noised(scheduler: DDPMScheduler, latents: torch.Tensor, generator: torch.Generator):
+    """(noisy latents, noise, timesteps): a uniformly random step per sample, as SD trains."""
+    noise = torch.randn(latents.shape, generator=generator)
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), generator=generator)
+    return scheduler.add_noise(latents, noise, t), noise, t
+
+
+def t2i_loss(unet, text_encoder, tokenizer, scheduler, latents: torch.Tensor, prompts: list[str],
+             generator: torch.Generator) -> torch.Tensor:
+    """Epsilon-prediction MSE on scaled ``latents`` (B, C, h, w) with ``prompts`` (already dropped)."""
+    noisy, noise, t = noised(scheduler, latents, generator)
+    states = text_encoder(tokenize(tokenizer, prompts)).last_hidden_state
+    pred = unet(noisy.contiguous(memory_format=torch.channels_last), t, states).sample
+    return F.mse_loss(pred, noise)

@@ -1,0 +1,60 @@
+"""The toy world's Stable Diffusion VAE: a tiny AutoencoderKL, 64x64x3 frames <-> 4x16x16 latents.
+
+Three encoder blocks downsample by 4 (SD's four blocks downsample by 8); like SD the latents are
+multiplied by ``config.scaling_factor`` (1 / std of training latents) before diffusion, and the
+factor is stored in the saved config, so downstream code reads it exactly where SD keeps it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL
+
+
+def build_vae(channels: tuple[int, ...], layers_per_block: int, latent_channels: int, norm_groups: int,
+              size: int, seed: int) -> AutoencoderKL:
+    torch.manual_seed(seed)
+    n = len(channels)
+    return AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=latent_channels, sample_size=size,
+        down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
+        block_out_channels=tuple(channels), layers_per_block=layers_per_block, norm_num_groups=norm_groups,
+    )
+
+
+def edge_l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """L1 between horizontal and vertical finite differences: keeps shape outlines sharp."""
+    dx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
+    dy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
+    return (dx(x) - dx(y)).abs().mean() + (dy(x) - dy(y)).abs().mean()
+
+
+def vae_loss(vae: AutoencoderKL, pixels: torch.Tensor, kl_weight: float, edge_weight: float) -> torch.Tensor:
+    """``pixels`` float (B, 3, H, W) in [-1, 1]. L1 + MSE + edge term, plus a small KL pulling the
+    posterior towards N(0, I) (weighted per pixel, as SD's autoencoder weights it: 1e-6 there)."""
+    posterior = vae.encode(pixels).latent_dist
+    recon = vae.decode(posterior.sample()).sample
+    rec = (recon - pixels).abs().mean() + F.mse_loss(recon, pixels)
+    kl = posterior.kl().mean() / pixels[0].numel()
+    return rec + edge_weight * edge_l1(recon, pixels) + kl_weight * kl
+
+
+@torch.no_grad()
+def latent_scaling_factor(vae: AutoencoderKL, pixels: torch.Tensor, chunk: int = 64) -> float:
+    """1 / std of sampled latents over ``pixels`` (B, 3, H, W) in [-1, 1]: SD's 0.18215 computed here."""
+    latents = torch.cat([vae.encode(pixels[i:i + chunk]).latent_dist.sample() for i in range(0, len(pixels), chunk)])
+    return float(1.0 / latents.std())
+
+
+@torch.no_grad()
+def encode(vae: AutoencoderKL, pixels: torch.Tensor, sample: bool = True) -> torch.Tensor:
+    """Scaled latents (B, C, h, w) for ``pixels`` (B, 3, H, W) in [-1, 1], as SD training encodes."""
+    dist = vae.encode(pixels).latent_dist
+    return (dist.sample() if sample else dist.mode()) * vae.config.scaling_factor
+
+
+@torch.no_grad()
+def decode(vae: AutoencoderKL, latents: torch.Tensor) -> torch.Tensor:
+    """Pixels (B, 3, H, W) in [-1, 1] from scaled latents."""
+    return vae.decode(latents / vae.config.scaling_factor).sample.clamp(-1, 1)

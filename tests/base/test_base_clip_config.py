@@ -1,0 +1,113 @@
+"""Toy CLIP loading, the data split, the training schedule, params and the sd14 check."""
+
+import math
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+
+from tasks.base import clip as toy_clip
+from tasks.base.config import BaseConfig, Sd14Config
+from tasks.base.data import all_combos, render_pool, split_combos, vocabulary
+from tasks.base.sd14 import check_sd14
+from tasks.base.text import tokenize
+from tasks.base.train_loop import lr_at, train
+from tasks.params import ConfigError, load_stage_config
+
+
+@pytest.fixture
+def tiny_clip(tokenizer):
+    cfg = toy_clip.clip_model_cfg(len(tokenizer), 16, 64, 16, 32, 1, 16, 16, 1, 2)
+    model, _ = toy_clip.build_clip(cfg, seed=0)
+    return model.eval(), cfg
+
+
+def test_toy_clip_saves_and_loads_through_load_toy_clip(tiny_clip, tokenizer, tmp_path, pool):
+    model, cfg = tiny_clip
+    toy_clip.save_clip(model, cfg, tokenizer, tmp_path)
+    loaded, preprocess, clip_tok = toy_clip.load_toy_clip(tmp_path)
+    ids = clip_tok(["a red star runs across a sandy plain"])
+    assert ids.shape == (1, 16) and ids[0, :2].tolist() == [2, tokenizer.convert_tokens_to_ids("a")]
+    from PIL import Image
+
+    image = preprocess(Image.fromarray(pool.frames[0]))[None]
+    assert image.shape == (1, 3, 64, 64)
+    with torch.no_grad():
+        model.half().float()  # what the fp16 file holds
+        assert torch.allclose(loaded.encode_image(image), model.encode_image(image), atol=1e-5)
+        assert torch.allclose(loaded.encode_text(ids), model.encode_text(ids), atol=1e-5)
+    # open_clip's own local-dir loader reads the same folder
+    model2, _, _ = open_clip.create_model_and_transforms(f"local-dir:{tmp_path}")
+    assert sum(p.numel() for p in model2.parameters()) == sum(p.numel() for p in model.parameters())
+
+
+def test_clip_contrastive_steps_lower_the_loss(tiny_clip, tokenizer, pool):
+    model, _ = tiny_clip
+    model.train()
+    b = pool.batch(np.arange(8))
+    ids = tokenize(tokenizer, b["prompts"])
+
+    def fixed():
+        while True:
+            yield {}
+
+    report = train("clip", list(model.parameters()),
+                   lambda _: toy_clip.contrastive_loss(model, toy_clip.normalise(b["pixels"]), ids, b["prompts"]),
+                   fixed(), steps=20, lr=3e-3, min_lr=3e-3, warmup=0, ema_decay=None, show_progress=False)
+    assert report["last_loss"] < report["first_loss"]
+
+
+def test_heldout_combos_never_reach_training():
+    train_combos, held = split_combos(12, seed=0)
+    assert len(held) == 12 and len(train_combos) == len(all_combos()) - 12
+    pool = render_pool(30, 1, train_combos, seed=0)
+    assert not set(pool.combos) & set(held)
+    assert split_combos(12, seed=0) == (train_combos, held)  # seeded
+
+
+def test_vocabulary_covers_every_prompt_word(pool):
+    words = set(vocabulary())
+    assert all(set(p.split()) <= words for p in pool.prompts)
+
+
+def test_lr_schedule_warmup_and_cosine():
+    assert lr_at(0, 0.0, 1e-3, 5e-5, warmup=10) == pytest.approx(1e-4)
+    assert lr_at(10, 0.0, 1e-3, 5e-5, warmup=10) == pytest.approx(1e-3)
+    assert lr_at(50, 0.5, 1e-3, 5e-5, warmup=10) == pytest.approx(5e-5 + 0.5 * (1e-3 - 5e-5))
+    assert lr_at(99, 1.0, 1e-3, 5e-5, warmup=10) == pytest.approx(5e-5)
+
+
+def test_train_stops_at_the_time_cap():
+    w = torch.nn.Parameter(torch.ones(3))
+
+    def endless():
+        while True:
+            yield {}
+
+    report = train("cap", [w], lambda _: (w ** 2).sum(), endless(), steps=10**6, lr=0.1, min_lr=0.0,
+                   warmup=0, ema_decay=0.9, max_seconds=0.3, show_progress=False)
+    assert 0 < report["steps"] < 10**6 and report["planned_steps"] == 10**6
+    assert not math.isnan(w.sum().item())
+
+
+def test_params_base_section_validates():
+    cfg = load_stage_config(BaseConfig, "base")
+    assert cfg.world == "toy" and cfg.out_dir == "base/toy"
+    with pytest.raises(ConfigError, match="base.unet.chanels"):
+        load_stage_config(BaseConfig, "base", overrides={"unet": {**cfg.unet.model_dump(), "chanels": [8]}})
+
+
+def test_sd14_unset_setting_is_named():
+    with pytest.raises(ConfigError, match="base.sd14.sd14_dir is not set"):
+        check_sd14(Sd14Config())
+
+
+def test_sd14_missing_folder_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="base.sd14.sd14_dir = .*does not exist"):
+        check_sd14(Sd14Config(sd14_dir=str(tmp_path / "nope")))
+
+
+def test_sd14_unloadable_folder_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="base.sd14.sd14_dir = .*vae/ does not load"):
+        check_sd14(Sd14Config(sd14_dir=str(tmp_path)))

@@ -1,0 +1,106 @@
+"""Save + reload of each diffusers model gives the same outputs; a few steps lower the loss."""
+
+import torch
+from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler, UNet2DConditionModel
+
+from tasks.base.controlnet import controlnet_loss, mask_image
+from tasks.base.text import tokenize
+from tasks.base.train_loop import train
+from tasks.base.unet import t2i_loss
+from tasks.base.vae import latent_scaling_factor, vae_loss
+
+
+def test_vae_shapes_and_round_trip(components, tmp_path):
+    vae = components["vae"]
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    vae.register_to_config(scaling_factor=latent_scaling_factor(vae, x))
+    vae.save_pretrained(tmp_path)
+    reloaded = AutoencoderKL.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        z = vae.encode(x).latent_dist.mode()
+        assert z.shape == (2, 4, 32, 32)  # two blocks: downsample 2 (the real config has three: 4)
+        assert torch.equal(reloaded.decode(reloaded.encode(x).latent_dist.mode()).sample, vae.decode(z).sample)
+    assert reloaded.config.scaling_factor == vae.config.scaling_factor != 0.18215
+
+
+def test_unet_round_trip(components, tmp_path):
+    unet = components["unet"]
+    unet.save_pretrained(tmp_path)
+    reloaded = UNet2DConditionModel.from_pretrained(tmp_path).eval()
+    x, states = torch.randn(2, 4, 32, 32), torch.randn(2, 16, 32)
+    with torch.no_grad():
+        assert torch.equal(reloaded(x, 10, states).sample, unet(x, 10, states).sample)
+
+
+def test_controlnet_round_trip_and_zero_init(components, tmp_path):
+    unet, controlnet = components["unet"], components["controlnet"]
+    controlnet.save_pretrained(tmp_path)
+    reloaded = ControlNetModel.from_pretrained(tmp_path).eval()
+    x, states = torch.randn(2, 4, 32, 32), torch.randn(2, 16, 32)
+    cond = mask_image((torch.rand(2, 1, 64, 64) > 0.5).float(), 3)
+    with torch.no_grad():
+        down, mid = controlnet(x, 10, states, controlnet_cond=cond, return_dict=False)
+        down2, mid2 = reloaded(x, 10, states, controlnet_cond=cond, return_dict=False)
+        assert all(torch.equal(a, b) for a, b in zip(down, down2)) and torch.equal(mid, mid2)
+        # zero convolutions: an untrained ControlNet leaves the UNet unchanged
+        steered = unet(x, 10, states, down_block_additional_residuals=down, mid_block_additional_residual=mid)
+        assert torch.equal(steered.sample, unet(x, 10, states).sample)
+
+
+def test_scheduler_config_is_sd14s(components, tmp_path):
+    components["scheduler"].save_pretrained(tmp_path)
+    ddim = DDIMScheduler.from_pretrained(tmp_path)
+    assert ddim.config.steps_offset == 1 and ddim.config.set_alpha_to_one is False
+    assert ddim.config.beta_schedule == "scaled_linear" and ddim.config.num_train_timesteps == 1000
+
+
+def _fixed(batch):
+    """An 'endless' iterator that always yields the same batch."""
+    while True:
+        yield batch
+
+
+def test_vae_steps_lower_the_loss(components, pool):
+    vae = components["vae"].train()
+    x = pool.batch(range(4))["pixels"][:, :, 16:48, 16:48]  # 32x32 crops, as the stage trains
+    torch.manual_seed(0)
+    report = train("vae", list(vae.parameters()), lambda b: vae_loss(vae, b["pixels"], 1e-6, 0.5),
+                   _fixed({"pixels": x}), steps=20, lr=3e-3, min_lr=3e-3, warmup=0, ema_decay=None,
+                   show_progress=False)
+    assert report["steps"] == 20 and report["last_loss"] < 0.8 * report["first_loss"]
+
+
+def test_unet_and_text_encoder_steps_lower_the_loss(components, pool):
+    c = components
+    unet, enc = c["unet"].train(), c["text_encoder"].train()
+    latents = torch.randn(2, 4, 16, 16)
+    prompts = pool.prompts[:2]
+
+    def loss_fn(_):  # same noise and timesteps every step: the loss is a function of the weights only
+        return t2i_loss(unet, enc, c["tokenizer"], c["scheduler"], latents, prompts, torch.Generator().manual_seed(1))
+
+    report = train("unet", [*unet.parameters(), *enc.parameters()], loss_fn, _fixed({}), steps=15, lr=2e-3,
+                   min_lr=2e-3, warmup=0, ema_decay=None, show_progress=False)
+    assert report["last_loss"] < 0.8 * report["first_loss"]
+
+
+def test_controlnet_steps_lower_the_loss_with_unet_frozen(components, pool):
+    c = components
+    unet, controlnet = c["unet"].requires_grad_(False), c["controlnet"].train()
+    before = {k: v.clone() for k, v in unet.state_dict().items()}
+    latents = torch.randn(2, 4, 16, 16)
+    masks = torch.from_numpy(pool.masks[:2, 16:48, 16:48]).float()[:, None]  # 32 px: 2x the 16 px latents
+
+    def loss_fn(_):
+        return controlnet_loss(controlnet, unet, c["text_encoder"], c["tokenizer"], c["scheduler"], latents, masks,
+                               pool.prompts[:2], torch.Generator().manual_seed(1))
+
+    report = train("controlnet", list(controlnet.parameters()), loss_fn, _fixed({}), steps=15, lr=2e-3,
+                   min_lr=2e-3, warmup=0, ema_decay=None, show_progress=False)
+    assert report["last_loss"] < report["first_loss"]
+    assert all(torch.equal(v, unet.state_dict()[k]) for k, v in before.items())
+
+
+def test_tokenize_feeds_text_encoder(components):
+    ids = tokenize(components["tokenizer"], ["a red star"])
+    assert components["text_encoder"](ids).last_hidden_state.shape == (1, 16, 32)

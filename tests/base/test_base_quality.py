@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from tasks.base.quality import classify_shape, detect_object, iou, palette_labels, psnr, score_samples
+from tasks.toyworld import COLOURS, GROUNDS, SHAPES, Scene, render_video
+
+
+def _frame(colour, shape, ground, seed=0):
+    rng = np.random.default_rng(seed)
+    scene = Scene(colour, shape, ground, "jump", radius=9.0, params=(0.5, 1.0, 0.3))
+    frames, masks = render_video(scene, 64, 4, rng)
+    return frames[2], masks[2]
+
+
+@pytest.mark.parametrize("ground", list(GROUNDS))
+def test_detect_object_finds_colour_and_mask_on_every_ground(ground):
+    for i, colour in enumerate(COLOURS):
+        frame, mask = _frame(colour, SHAPES[i % len(SHAPES)], ground, seed=i)
+        found, obj = detect_object(frame)
+        assert found == colour
+        assert iou(obj, mask) > 0.85
+
+
+def test_ground_alone_has_no_object():
+    frame, _ = _frame("red", "circle", "grass")
+    plain = frame.copy()
+    plain[:] = (70, 140, 55)
+    assert (palette_labels(plain) == -1).all()
+    assert detect_object(plain)[0] is None
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_classify_shape_on_rendered_masks(shape):
+    _, mask = _frame("black", shape, "sand")
+    assert classify_shape(mask) == shape
+
+
+def test_iou_known_values():
+    a = np.zeros((8, 8), bool)
+    a[:4] = True
+    assert iou(a, a) == 1.0
+    assert iou(a, ~a) == 0.0
+    b = np.zeros_like(a)
+    b[:2] = True
+    assert iou(a, b) == 0.5
+    assert iou(np.zeros_like(a), np.zeros_like(a)) == 1.0
+
+
+def test_psnr_known_values():
+    a = np.zeros((4, 4, 3), np.uint8)
+    assert psnr(a, a) == float("inf")
+    assert psnr(a, a + 255) == pytest.approx(0.0)
+    assert psnr(a, a + 1) == pytest.approx(10 * np.log10(255.0 ** 2))
+
+
+def test_score_samples_on_rendered_frames():
+    cases = [("red", "star", "sand"), ("purple", "triangle", "water"), ("yellow", "square", "grass")]
+    frames, masks = zip(*[_frame(*c, seed=k) for k, c in enumerate(cases)])
+    got = score_samples(np.stack(frames), [c[0] for c in cases], [c[1] for c in cases], np.stack(masks))
+    assert got["colour_accuracy"] == got["shape_accuracy"] == got["both_accuracy"] == 1.0
+    assert got["mask_iou"] > 0.85
+    wrong = score_samples(np.stack(frames), ["pink"] * 3, [c[1] for c in cases])
+    assert wrong["colour_accuracy"] == 0.0 and wrong["both_accuracy"] == 0.0
