@@ -9,7 +9,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from prefect import flow, task  # noqa: E402
 
-from flows.common import publish_summary, stage_config  # noqa: E402
+from flows.common import publish_summary, run_stage, stage_config  # noqa: E402
 from tasks.base.config import BaseConfig  # noqa: E402
 from tasks.io import write_json  # noqa: E402
 
@@ -40,4 +40,4 @@ def base_flow(params_path: str = "params.yaml") -> dict:
 
 
 if __name__ == "__main__":
-    base_flow()
+    run_stage(base_flow)
