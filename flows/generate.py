@@ -20,6 +20,7 @@ from tasks.params import validate_config
 # the sampler settings, the prompt, the masks and the seed); a Prefect cache would say less.
 # Timeout: a 16-frame toy video takes ~20 s on a 2-core CPU, an SD1.4 512x512 one ~1-2 min on a GPU;
 # 30 min means something hangs. Set MASKMOTION_VIDEO_TIMEOUT_S for slower set-ups (0: none).
+# On a worker thread the timeout lands between Python steps (denoising steps), not inside one torch call.
 VIDEO_TASK_OPTIONS = dict(cache_policy=NO_CACHE, timeout_seconds=timeout_from_env("MASKMOTION_VIDEO_TIMEOUT_S", 1800),
                           **transient_retries(retries=2, first_delay_s=10))
 generate_video = task(generate_one, name="generate-video", **VIDEO_TASK_OPTIONS)

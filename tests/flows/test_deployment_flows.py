@@ -146,3 +146,22 @@ def test_scheduled_evaluation_needs_a_checkpoint(project, stand_ins, prefect_har
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         evaluate_flows.scheduled_evaluation_flow(params_path=str(project / "params.yaml"),
                                                  root=str(project / "scheduled"))
+
+
+@pytest.mark.slow
+def test_scheduled_evaluation_with_real_generation(tiny_world, tiny_run, tmp_path, monkeypatch, prefect_harness):
+    """Real videos from the tiny world's checkpoint, written into the run's temp folder, then renamed;
+    the scoring is still a stand-in (the toy CLIP comes with the base models)."""
+    from tests.tiny_world import tiny_generate_config
+
+    monkeypatch.setattr(evaluate_flows, "evaluate_task", task(fake_evaluate, name="evaluate-videos"))
+    fake_evaluate.fail = False
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"generate": tiny_generate_config(tiny_world, tiny_run, seeds=[0, 1]).model_dump()}))
+    result = evaluate_flows.scheduled_evaluation_flow(params_path=str(params), root=str(tmp_path / "scheduled"))
+    outputs = tmp_path / "scheduled" / result["run"] / "outputs"
+    for vid in ("heldout-000-s0", "heldout-000-s1"):
+        assert np.load(outputs / vid / "frames.npy").shape == (6, 32, 32, 3)
+        assert json.loads((outputs / vid / "meta.json").read_text())["video"] == f"{vid}/video.mp4"
+    assert {p.name for p in (tmp_path / "scheduled").iterdir()} == {".history.parquet.lock", "history.parquet",
+                                                                    result["run"]}  # no temp folder left
