@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from datetime import datetime, timezone
 from typing import Callable
 
 from prefect import tags
 from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+from prefect.tasks import exponential_backoff
 
 from tasks.params import DEFAULT_PARAMS, ConfigT, load_stage_config
 
@@ -55,3 +59,49 @@ def publish_summary(key: str, title: str, data: dict) -> None:
     """A small markdown artifact in the Prefect UI with a stage's result (no-op value outside a run)."""
     body = f"# {title}\n\n```json\n{json.dumps(data, indent=2)[:4000]}\n```\n"
     create_markdown_artifact(key=key, markdown=body, description=title)
+
+
+# ---------------------------------------------------------------------------------------------
+# retries: transient errors only
+
+
+# Bad input (tasks.manifest.BadInput and tasks.params.ConfigError are ValueErrors), missing files and
+# timeouts fail at once: running them again gives the same answer, later.
+NEVER_RETRY = (ValueError, TypeError, KeyError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
+               PermissionError, TimeoutError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An error a second try may not meet: I/O on a shared file system or a dropped connection
+    (``OSError``), or a GPU whose memory another process held (``torch.OutOfMemoryError``)."""
+    if isinstance(exc, NEVER_RETRY):
+        return False
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, OSError)
+
+
+def retry_if_transient(task, task_run, state) -> bool:
+    """A Prefect ``retry_condition_fn``: retry a failed task run only when its error is transient."""
+    exc = state.result(raise_on_failure=False)
+    return isinstance(exc, BaseException) and is_transient(exc)
+
+
+def transient_retries(retries: int = 2, first_delay_s: float = 10.0) -> dict:
+    """Task options: up to ``retries`` more tries on transient errors, waiting 10 s, 20 s, ... (+-50%)."""
+    return dict(retries=retries, retry_delay_seconds=exponential_backoff(backoff_factor=first_delay_s),
+                retry_jitter_factor=0.5, retry_condition_fn=retry_if_transient)
+
+
+def timeout_from_env(name: str, default_s: float) -> float | None:
+    """A task timeout in seconds from ``$name`` (``0`` turns it off); read when the flow module loads."""
+    value = float(os.environ.get(name, default_s))
+    return value if value > 0 else None
+
+
+def run_label(now: datetime | None = None) -> str:
+    """A folder name for one run: UTC time, then the flow run's name (``20261125T030000Z-crimson-fox``)."""
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    name = flow_run.get_name()
+    return f"{stamp}-{name}" if name else stamp

@@ -1,32 +1,70 @@
-"""Batch generation: one mapped Prefect task per (sequence x prompt x seed)."""
+"""Batch generation: one mapped Prefect task per (sequence x prompt x seed).
 
-from prefect import flow, task, unmapped
+As the DVC stage (``python -m flows.generate``) it reads ``params.yaml``'s ``generate`` section. As
+the ``generate/batch`` deployment its parameters name the prompts, mask sequences and seeds, and
+the videos go to a folder of their own (``data/batches/{run}``), never into the DVC-tracked
+``data/outputs``.
+"""
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import publish_summary, run_stage, stage_config, task_runner_from_env
-from tasks.generate import GenerateConfig, generate_one, plan_jobs, resolve_checkpoint, write_outputs_manifest
+from flows.artifacts import publish_output_links
+from flows.common import run_label, run_stage, stage_config, task_runner_from_env, timeout_from_env, transient_retries
+from tasks.generate import GenerateConfig, Job, generate_one, plan_jobs, resolve_checkpoint, write_outputs_manifest
+from tasks.params import validate_config
 
-# The job key in each video's meta.json already skips finished work; Prefect's own cache would
-# have to hash the config and checkpoint path, which says less than that key.
-generate_video = task(generate_one, name="generate-video", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
-                      # a bad sequence or prompt is not transient: never retry those
-                      retry_condition_fn=lambda t, r, state: not isinstance(state.result(raise_on_failure=False),
-                                                                            (ValueError, FileNotFoundError)))
+# The job key in each video's meta.json already skips finished work (it hashes the checkpoint file,
+# the sampler settings, the prompt, the masks and the seed); a Prefect cache would say less.
+# Timeout: a 16-frame toy video takes ~20 s on a 2-core CPU, an SD1.4 512x512 one ~1-2 min on a GPU;
+# 30 min means something hangs. Set MASKMOTION_VIDEO_TIMEOUT_S for slower set-ups (0: none).
+# On a worker thread the timeout lands between Python steps (denoising steps), not inside one torch call.
+VIDEO_TASK_OPTIONS = dict(cache_policy=NO_CACHE, timeout_seconds=timeout_from_env("MASKMOTION_VIDEO_TIMEOUT_S", 1800),
+                          **transient_retries(retries=2, first_delay_s=10))
+generate_video = task(generate_one, name="generate-video", **VIDEO_TASK_OPTIONS)
 
 
-@flow(name="generate", log_prints=True)
-def generate_flow(params_path: str = "params.yaml", overrides: dict | None = None) -> list[dict]:
-    cfg = stage_config(GenerateConfig, "generate", params_path)
-    if overrides:
-        cfg = GenerateConfig(**{**cfg.model_dump(), **overrides})
+def generate_videos(cfg: GenerateConfig, jobs: list[Job] | None = None) -> list[dict]:
+    """Map the jobs over the flow's task runner; write ``out_dir/manifest.csv``. Inside a flow only."""
     checkpoint = resolve_checkpoint(cfg)
-    jobs = plan_jobs(cfg)
+    jobs = plan_jobs(cfg) if jobs is None else jobs
+    Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
     futures = generate_video.map(jobs, unmapped(cfg), unmapped(checkpoint))
     rows = [f.result() for f in futures]
-    table = write_outputs_manifest(cfg, rows)
-    publish_summary("generate-outputs", "Generated videos", {"videos": table["video_id"].tolist()})
+    write_outputs_manifest(cfg, rows)
+    return rows
+
+
+@flow(name="generate", log_prints=True, task_runner=task_runner_from_env())
+def generate_flow(params_path: str = "params.yaml", prompts: list[str] | None = None,
+                  sequences: str | None = None, seeds: list[int] | None = None, out_dir: str | None = None,
+                  overrides: dict | None = None) -> list[dict]:
+    """Generate a video for every (mask sequence x prompt x seed).
+
+    Args:
+        params_path: the params file whose `generate` section holds the defaults.
+        prompts: prompts to cross with every sequence; none: each sequence's own prompt.
+        sequences: a sequences manifest (YAML `sequences: [{id, prompt, masks}]`), relative to the
+            project; none: params' `generate.sequences` (the held-out set).
+        seeds: one video per seed; none: params' `generate.seeds`.
+        out_dir: where the videos go; `{run}` becomes this run's UTC time and name. None: params'
+            `generate.out_dir` (the DVC stage's output).
+        overrides: any other `generate` settings, e.g. {"num_inference_steps": 50}.
+    """
+    cfg = stage_config(GenerateConfig, "generate", params_path)
+    named = {"prompts": prompts, "sequences": sequences, "seeds": seeds, "out_dir": out_dir}
+    changes = {**(overrides or {}), **{k: v for k, v in named.items() if v is not None}}
+    if "out_dir" in changes:
+        changes["out_dir"] = str(changes["out_dir"]).replace("{run}", run_label())
+    if changes:
+        cfg = validate_config(GenerateConfig, {**cfg.model_dump(), **changes}, "generate")
+    get_run_logger().info("generating into %s", cfg.out_dir)
+    rows = generate_videos(cfg)
+    publish_output_links(rows, cfg.out_dir)
     return rows
 
 
 if __name__ == "__main__":  # the guard also keeps Dask's spawned workers from re-running the flow
-    run_stage(generate_flow.with_options(task_runner=task_runner_from_env()))
+    run_stage(generate_flow)

@@ -7,7 +7,9 @@
 #   scripts/local_stack.sh status
 #
 # Settings (environment): MASKMOTION_PREFECT_PORT (4200), MASKMOTION_POOL (maskmotion-local),
-# PREFECT_HOME (<repo>/.prefect). Logs and pid files live in $PREFECT_HOME/stack/.
+# MASKMOTION_POOL_CONCURRENCY (1: one flow run at a time on this machine, i.e. one GPU job; pipeline,
+# batch generation and the nightly evaluation queue behind each other), PREFECT_HOME (<repo>/.prefect).
+# Logs and pid files live in $PREFECT_HOME/stack/.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +18,7 @@ export PATH="$ROOT/.venv/bin:$PATH"
 export PREFECT_HOME=${PREFECT_HOME:-$ROOT/.prefect}
 export MASKMOTION_PREFECT_PORT=${MASKMOTION_PREFECT_PORT:-4200}
 export MASKMOTION_POOL=${MASKMOTION_POOL:-maskmotion-local}
+export MASKMOTION_POOL_CONCURRENCY=${MASKMOTION_POOL_CONCURRENCY:-1}
 export MASKMOTION_ROOT=$ROOT
 export PREFECT_API_URL="http://127.0.0.1:${MASKMOTION_PREFECT_PORT}/api"
 export PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1 DVC_NO_ANALYTICS=1 HF_HUB_OFFLINE=1
@@ -45,6 +48,7 @@ up() {
   wait_healthy 180
   echo "server healthy at $PREFECT_API_URL after $((SECONDS - t0)) s"
   prefect --no-prompt work-pool create "$MASKMOTION_POOL" --type process --overwrite >/dev/null
+  prefect --no-prompt work-pool set-concurrency-limit "$MASKMOTION_POOL" "$MASKMOTION_POOL_CONCURRENCY" >/dev/null
   prefect --no-prompt deploy --all >"$STACK/deploy.log" 2>&1 || { cat "$STACK/deploy.log" >&2; exit 1; }
   if ! alive worker; then
     nohup prefect worker start --pool "$MASKMOTION_POOL" --type process >"$STACK/worker.log" 2>&1 &
@@ -55,6 +59,8 @@ stack up in $((SECONDS - t0)) s: server $PREFECT_API_URL (UI: http://127.0.0.1:$
 next:
   export PREFECT_API_URL=$PREFECT_API_URL
   prefect deployment run 'pipeline/default' --watch
+  prefect deployment run 'generate/batch' --params '{"prompts": ["a red star runs across a blue lake"], "seeds": [0, 1]}'
+  prefect deployment inspect 'evaluate/scheduled'      # nightly at 03:00 UTC
 stop:
   scripts/local_stack.sh down
 MSG
