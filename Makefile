@@ -14,6 +14,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: demo test setup ablations stack-up stack-down clean-venv
 

@@ -91,7 +91,8 @@ class MaskVideoPipeline:
         """Move every network (e.g. ``pipe.to("cuda", torch.float16)``; bf16 works the same way)."""
         for module in (self.vae, self.text_encoder, self.video_unet, self.base_unet, self.controlnet):
             if module is not None:
-                module.to(device=device, dtype=dtype)
+                # device only when no dtype is asked: diffusers warns on every dtype-less cast
+                module.to(device) if dtype is None else module.to(device=device, dtype=dtype)
         return self
 
     def enable_vae_slicing(self) -> None:
