@@ -91,8 +91,14 @@ def sd14_cases() -> list[dict]:
 
 
 def main() -> None:
+    """``python bench/train_benchmark.py [toy] [sd14]`` (default both); rows of cases not re-run are kept."""
     torch.set_num_threads(1)
-    rows = [r for r in [toy_case()] if r] + sd14_cases()
+    which = set(sys.argv[1:]) or {"toy", "sd14"}
+    fresh = ([r for r in [toy_case()] if r] if "toy" in which else []) + (sd14_cases() if "sd14" in which else [])
+    results = ROOT / "bench/train_results.json"
+    kept = json.loads(results.read_text())["rows"] if results.is_file() else []
+    kept = [r for r in kept if not any(r["case"].split(":")[0] == f["case"].split(":")[0] for f in fresh)]
+    rows = sorted(fresh + kept, key=lambda r: not r["case"].startswith("toy"))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, one thread, load avg {os.getloadavg()[0]:.1f}"
     (ROOT / "bench/train_results.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
     lines = ["# Training step cost (CPU)", "", f"Machine: {machine}. Command: `HF_HUB_OFFLINE=1 python bench/train_benchmark.py`.",
