@@ -20,7 +20,8 @@ export OMP_WAIT_POLICY ?= PASSIVE
 
 demo: $(STAMP)
 	dvc repro
-	@echo "Outputs: data/raw/toy/preview.png, data/clips/preview.png (see README for the DAG)"
+	@echo "Videos: data/outputs/<id>/ (video.mp4, video.gif, sheet.png); report: data/eval/report.md"
+	@echo "Metrics: dvc metrics show"
 
 test: $(STAMP)
 	pytest
