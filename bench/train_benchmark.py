@@ -98,15 +98,17 @@ def main() -> None:
     results = ROOT / "bench/train_results.json"
     kept = json.loads(results.read_text())["rows"] if results.is_file() else []
     kept = [r for r in kept if not any(r["case"].split(":")[0] == f["case"].split(":")[0] for f in fresh)]
+    for r in fresh:
+        r["load_avg"] = round(os.getloadavg()[0], 1)  # other jobs on the 2 cores slow a run: say how busy it was
     rows = sorted(fresh + kept, key=lambda r: not r["case"].startswith("toy"))
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, one thread, load avg {os.getloadavg()[0]:.1f}"
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, one thread"
     (ROOT / "bench/train_results.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
-    lines = ["# Training step cost (CPU)", "", f"Machine: {machine}. Command: `HF_HUB_OFFLINE=1 python bench/train_benchmark.py`.",
+    lines = ["# Training step cost (CPU)", "", f"Machine: {machine}. Command: `HF_HUB_OFFLINE=1 python bench/train_benchmark.py [toy] [sd14]`.",
              "Time: fastest of the repeats after one warm-up; memory: peak resident set of the forked child minus "
              "its resident set before the first step (weights built in the parent are shared, not counted).", "",
-             "| case | trainable / total params | s/step | steps/s | peak extra memory (MB) |", "|---|---|---|---|---|"]
+             "| case | trainable / total params | s/step | steps/s | peak extra memory (MB) | load avg |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['case']} | {r['trainable'] / 1e6:.1f}M / {r['total'] / 1e6:.1f}M | {r['seconds']:.2f} | "
-              f"{r['steps_per_second']:.2f} | {r['peak_extra_mb']:.0f} |" for r in rows]
+              f"{r['steps_per_second']:.2f} | {r['peak_extra_mb']:.0f} | {r.get('load_avg', 'n/a')} |" for r in rows]
     (ROOT / "bench/train_results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
