@@ -221,8 +221,6 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
         losses.append((step, total, scheduler.get_last_lr()[0]))
         bar.update(1)
         bar.set_postfix(loss=f"{total:.4f}")
-        if progress:
-            progress(step, cfg.steps, total)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             state = {"step": step, "optimizer": optimizer.state_dict(), "lr_scheduler": scheduler.state_dict(),
                      "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
@@ -230,6 +228,8 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
             save_checkpoint(out_dir, step, trainable_state_dict(video_unet, cfg.trainable),
                             {**config_record, "step": step}, state, cfg.keep_last)
             write_loss_log(cfg.loss_log, losses)
+        if progress:  # after the checkpoint: a reported step survives a kill if it was a checkpoint step
+            progress(step, cfg.steps, total)
         if cfg.validation and ((cfg.validate_every and step % cfg.validate_every == 0) or step == cfg.steps):
             validation_gif(pipe, cfg.base_dir, cfg.validation_sequences, out_dir / "validation" / f"step-{step:06d}.gif",
                            cfg.validation_steps, cfg.window, cfg.seed)

@@ -101,7 +101,9 @@ def test_sigkill_at_a_random_step_then_resume_is_bit_exact(tiny_world, tmp_path)
     assert run_child(killed, kill_at_step=step) == -signal.SIGKILL, f"not killed at step {step}"
     assert latest_checkpoint(Path(killed.out_dir)) is not None
     assert run_child(killed) == 0  # resumes from latest by itself
-    assert json.loads(Path(killed.metrics).read_text())["resumed_from_step"] == (step // 3) * 3
+    # the child may run a step or two past the one it reported before the signal lands
+    resumed = json.loads(Path(killed.metrics).read_text())["resumed_from_step"]
+    assert resumed % 3 == 0 and (step // 3) * 3 <= resumed < 12, (step, resumed)
     assert_bit_equal(final_weights(tmp_path / "whole"), final_weights(tmp_path / "killed"))
     np.testing.assert_array_equal(np.loadtxt(whole.loss_log, delimiter=",", skiprows=1),
                                   np.loadtxt(killed.loss_log, delimiter=",", skiprows=1))
