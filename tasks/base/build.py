@@ -137,7 +137,8 @@ def train_unet(cfg: BaseConfig, tokenizer, latents, pool: FramePool, factor: flo
     unet.train(), text_encoder.train(t.trained)
     batches = LatentBatches(pool, *latents, factor, c.train.batch_size, c.prompt_dropout, cfg.seed + 6)
     report = _train("unet", params,
-                    lambda b: t2i_loss(unet, text_encoder, tokenizer, scheduler, b["latents"], b["prompts"], gen),
+                    lambda b: t2i_loss(unet, text_encoder, tokenizer, scheduler, b["latents"], b["prompts"], gen,
+                                      b["masks"], c.foreground_weight),
                     batches, c.train, cfg.logs_dir)
     return unet.eval(), text_encoder.eval().requires_grad_(False), scheduler, report
 
@@ -152,7 +153,7 @@ def train_controlnet(cfg: BaseConfig, unet, text_encoder, tokenizer, scheduler, 
 
     def loss_fn(b):
         return controlnet_loss(controlnet, unet, text_encoder, tokenizer, scheduler, b["latents"], b["masks"],
-                               b["prompts"], gen)
+                               b["prompts"], gen, c.foreground_weight)
 
     report = _train("controlnet", controlnet.parameters(), loss_fn, batches, c.train, cfg.logs_dir)
     return controlnet.eval(), report

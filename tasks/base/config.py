@@ -58,6 +58,7 @@ class UNetConfig(StageConfig):
     attention_heads: int = 4
     norm_groups: int = 16
     prompt_dropout: float = Field(0.1, ge=0, le=1, description="empty prompt rate, for classifier-free guidance")
+    foreground_weight: float = Field(0.0, ge=0, description="extra loss weight on object cells (0 = SD's plain MSE)")
     train: TrainSchedule
 
 
@@ -65,6 +66,7 @@ class ControlNetConfig(StageConfig):
     conditioning_channels: int = 3
     embedding_channels: list[int] = [16, 32, 64]
     prompt_dropout: float = Field(0.3, ge=0, le=1)
+    foreground_weight: float = Field(0.0, ge=0, description="extra loss weight on object cells (0 = SD's plain MSE)")
     train: TrainSchedule
 
 

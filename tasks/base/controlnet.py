@@ -8,11 +8,10 @@ mask and what real segmentation ControlNets take. The paper uses it for the firs
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from diffusers import ControlNetModel, UNet2DConditionModel
 
 from tasks.base.text import tokenize
-from tasks.base.unet import noised
+from tasks.base.unet import foreground_mse, noised
 
 
 def build_controlnet(unet: UNet2DConditionModel, conditioning_channels: int, embedding_channels: tuple[int, ...],
@@ -32,8 +31,10 @@ def mask_image(masks: torch.Tensor, channels: int) -> torch.Tensor:
 
 
 def controlnet_loss(controlnet, unet, text_encoder, tokenizer, scheduler, latents: torch.Tensor,
-                    masks: torch.Tensor, prompts: list[str], generator: torch.Generator) -> torch.Tensor:
-    """Epsilon MSE of the frozen UNet steered by the ControlNet's residuals."""
+                    masks: torch.Tensor, prompts: list[str], generator: torch.Generator,
+                    foreground_weight: float = 0.0) -> torch.Tensor:
+    """Epsilon MSE of the frozen UNet steered by the ControlNet's residuals (weighted towards the
+    object as in ``tasks.base.unet.foreground_mse``)."""
     noisy, noise, t = noised(scheduler, latents, generator)
     noisy = noisy.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
@@ -41,4 +42,4 @@ def controlnet_loss(controlnet, unet, text_encoder, tokenizer, scheduler, latent
     down, mid = controlnet(noisy, t, states, controlnet_cond=mask_image(masks, controlnet.config.conditioning_channels),
                            return_dict=False)
     pred = unet(noisy, t, states, down_block_additional_residuals=down, mid_block_additional_residual=mid).sample
-    return F.mse_loss(pred, noise)
+    return foreground_mse(pred, noise, masks, foreground_weight)

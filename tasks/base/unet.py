@@ -53,10 +53,25 @@ def noised(scheduler: DDPMScheduler, latents: torch.Tensor, generator: torch.Gen
     return scheduler.add_noise(latents, noise, t), noise, t
 
 
+def foreground_mse(pred: torch.Tensor, target: torch.Tensor, masks: torch.Tensor | None,
+                   foreground_weight: float) -> torch.Tensor:
+    """MSE with each latent cell weighted 1 + ``foreground_weight`` x (the fraction of it the object
+    covers), normalised by the mean weight so the loss keeps its scale. Why: a toy object covers 2-9%
+    of the frame, so with a plain MSE its colour and shape (what the prompt is about) are a few percent
+    of the signal and text conditioning is learned last. 0 (or no masks) is SD's plain MSE."""
+    if masks is None or foreground_weight == 0:
+        return F.mse_loss(pred, target)
+    cover = F.adaptive_avg_pool2d(masks, pred.shape[-2:])  # (B, 1, h, w) in [0, 1]
+    weight = 1 + foreground_weight * cover
+    return ((pred - target) ** 2 * weight).mean() / weight.mean()
+
+
 def t2i_loss(unet, text_encoder, tokenizer, scheduler, latents: torch.Tensor, prompts: list[str],
-             generator: torch.Generator) -> torch.Tensor:
-    """Epsilon-prediction MSE on scaled ``latents`` (B, C, h, w) with ``prompts`` (already dropped)."""
+             generator: torch.Generator, masks: torch.Tensor | None = None,
+             foreground_weight: float = 0.0) -> torch.Tensor:
+    """Epsilon-prediction MSE on scaled ``latents`` (B, C, h, w) with ``prompts`` (already dropped),
+    weighted towards the object by ``masks`` (B, 1, H, W) (see ``foreground_mse``)."""
     noisy, noise, t = noised(scheduler, latents, generator)
     states = text_encoder(tokenize(tokenizer, prompts)).last_hidden_state
     pred = unet(noisy.contiguous(memory_format=torch.channels_last), t, states).sample
-    return F.mse_loss(pred, noise)
+    return foreground_mse(pred, noise, masks, foreground_weight)
