@@ -1,7 +1,8 @@
 """Table II of the paper as runs of the same code: the full model, its ablations and two baselines.
 
 Each variant is a set of overrides on the ``train`` / ``generate`` / ``evaluate`` sections of
-``params.yaml``. Variants that only change sampling reuse the full model's weights; those that
+``params.yaml``. Variants that only change sampling reuse the full model's weights, which are the
+train stage's checkpoint when that run is finished and made with the same settings; variants that
 change the network train their own (once: training resumes or skips by fingerprint, generation
 skips videos already made). Everything lands under ``out_dir``::
 
@@ -28,7 +29,7 @@ from tasks.generate import GenerateConfig, generate  # noqa: E402
 from tasks.io import atomic_write_text, write_json  # noqa: E402
 from tasks.params import StageConfig, load_stage_config  # noqa: E402
 from tasks.report import markdown_table  # noqa: E402
-from tasks.train import TrainConfig, train  # noqa: E402
+from tasks.train import TrainConfig, finished_run, train  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +56,34 @@ def slug(name: str) -> str:
     return name.lower().replace("/", "").replace(" ", "-")
 
 
+def variant_weights(name: str, params: str, out: Path) -> str:
+    """The checkpoint folder a variant generates with. The train stage's own run is read (never
+    written) when it is this variant's run, finished: same settings and inputs, so the same weights;
+    otherwise the variant trains (or resumes) under ``out/weights/<weights name>``."""
+    weights, train_over, _ = VARIANTS[name]
+    stage_run = load_stage_config(TrainConfig, "train", params, train_over)
+    if finished_run(stage_run):
+        log.info("%s: using the train stage's checkpoint in %s", name, stage_run.out_dir)
+        return stage_run.out_dir
+    wdir = out / "weights" / weights
+    own = stage_run.model_copy(update={"out_dir": str(wdir / "checkpoints"), "metrics": str(wdir / "train.json"),
+                                       "loss_log": str(wdir / "loss.csv")})
+    train(own)
+    return own.out_dir
+
+
 def run_variant(name: str, params: str, out: Path) -> dict:
     """Train (if its weights need it), generate and evaluate one variant; returns its metrics row."""
-    weights, train_over, gen_over = VARIANTS[name]
-    wdir = out / "weights" / weights
+    weights, _, gen_over = VARIANTS[name]
     t0 = time.perf_counter()
-    train_cfg = load_stage_config(TrainConfig, "train", params, {
-        **train_over, "out_dir": str(wdir / "checkpoints"), "metrics": str(wdir / "train.json"),
-        "loss_log": str(wdir / "loss.csv")})
-    train(train_cfg)
+    checkpoint_dir = variant_weights(name, params, out)
     vdir = out / slug(name)
     generate(load_stage_config(GenerateConfig, "generate", params, {
-        **gen_over, "checkpoint_dir": train_cfg.out_dir, "out_dir": str(vdir / "outputs")}))
+        **gen_over, "checkpoint_dir": checkpoint_dir, "out_dir": str(vdir / "outputs")}))
     metrics = evaluate(load_stage_config(EvaluateConfig, "evaluate", params, {
         "outputs_dir": str(vdir / "outputs"), "report_dir": str(vdir / "eval"), "metrics": str(vdir / "eval.json"),
         "frame_log": str(vdir / "eval_frames.csv")}))
-    return {"variant": name, "weights": weights, **{k: metrics[k] for k in SUMMARY},
+    return {"variant": name, "weights": checkpoint_dir, **{k: metrics[k] for k in SUMMARY},
             "n_videos": metrics["n_videos"], "seconds": round(time.perf_counter() - t0, 1)}
 
 

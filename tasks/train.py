@@ -251,6 +251,16 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     return metrics
 
 
+def finished_run(cfg: TrainConfig) -> bool:
+    """Whether ``cfg.out_dir`` already holds this run (same fingerprint) trained to ``cfg.steps``."""
+    out_dir = Path(cfg.out_dir)
+    folder = latest_checkpoint(out_dir) if out_dir.is_dir() else None
+    if folder is None:
+        return False
+    config = json.loads((folder / "config.json").read_text())
+    return config.get("fingerprint") == run_fingerprint(cfg) and config.get("step") == cfg.steps
+
+
 def resume(out_dir: Path, fingerprint: str, video_unet, cfg: TrainConfig, optimizer, scheduler, generator) -> int:
     """Restore from ``latest`` if it belongs to this run; otherwise start at step 0 (old run cleared)."""
     if not out_dir.exists():

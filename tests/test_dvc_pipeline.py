@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tasks.params import apply_profile
 from tests.project_copy import copy_working_tree, run
@@ -18,6 +19,25 @@ def tree_digest(folder: Path) -> dict[str, str]:
 
 STAGES = ["toyworld", "ingest", "masks", "train", "generate", "evaluate"]
 OUTPUTS = ["data/raw/toy", "data/clips", "data/masks", "data/checkpoints", "data/outputs", "data/eval"]
+
+
+def check_ablations(project: Path, eval_metrics: dict) -> None:
+    """`make ablations` on two variants: "full" reads the train stage's finished checkpoint (and so
+    scores what the main job scored), "w/o mask" trains its own weights; `dvc metrics show` prints
+    the table."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["ablations"]["variants"] = ["full", "w/o mask"]
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["python", "-m", "flows.ablations"], project)
+    table = json.loads((project / "metrics" / "ablations.json").read_text())
+    assert list(table) == ["full", "w/o mask"]
+    # same checkpoint, seed and settings as the generate stage; worker threads may move a pixel level
+    assert table["full"]["iou"] == pytest.approx(eval_metrics["iou"], abs=0.02)
+    weights = project / "data" / "ablations" / "weights"
+    assert not (weights / "full").exists() and (weights / "no-mask" / "checkpoints" / "latest").is_file()
+    assert "w/o mask" in (project / "data" / "ablations" / "table.md").read_text()
+    shown = run(["dvc", "metrics", "show"], project)
+    assert "metrics/ablations.json" in shown and "w/o mask" in shown
 
 
 @pytest.mark.slow
@@ -38,6 +58,8 @@ def test_whole_dag_on_the_ci_profile_then_push_and_pull(tmp_path):
 
     again = run(["dvc", "repro"], project)
     assert "Running stage" not in again, again
+
+    check_ablations(project, metrics)
 
     run(["dvc", "remote", "add", "-f", "-d", "--local", "test", str(remote)], project)
     run(["dvc", "push"], project)

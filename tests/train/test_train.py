@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from tasks.checkpoints import latest_checkpoint, read_checkpoint
-from tasks.train import ClipLatents, train
+from tasks.train import ClipLatents, finished_run, train
 from tests.tiny_world import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -135,3 +135,12 @@ def test_changed_settings_start_a_new_run(tiny_world, tmp_path):
 def test_missing_base_names_the_setting(tiny_world, tmp_path):
     with pytest.raises(FileNotFoundError, match="train.base_dir: base weights folder '.*nowhere' not found"):
         train(tiny_train_config(tiny_world, tmp_path, base_dir=str(tmp_path / "nowhere")))
+
+
+def test_finished_run_knows_its_own_checkpoint(tiny_world, tiny_run):
+    done = tiny_train_config(tiny_world, tiny_run, steps=4, checkpoint_every=4)
+    assert finished_run(done)
+    assert finished_run(done.model_copy(update={"keep_last": 5, "metrics": "elsewhere.json"}))  # bookkeeping only
+    assert not finished_run(done.model_copy(update={"steps": 6}))  # resumable, not finished
+    assert not finished_run(done.model_copy(update={"lr": 5e-4}))  # another run
+    assert not finished_run(done.model_copy(update={"out_dir": str(tiny_run / "nowhere")}))
