@@ -12,7 +12,7 @@ Per video, in this order:
 Output, written atomically under ``out_dir``::
 
     <id>.npz      masks bool (F, H, W), aligned with the clip's frames
-    manifest.csv  id, method, n_frames, lost_frames, unrecovered_frames, iou, seconds_per_frame
+    manifest.csv  id, method, n_frames, lost_frames, unrecovered_frames, iou
     preview.png   contact sheet, masks outlined
 
 and ``metrics`` (JSON): per-video and mean IoU against ground truth, method counts.
@@ -254,7 +254,8 @@ def masks_record(r: VideoMasks) -> dict:
         "lost_frames": " ".join(map(str, sorted(r.lost))),
         "unrecovered_frames": " ".join(map(str, r.unrecovered)),
         "iou": "" if r.iou is None else round(r.iou, 4),
-        "seconds_per_frame": round(r.seconds_per_frame, 4),
+        # no timings here: this file is a cached output and the train run's fingerprint reads it, so
+        # it must be the same on every machine; speed goes to the metrics file (git, not the cache)
     }
 
 

@@ -37,6 +37,11 @@ def test_same_seed_same_video_and_done_work_is_kept(tiny_world, tiny_run, tmp_pa
     generate(tiny_generate_config(tiny_world, tiny_run, out_dir=str(tmp_path / "b")))
     np.testing.assert_array_equal(np.load(tmp_path / "a/heldout-000-s0/frames.npy"),
                                   np.load(tmp_path / "b/heldout-000-s0/frames.npy"))
+    # meta.json and the manifest are DVC-cached: made again, they are the same bytes (no timings)
+    written = {p: (tmp_path / "a" / p).read_bytes() for p in ("heldout-000-s0/meta.json", "manifest.csv")}
+    shutil.rmtree(tmp_path / "a")
+    generate(first)
+    assert {p: (tmp_path / "a" / p).read_bytes() for p in written} == written
 
     from model.pipeline import MaskVideoPipeline
 
