@@ -34,7 +34,7 @@ from model.pipeline import MaskVideoPipeline
 from model.trainable import load_trainable_state_dict
 from model.video_unet import VideoUNetConfig, inflate_unet
 from tasks.checkpoints import latest_checkpoint, read_checkpoint
-from tasks.io import atomic_dir, read_mask_pngs, write_json, write_mask_pngs
+from tasks.io import atomic_dir, content_digest, read_mask_pngs, write_json, write_mask_pngs
 from tasks.params import StageConfig
 from tasks.pretrained import load_base
 from tasks.video import write_gif, write_mp4
@@ -158,11 +158,14 @@ def device_of(cfg: GenerateConfig) -> str:
     return "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
 
 
-def job_key(job: Job, masks: np.ndarray, checkpoint: Path, cfg: GenerateConfig) -> str:
+def job_key(job: Job, masks: np.ndarray, checkpoint: Path, cfg: GenerateConfig, base_dir: str) -> str:
+    """What a video depends on: sampler settings, prompt, seed, masks, and the weights by content
+    (the checkpoint, and the base it sits on: a retrained checkpoint or rebuilt base keeps its sizes)."""
     sampler = cfg.model_dump(include={"num_inference_steps", "guidance_scale", "shared_noise", "alpha", "adain",
                                       "first_frame_source", "use_masks", "window", "controlnet_dir"})
-    ckpt = (checkpoint / "trainable.safetensors").stat()
-    h = hashlib.sha256(json.dumps([sampler, job.prompt, job.seed, checkpoint.name, ckpt.st_size], sort_keys=True).encode())
+    weights = content_digest(checkpoint / "trainable.safetensors", checkpoint / "config.json", base_dir,
+                             *([cfg.controlnet_dir] if cfg.controlnet_dir else []))
+    h = hashlib.sha256(json.dumps([sampler, job.prompt, job.seed, checkpoint.name, weights], sort_keys=True).encode())
     h.update(np.packbits(masks).tobytes())
     return h.hexdigest()[:16]
 
@@ -187,7 +190,7 @@ def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None)
     """Generate one video (or keep the one already made for the same key); returns its manifest row."""
     pipe, config = load_pipeline(checkpoint, cfg.controlnet_dir, device_of(cfg))
     masks = read_sequence(job, output_size(pipe))
-    key = job_key(job, masks, checkpoint, cfg)
+    key = job_key(job, masks, checkpoint, cfg, config["base_dir"])
     folder = Path(cfg.out_dir) / job.video_id
     meta_path = folder / "meta.json"
     if meta_path.is_file() and json.loads(meta_path.read_text()).get("key") == key:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -63,6 +64,28 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_sha256(path: str, _size: int, _mtime_ns: int) -> str:
+    return file_sha256(path)
+
+
+def content_digest(*paths: str | Path) -> str:
+    """sha256 over the contents of files and of every file under folders (names included, sorted).
+
+    Used where a run must notice that its inputs changed (a rebuilt base, a retrained checkpoint):
+    sizes alone are not enough, since retrained weights of the same architecture have the same size.
+    A file's hash is remembered by (path, size, mtime), so SD1.4's gigabytes are read once per process.
+    """
+    h = hashlib.sha256()
+    for path in map(Path, paths):
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            stat = f.stat()
+            h.update(f"{f.relative_to(path) if path.is_dir() else f.name}:".encode())
+            h.update(_cached_sha256(str(f.resolve()), stat.st_size, stat.st_mtime_ns).encode())
     return h.hexdigest()
 
 

@@ -30,7 +30,7 @@ from model.training import first_frame_loss
 from model.video_unet import VideoUNetConfig, inflate_unet
 from tasks.checkpoints import latest_checkpoint, read_checkpoint, save_checkpoint, sweep_partial
 from tasks.ingest import read_clip_manifest
-from tasks.io import atomic_write_text, load_clip, write_json
+from tasks.io import atomic_write_text, content_digest, load_clip, write_json
 from tasks.masks import read_masks
 from tasks.params import StageConfig
 from tasks.pretrained import load_base
@@ -92,9 +92,8 @@ def run_fingerprint(cfg: TrainConfig) -> str:
     h = hashlib.sha256(json.dumps(cfg.model_dump(exclude=BOOKKEEPING), sort_keys=True).encode())
     for path in (Path(cfg.clips_dir) / "manifest.csv", Path(cfg.masks_dir) / "manifest.csv"):
         h.update(path.read_bytes() if path.is_file() else b"-")
-    for part in ("unet", "vae", "text_encoder"):
-        for f in sorted((Path(cfg.base_dir) / part).glob("*")):
-            h.update(f.name.encode() + str(f.stat().st_size).encode())
+    # the base weights by content: a rebuilt base of the same architecture has the same file sizes
+    h.update(content_digest(*(Path(cfg.base_dir) / part for part in ("unet", "vae", "text_encoder"))).encode())
     return h.hexdigest()[:16]
 
 

@@ -136,3 +136,18 @@ def test_mismatched_checkpoint(tiny_world, tiny_run, tmp_path):
     weights[name] = weights[name][..., :1].contiguous()  # as if trained on another base's widths
     save_file(weights, str(ckpt / "trainable.safetensors"))
     refused(tiny_generate_config(tiny_world, run, out_dir=str(tmp_path / "o")), "does not fit the base")
+
+
+def test_retrained_checkpoint_of_the_same_size_is_not_taken_for_done(tiny_world, tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run / "checkpoints", run / "checkpoints")
+    cfg = tiny_generate_config(tiny_world, run, out_dir=str(tmp_path / "o"))
+    generate(cfg)
+    before = np.load(tmp_path / "o/heldout-000-s0/frames.npy")
+    ckpt = next((run / "checkpoints").glob("ckpt-*"))
+    weights = load_file(str(ckpt / "trainable.safetensors"))
+    size = (ckpt / "trainable.safetensors").stat().st_size
+    save_file({k: v + 0.05 for k, v in weights.items()}, str(ckpt / "trainable.safetensors"))  # same names, same size
+    assert (ckpt / "trainable.safetensors").stat().st_size == size
+    generate(cfg)
+    assert not np.array_equal(np.load(tmp_path / "o/heldout-000-s0/frames.npy"), before)

@@ -2,6 +2,7 @@
 
 import json
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from tasks.checkpoints import latest_checkpoint, read_checkpoint
-from tasks.train import ClipLatents, finished_run, train
+from tasks.train import ClipLatents, finished_run, run_fingerprint, train
 from tests.tiny_world import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -144,3 +145,19 @@ def test_finished_run_knows_its_own_checkpoint(tiny_world, tiny_run):
     assert not finished_run(done.model_copy(update={"steps": 6}))  # resumable, not finished
     assert not finished_run(done.model_copy(update={"lr": 5e-4}))  # another run
     assert not finished_run(done.model_copy(update={"out_dir": str(tiny_run / "nowhere")}))
+
+
+def test_a_rebuilt_base_of_the_same_size_is_another_run(tiny_world, tiny_run, tmp_path):
+    """Rebuilt base weights keep their architecture and so their file sizes: the run's identity
+    must follow their contents, or training would 'resume' weights made for the old base."""
+    from safetensors.torch import save_file
+
+    done = tiny_train_config(tiny_world, tiny_run, steps=4, checkpoint_every=4)
+    base = shutil.copytree(tiny_world / "base", tmp_path / "base")
+    unet = next((base / "unet").glob("*.safetensors"))
+    weights = load_file(str(unet))
+    size = unet.stat().st_size
+    save_file({k: v * 1.01 for k, v in weights.items()}, str(unet), metadata={"format": "pt"})
+    assert unet.stat().st_size == size
+    assert run_fingerprint(done) != run_fingerprint(done.model_copy(update={"base_dir": str(base)}))
+    assert not finished_run(done.model_copy(update={"base_dir": str(base)}))
