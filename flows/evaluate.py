@@ -21,7 +21,7 @@ from flows.artifacts import publish_output_links, publish_report
 from flows.common import run_label, run_stage, stage_config, task_runner_from_env, timeout_from_env, transient_retries
 from flows.generate import generate_videos
 from tasks.evaluate import SUMMARY, EvaluateConfig, evaluate
-from tasks.generate import GenerateConfig, plan_jobs, resolve_checkpoint
+from tasks.generate import SAMPLER_FIELDS, GenerateConfig, plan_jobs, resolve_checkpoint
 from tasks.history import append_history, inputs_key, read_history, table_rows
 from tasks.io import atomic_dir, mask_png_paths
 from tasks.params import validate_config
@@ -35,8 +35,7 @@ append_history_task = task(append_history, name="append-history", cache_policy=N
                            **transient_retries(retries=2, first_delay_s=2))
 
 # The settings that change what an evaluation measures; paths are left out (each run has its own).
-GENERATE_KEY_FIELDS = {"prompts", "seeds", "num_inference_steps", "guidance_scale", "shared_noise", "alpha",
-                       "adain", "first_frame_source", "use_masks", "window", "controlnet_dir", "fps"}
+GENERATE_KEY_FIELDS = SAMPLER_FIELDS | {"prompts", "seeds", "fps"}
 EVALUATE_KEY_FIELDS = {"clip_dir", "clip_model", "clip_checkpoint", "segmenter", "sam_checkpoint",
                        "sam_model_type", "min_object_pixels"}
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from model.sampling import adain as adain_match
-from model.sampling import motion_windows, randn
+from model.sampling import lowfreq_from_first, motion_windows, randn
 from model.sampling import shared_noise as mix_shared_noise
 
 FIRST_FRAME_SOURCES = ("controlnet", "text")
@@ -129,6 +129,11 @@ class MaskVideoPipeline:
         latents = latents.to(self.vae.device, self.vae.dtype) / self.vae.config.scaling_factor
         return _to_uint8(self.vae.decode(latents).sample)
 
+    def first_alpha_bar(self, num_inference_steps: int) -> torch.Tensor:
+        """``alpha_bar`` at the first timestep the sampler visits (signal left in ``x_T``)."""
+        self.scheduler.set_timesteps(num_inference_steps)
+        return self.scheduler.alphas_cumprod[int(self.scheduler.timesteps[0])]
+
     # ---- frame 1 ----------------------------------------------------------------------------------
     @torch.no_grad()
     def make_first_frame(
@@ -140,6 +145,7 @@ class MaskVideoPipeline:
         guidance_scale: float,
         generator: torch.Generator | None = None,
         source: str = "controlnet",
+        controlnet_conditioning_scale: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Frame 1 from noise with the base 2-D UNet (eq. 3).
 
@@ -149,6 +155,8 @@ class MaskVideoPipeline:
             latent_size: ``(h, w)`` of the latents.
             source: ``controlnet`` (ControlNet(x_1, c_p, m_1)) or ``text`` (plain text-to-image,
                 the "w/o ControlNet" ablation).
+            controlnet_conditioning_scale: multiplies the ControlNet's residuals before they enter
+                the UNet (diffusers' knob of the same name); > 1 strengthens a weak ControlNet.
 
         Returns:
             ``(image, noise)``: frame 1 as float ``(B, 3, H, W)`` in [-1, 1], and the initial noise
@@ -179,7 +187,8 @@ class MaskVideoPipeline:
             model_input = torch.cat([latents, latents]) if guided else latents
             model_input = self.scheduler.scale_model_input(model_input, t)
             if source == "controlnet":
-                down, mid = self.controlnet(model_input, t, text_emb, controlnet_cond=cond, return_dict=False)
+                down, mid = self.controlnet(model_input, t, text_emb, controlnet_cond=cond,
+                                            conditioning_scale=controlnet_conditioning_scale, return_dict=False)
                 residuals = dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
             pred = self.base_unet(model_input, t, text_emb, return_dict=False, **residuals)[0]
             if guided:
@@ -255,10 +264,12 @@ class MaskVideoPipeline:
         negative_prompt: str | list[str] | None = None,
         shared_noise: str = "paper",
         alpha: float = 0.2,
+        lowfreq_grid: int = 0,
         adain: bool = False,
         adain_start: float = 0.6,
         window: int | None = None,
         first_frame_source: str = "controlnet",
+        controlnet_conditioning_scale: float = 1.0,
         use_masks: bool = True,
         height: int | None = None,
         width: int | None = None,
@@ -276,9 +287,12 @@ class MaskVideoPipeline:
                 when None.
             shared_noise: ``paper`` (mix in E(v_1)), ``lamp`` (mix in frame 1's noise) or ``off``.
             alpha: the eq. 8 weight (0 also turns sharing off).
+            lowfreq_grid: > 0 gives each chunk's frames 2..n the ``g x g`` block means of its frame 1
+                noised to the first timestep (``model.sampling.lowfreq_from_first``); 0 = off.
             adain: LAMP's per-frame latent statistics matching late in sampling (off by default).
             window: motion window (frames per chunk, the trained clip length); None = all frames.
             first_frame_source: ``controlnet`` or ``text`` (the "w/o ControlNet" ablation).
+            controlnet_conditioning_scale: weight of the ControlNet's residuals for frame 1.
             use_masks: False drops the masks from the video UNet (the "w/o mask" ablation at inference).
             height, width: output size when no first frame is given; defaults to the masks' size.
             generator: seeds every random draw (frame 1 noise, then each chunk's noise, in order).
@@ -317,7 +331,7 @@ class MaskVideoPipeline:
         if first_frame is None:
             images, first_noise = self.make_first_frame(
                 text_emb, masks[:, 0].to(self.device), latent_size, num_inference_steps, guidance_scale,
-                generator, first_frame_source,
+                generator, first_frame_source, controlnet_conditioning_scale,
             )
         first_latent = self.encode_images(images.to(self.device))
         if shared_noise == "lamp" and first_noise is None:
@@ -328,8 +342,11 @@ class MaskVideoPipeline:
         frames, latents_out = [], []
         for k, frame_ids in enumerate(windows):
             noise_shape = (batch, first_latent.shape[1], len(frame_ids) - 1, *latent_size)
-            noise = randn(noise_shape, generator, self.device, self.dtype)
-            noise = mix_shared_noise(noise, first_latent, shared_noise, alpha, first_noise)
+            fresh = randn(noise_shape, generator, self.device, self.dtype)
+            noise = mix_shared_noise(fresh, first_latent, shared_noise, alpha, first_noise)
+            if lowfreq_grid:
+                noise = lowfreq_from_first(noise, first_latent, fresh[:, :, 0], self.first_alpha_bar(num_inference_steps),
+                                           lowfreq_grid)
             window_masks = masks[:, frame_ids.start:frame_ids.stop] if use_masks else None
             latents = self.denoise_window(
                 first_latent, noise, text_emb, window_masks, num_inference_steps, guidance_scale,
@@ -342,7 +359,7 @@ class MaskVideoPipeline:
                 flat = new.permute(0, 2, 1, 3, 4).reshape(-1, new.shape[1], *latent_size)
                 frames.append(self.decode_latents(flat).reshape(batch, new.shape[2], height, width, 3))
             first_latent = latents[:, :, -1]
-            del latents, noise
+            del latents, noise, fresh
         if output_type == "latent":
             return torch.cat(latents_out, dim=2)
         video = np.concatenate(frames, axis=1)

@@ -1,4 +1,5 @@
-"""Pieces of the sampler that are pure tensor arithmetic: shared noise (eq. 8), AdaIN, motion windows."""
+"""Pieces of the sampler that are pure tensor arithmetic: shared noise (eq. 8), low-frequency sharing,
+AdaIN, motion windows."""
 
 from __future__ import annotations
 
@@ -50,6 +51,49 @@ def shared_noise(
             raise ValueError("shared_noise mode 'lamp' needs first_noise")
         shared = first_noise
     return alpha * shared.unsqueeze(2) + (1.0 - alpha) * noise
+
+
+def block_mean(x: torch.Tensor, grid: int) -> torch.Tensor:
+    """Each of ``grid x grid`` equal blocks of the last two dims replaced by its mean.
+
+    A projection onto the lowest spatial frequencies (``block_mean(block_mean(x)) == block_mean(x)``);
+    ``grid = 1`` is the per-channel mean of the whole frame.
+    """
+    h, w = x.shape[-2:]
+    if grid < 1 or h % grid or w % grid:
+        raise ValueError(f"lowfreq grid {grid} must divide the latent size {h}x{w}")
+    lead = x.shape[:-2]
+    blocks = x.reshape(*lead, grid, h // grid, grid, w // grid)
+    return blocks.mean(dim=(-3, -1), keepdim=True).expand_as(blocks).reshape(x.shape)
+
+
+def lowfreq_from_first(
+    noise: torch.Tensor,
+    first_latent: torch.Tensor,
+    reference_noise: torch.Tensor,
+    alpha_bar: float | torch.Tensor,
+    grid: int = 1,
+) -> torch.Tensor:
+    """Give frames 2..n the low frequencies of frame 1 as it would look at the first sampling step.
+
+    SD-style schedules leave some signal at the last timestep (``sqrt(alpha_bar_T) > 0``), so a
+    model learns to read a frame's overall colour from the low frequencies of ``x_T``; pure noise
+    there makes each frame pick its own ground colour. Here every frame's block means become those
+    of ``x_T(v_1) = sqrt(alpha_bar) E(v_1) + sqrt(1 - alpha_bar) eps_ref`` (one shared ``eps_ref``),
+    what a video whose background stays frame 1's has at ``T`` in training; the rest of the noise
+    (everything but the block means) is kept. The same idea as FreeInit's low-frequency noise
+    re-initialisation, with frame 1 as the reference.
+
+    Args:
+        noise: initial noise of frames 2..n ``(B, C, F-1, H, W)`` (after eq. 8, if used).
+        first_latent: ``E(v_1)`` ``(B, C, H, W)``.
+        reference_noise: ``eps_ref`` ``(B, C, H, W)``.
+        alpha_bar: the scheduler's cumulative alpha at the first sampling timestep.
+        grid: ``grid x grid`` blocks; 1 = per-channel means only.
+    """
+    alpha_bar = torch.as_tensor(alpha_bar, dtype=noise.dtype, device=noise.device)
+    reference = alpha_bar.sqrt() * first_latent + (1 - alpha_bar).sqrt() * reference_noise
+    return noise - block_mean(noise, grid) + block_mean(reference, grid).unsqueeze(2)
 
 
 def adain(latents: torch.Tensor, reference: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:

@@ -38,11 +38,14 @@ NO_MASK = {"mask_cross_attention": False}
 # name -> (weights name, train overrides, generate overrides). Paper Table II first, then baselines.
 VARIANTS: dict[str, tuple[str, dict, dict]] = {
     "full": ("full", {}, {}),
-    "w/o sharing": ("full", {}, {"shared_noise": "off"}),
+    "w/o sharing": ("full", {}, {"shared_noise": "off", "lowfreq_grid": 0}),
     "w/o ControlNet": ("full", {}, {"first_frame_source": "text"}),
     "w/o mask": ("no-mask", NO_MASK, {"use_masks": False}),
     "LAMP-like": ("lamp", {**NO_MASK, "self_attention": "first_frame", "trainable": "lamp"}, {"use_masks": False}),
     "Tune-A-Video-like": ("tav", {**NO_MASK, "self_attention": "sparse_causal"}, {"use_masks": False}),
+    # not an ablation: the full model from each sequence's true first frame, i.e. the few-shot
+    # stage alone, without the base model's frame 1
+    "given frame 1": ("full", {}, {"first_frame_source": "manifest"}),
 }
 
 

@@ -53,13 +53,21 @@ class GenerateConfig(StageConfig):
     guidance_scale: float = Field(7.5, ge=1.0)
     shared_noise: Literal["paper", "lamp", "off"] = "paper"
     alpha: float = Field(0.2, ge=0.0, le=1.0)
+    lowfreq_grid: int = Field(0, ge=0, description="> 0: frames 2..n take frame 1's g x g block means at x_T; 0 = off")
     adain: bool = False
-    first_frame_source: Literal["controlnet", "text"] = "controlnet"
+    first_frame_source: Literal["controlnet", "text", "manifest"] = Field(
+        "controlnet", description="controlnet (eq. 3) | text (w/o ControlNet) | manifest (each row's first_frame image)")
+    controlnet_scale: float = Field(1.0, ge=0.0, description="weight of the ControlNet's residuals for frame 1")
     use_masks: bool = True
     window: int | None = Field(None, ge=2, description="frames per chunk; default: the trained window")
     controlnet_dir: str | None = Field(None, description="default: <base_dir>/controlnet")
     fps: float = Field(8.0, gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+# The settings that change the pixels of a video (besides prompt, seed, masks and weights).
+SAMPLER_FIELDS = {"num_inference_steps", "guidance_scale", "shared_noise", "alpha", "lowfreq_grid", "adain",
+                  "first_frame_source", "controlnet_scale", "use_masks", "window", "controlnet_dir"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class Job:
     prompt: str
     masks_dir: str
     seed: int
+    first_frame: str | None = None  # an image file, with first_frame_source: manifest
 
 
 def plan_jobs(cfg: GenerateConfig) -> list[Job]:
@@ -84,6 +93,11 @@ def plan_jobs(cfg: GenerateConfig) -> list[Job]:
         sid = str(row.get("id", "")).strip()
         if not sid:
             raise ValueError(f"{path}: row {n} has no id")
+        first_frame = None
+        if cfg.first_frame_source == "manifest":
+            if not row.get("first_frame"):
+                raise ValueError(f"{path} (id '{sid}'): no first_frame, which generate.first_frame_source=manifest needs")
+            first_frame = str(path.parent / row["first_frame"])
         prompts = cfg.prompts if cfg.prompts is not None else [row.get("prompt")]
         for p, prompt in enumerate(prompts):
             if not isinstance(prompt, str) or not prompt.strip():
@@ -91,7 +105,8 @@ def plan_jobs(cfg: GenerateConfig) -> list[Job]:
                 raise ValueError(f"{where}: empty prompt")
             for seed in cfg.seeds:
                 suffix = f"-p{p}" if cfg.prompts is not None else ""
-                jobs.append(Job(f"{sid}{suffix}-s{seed}", sid, prompt.strip(), str(path.parent / row.get("masks", sid)), seed))
+                jobs.append(Job(f"{sid}{suffix}-s{seed}", sid, prompt.strip(), str(path.parent / row.get("masks", sid)), seed,
+                                first_frame))
     return jobs
 
 
@@ -113,6 +128,20 @@ def read_sequence(job: Job, size: tuple[int, int]) -> np.ndarray:
         if m.all():
             raise ValueError(f"{where}: frame {i} is all foreground (a full mask has no shape or position)")
     return masks
+
+
+def read_first_frame(job: Job, size: tuple[int, int]) -> np.ndarray | None:
+    """The job's given first frame, uint8 RGB (H, W, 3) at the model's size; None when it has none."""
+    if job.first_frame is None:
+        return None
+    where = f"{job.first_frame} (sequence '{job.sequence}')"
+    image = cv2.imread(job.first_frame, cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(f"{where}: first frame not found or not an image")
+    if image.shape[:2] != size:
+        raise ValueError(f"{where}: first frame is {image.shape[1]}x{image.shape[0]}, the model generates "
+                         f"{size[1]}x{size[0]}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,10 +190,10 @@ def device_of(cfg: GenerateConfig) -> str:
 def job_key(job: Job, masks: np.ndarray, checkpoint: Path, cfg: GenerateConfig, base_dir: str) -> str:
     """What a video depends on: sampler settings, prompt, seed, masks, and the weights by content
     (the checkpoint, and the base it sits on: a retrained checkpoint or rebuilt base keeps its sizes)."""
-    sampler = cfg.model_dump(include={"num_inference_steps", "guidance_scale", "shared_noise", "alpha", "adain",
-                                      "first_frame_source", "use_masks", "window", "controlnet_dir"})
+    sampler = cfg.model_dump(include=SAMPLER_FIELDS)
     weights = content_digest(checkpoint / "trainable.safetensors", checkpoint / "config.json", base_dir,
-                             *([cfg.controlnet_dir] if cfg.controlnet_dir else []))
+                             *([cfg.controlnet_dir] if cfg.controlnet_dir else []),
+                             *([job.first_frame] if job.first_frame else []))
     h = hashlib.sha256(json.dumps([sampler, job.prompt, job.seed, checkpoint.name, weights], sort_keys=True).encode())
     h.update(np.packbits(masks).tobytes())
     return h.hexdigest()[:16]
@@ -190,6 +219,7 @@ def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None)
     """Generate one video (or keep the one already made for the same key); returns its manifest row."""
     pipe, config = load_pipeline(checkpoint, cfg.controlnet_dir, device_of(cfg))
     masks = read_sequence(job, output_size(pipe))
+    first_frame = read_first_frame(job, output_size(pipe))
     key = job_key(job, masks, checkpoint, cfg, config["base_dir"])
     folder = Path(cfg.out_dir) / job.video_id
     meta_path = folder / "meta.json"
@@ -197,10 +227,10 @@ def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None)
         return json.loads(meta_path.read_text())
     warn_if_truncated(pipe, job.prompt, job.video_id)
     t0 = time.perf_counter()
-    frames = pipe(job.prompt, masks, num_inference_steps=cfg.num_inference_steps, guidance_scale=cfg.guidance_scale,
-                  shared_noise=cfg.shared_noise, alpha=cfg.alpha, adain=cfg.adain,
+    frames = pipe(job.prompt, masks, first_frame=first_frame, num_inference_steps=cfg.num_inference_steps, guidance_scale=cfg.guidance_scale,
+                  shared_noise=cfg.shared_noise, alpha=cfg.alpha, lowfreq_grid=cfg.lowfreq_grid, adain=cfg.adain,
                   window=cfg.window or config["window"], first_frame_source=cfg.first_frame_source,
-                  use_masks=cfg.use_masks, generator=torch.Generator().manual_seed(job.seed), callback=progress)
+                  controlnet_conditioning_scale=cfg.controlnet_scale, use_masks=cfg.use_masks, generator=torch.Generator().manual_seed(job.seed), callback=progress)
     seconds = time.perf_counter() - t0
     log.info("%s: %d frames in %.1f s", job.video_id, len(frames), seconds)
     # meta.json and the manifest are cached outputs: only what the same inputs always give, no timings

@@ -9,8 +9,9 @@ Layout written under ``out_dir``::
     manifest.yaml            few-shot training set: id, video, prompt, truth_masks (+ what was drawn)
     videos/<id>.mp4          H.264
     truth/<id>/0000.png      ground-truth masks, 0/255
-    heldout/manifest.yaml    prompts + mask sequences for generation
+    heldout/manifest.yaml    prompts + mask sequences for generation (+ first_frame)
     heldout/<id>/0000.png
+    heldout/first_frames/<id>.png   the sequence's true first frame (for first_frame_source=manifest)
     preview.png              contact sheet of the training set, mask outlined
 """
 
@@ -241,9 +242,14 @@ def render_toyworld(cfg: ToyWorldConfig) -> Path:
         held = []
         for i, scene in enumerate(sample_scenes(cfg, cfg.n_heldout, heldout_rng)):
             sid = f"heldout-{i:03d}"
-            _, masks = render_video(scene, cfg.size, cfg.heldout_frames, heldout_rng)
+            frames, masks = render_video(scene, cfg.size, cfg.heldout_frames, heldout_rng)
             write_mask_pngs(masks, out / "heldout" / sid)
-            held.append({"id": sid, "prompt": scene.prompt, "masks": sid, **_scene_fields(scene)})
+            # the true first frame: generating from it (generate.first_frame_source=manifest)
+            # measures the few-shot model alone, without the base's frame 1
+            (out / "heldout" / "first_frames").mkdir(exist_ok=True)
+            cv2.imwrite(str(out / "heldout" / "first_frames" / f"{sid}.png"), cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR))
+            held.append({"id": sid, "prompt": scene.prompt, "masks": sid, "first_frame": f"first_frames/{sid}.png",
+                         **_scene_fields(scene)})
         _write_yaml(out / "heldout" / "manifest.yaml", {"sequences": held})
 
         sheet = contact_sheet([f for f, _ in previews], masks=[m for _, m in previews], max_frames=8)

@@ -5,8 +5,10 @@ import logging
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
@@ -67,14 +69,38 @@ def test_long_prompt_is_truncated_with_a_warning(tiny_world, tiny_run, tmp_path,
     assert "the text encoder reads 16; the rest is ignored" in caplog.text
 
 
+def test_first_frame_from_the_manifest(tiny_world, tiny_run, tmp_path):
+    from tasks.generate import load_pipeline, resolve_checkpoint
+
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    seqs = sequence_set(tmp_path, moving_square(), first_frame=image)
+    cfg = tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o"),
+                               first_frame_source="manifest")
+    generate(cfg)
+    frames = np.load(tmp_path / "o/s-s0/frames.npy")
+    # exactly the pipeline run from that image (the PNG round trip is lossless)
+    pipe, config = load_pipeline(resolve_checkpoint(cfg), None, "cpu")
+    expected = pipe("a red star", moving_square(), first_frame=image, num_inference_steps=2, guidance_scale=2.0,
+                    window=4, lowfreq_grid=cfg.lowfreq_grid, generator=torch.Generator().manual_seed(0))
+    np.testing.assert_array_equal(frames, expected)
+    assert json.loads((tmp_path / "o/s-s0/meta.json").read_text())["first_frame"].endswith("first.png")
+    # another picture in the same file (same size) is another video, not a kept one
+    cv2.imwrite(str(tmp_path / "seq/first.png"), cv2.cvtColor(255 - image, cv2.COLOR_RGB2BGR))
+    generate(cfg)
+    assert not np.array_equal(np.load(tmp_path / "o/s-s0/frames.npy"), frames)
+
+
 # ---------------------------------------------------------------------------------------------
 # bad input
 
 
-def sequence_set(tmp_path: Path, masks: np.ndarray, prompt: str = "a red star") -> str:
+def sequence_set(tmp_path: Path, masks: np.ndarray, prompt: str = "a red star", first_frame: np.ndarray | None = None) -> str:
     write_mask_pngs(masks, tmp_path / "seq" / "s")
-    (tmp_path / "seq" / "manifest.yaml").write_text(yaml.safe_dump({"sequences": [
-        {"id": "s", "prompt": prompt, "masks": "s"}]}))
+    row = {"id": "s", "prompt": prompt, "masks": "s"}
+    if first_frame is not None:
+        cv2.imwrite(str(tmp_path / "seq" / "first.png"), cv2.cvtColor(first_frame, cv2.COLOR_RGB2BGR))
+        row["first_frame"] = "first.png"
+    (tmp_path / "seq" / "manifest.yaml").write_text(yaml.safe_dump({"sequences": [row]}))
     return str(tmp_path / "seq" / "manifest.yaml")
 
 
@@ -120,6 +146,18 @@ def test_sequence_shorter_than_two_frames(tiny_world, tiny_run, tmp_path):
     seqs = sequence_set(tmp_path, moving_square(n=1))
     refused(tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o")),
             "1 mask frame(s); a video needs at least 2")
+
+
+def test_bad_first_frames(tiny_world, tiny_run, tmp_path):
+    seqs = sequence_set(tmp_path, moving_square())
+    manifest = dict(first_frame_source="manifest", out_dir=str(tmp_path / "o"))
+    refused(tiny_generate_config(tiny_world, tiny_run, sequences=seqs, **manifest),
+            "(id 's'): no first_frame", "first_frame_source=manifest")
+    seqs = sequence_set(tmp_path, moving_square(), first_frame=np.zeros((48, 48, 3), np.uint8))
+    refused(tiny_generate_config(tiny_world, tiny_run, sequences=seqs, **manifest),
+            "first.png (sequence 's')", "first frame is 48x48, the model generates 32x32")
+    (tmp_path / "seq/first.png").unlink()
+    refused(tiny_generate_config(tiny_world, tiny_run, sequences=seqs, **manifest), "first.png", "not found")
 
 
 def test_missing_checkpoint(tiny_world, tmp_path):

@@ -6,7 +6,7 @@ import torch
 from tests.model.conftest import IMAGE_SIZE, LATENT_SIZE, randomize_new_layers
 
 from model.pipeline import MaskVideoPipeline, _to_images
-from model.sampling import adain, motion_windows, shared_noise
+from model.sampling import adain, block_mean, lowfreq_from_first, motion_windows, shared_noise
 from model.video_unet import inflate_unet
 
 STEPS = 3
@@ -76,6 +76,21 @@ def test_controlnet_first_frame_is_eq3_and_stays_clean(pipe):
     assert (image - image_text).abs().max() > 1e-3
 
 
+def test_controlnet_scale_weights_the_residuals(pipe):
+    text = pipe.encode_prompt(["a red ball"], [""])
+    first_mask = torch.as_tensor(moving_square(1)).float()
+
+    def frame(scale, source="controlnet"):
+        image, _ = pipe.make_first_frame(text, first_mask, (LATENT_SIZE, LATENT_SIZE), STEPS, 2.0, gen(3), source,
+                                         controlnet_conditioning_scale=scale)
+        return image
+
+    # scale 0 silences the ControlNet: frame 1 is the plain text-to-image sample, bit for bit
+    torch.testing.assert_close(frame(0.0), frame(1.0, source="text"), atol=0, rtol=0)
+    one, two = frame(1.0), frame(2.0)
+    assert (one - frame(0.0)).abs().max() > 1e-3 and (two - one).abs().max() > 1e-3
+
+
 @pytest.mark.parametrize("mode, alpha", [("paper", 0.2), ("lamp", 0.2), ("off", 0.2), ("paper", 0.0)])
 def test_initial_noise_follows_eq8(pipe, mode, alpha):
     frame, num_frames = first_frame_image(), 4
@@ -99,6 +114,43 @@ def test_shared_noise_function():
     assert shared_noise(noise, first, "off", 0.2) is noise and shared_noise(noise, first, "paper", 0.0) is noise
     with pytest.raises(ValueError):
         shared_noise(noise, first, "lamp", 0.2)
+
+
+def test_block_mean_is_a_projection_onto_block_averages():
+    x = torch.randn(2, 3, 4, 8, 8, generator=gen(6))
+    one, four = block_mean(x, 1), block_mean(x, 4)
+    torch.testing.assert_close(one, x.mean(dim=(-2, -1), keepdim=True).expand_as(x))
+    torch.testing.assert_close(four[..., :2, :2], x[..., :2, :2].mean(dim=(-2, -1), keepdim=True).expand(2, 3, 4, 2, 2))
+    torch.testing.assert_close(block_mean(four, 4), four)  # idempotent
+    torch.testing.assert_close(block_mean(x, 8), x)  # 1-pixel blocks keep everything
+    with pytest.raises(ValueError, match="divide"):
+        block_mean(x, 3)
+
+
+@pytest.mark.parametrize("grid", [1, 2])
+def test_lowfreq_from_first_swaps_only_the_block_means(grid):
+    noise, first, ref = (torch.randn(*shape, generator=gen(i)) for i, shape in
+                         enumerate([(2, 4, 3, 8, 8), (2, 4, 8, 8), (2, 4, 8, 8)]))
+    alpha_bar = 0.01
+    out = lowfreq_from_first(noise, first, ref, alpha_bar, grid)
+    x_t = 0.1 * first + 0.99 ** 0.5 * ref  # frame 1 noised to alpha_bar
+    for f in range(3):  # every frame gets x_T(v_1)'s block means, and keeps its own detail
+        torch.testing.assert_close(block_mean(out[:, :, f], grid), block_mean(x_t, grid))
+        torch.testing.assert_close(out[:, :, f] - block_mean(out[:, :, f], grid), noise[:, :, f] - block_mean(noise[:, :, f], grid))
+
+
+def test_pipeline_lowfreq_noise_uses_the_first_timesteps_alpha_bar(pipe):
+    frame, num_frames = first_frame_image(), 4
+    spy = UNetSpy(pipe.video_unet)
+    pipe("a red ball", moving_square(num_frames), first_frame=frame, num_inference_steps=STEPS, guidance_scale=1.0,
+         shared_noise="off", lowfreq_grid=2, generator=gen(2))
+    e_v1 = pipe.encode_images(_to_images(frame))
+    eps = torch.randn(1, 4, num_frames - 1, LATENT_SIZE, LATENT_SIZE, generator=gen(2))
+    pipe.scheduler.set_timesteps(STEPS)
+    alpha_bar = pipe.scheduler.alphas_cumprod[int(pipe.scheduler.timesteps[0])]
+    assert 0.05 < alpha_bar < 0.2  # 3 DDIM steps start at t = 667: some signal is left
+    expected = lowfreq_from_first(eps, e_v1, eps[:, :, 0], alpha_bar, 2)
+    torch.testing.assert_close(spy.calls[0]["sample"][:, :, 1:], expected, atol=1e-6, rtol=1e-6)
 
 
 def test_three_chunk_video_starts_each_chunk_from_the_previous_last_frame(pipe):

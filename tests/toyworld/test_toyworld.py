@@ -1,5 +1,6 @@
 """The toy world renders what it says: seeded, varied, and its masks are exactly the object."""
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -65,3 +66,9 @@ def test_render_toyworld_writes_the_dataset(tmp_path):
     held = yaml.safe_load((out / "heldout" / "manifest.yaml").read_text())["sequences"]
     assert len(held) == 2 and read_mask_pngs(out / "heldout" / held[0]["masks"]).shape == (10, 32, 32)
     assert (out / "preview.png").is_file()
+    for row in held:  # the true first frame: the object exactly where mask 0 is, in the prompted colour
+        frame = cv2.cvtColor(cv2.imread(str(out / "heldout" / row["first_frame"])), cv2.COLOR_BGR2RGB)
+        mask = read_mask_pngs(out / "heldout" / row["masks"])[0]
+        assert frame.shape == (32, 32, 3)
+        inside = frame[binary_erosion(mask)].astype(float).mean(0)
+        assert np.abs(inside - np.array(COLOURS[row["colour"]])).max() < 25
