@@ -339,14 +339,14 @@ class MaskVideoPipeline:
 
         # frames 2..n, one motion window at a time
         windows = motion_windows(num_frames, window or num_frames)
+        alpha_bar = self.first_alpha_bar(num_inference_steps) if lowfreq_grid else None
         frames, latents_out = [], []
         for k, frame_ids in enumerate(windows):
             noise_shape = (batch, first_latent.shape[1], len(frame_ids) - 1, *latent_size)
             fresh = randn(noise_shape, generator, self.device, self.dtype)
             noise = mix_shared_noise(fresh, first_latent, shared_noise, alpha, first_noise)
             if lowfreq_grid:
-                noise = lowfreq_from_first(noise, first_latent, fresh[:, :, 0], self.first_alpha_bar(num_inference_steps),
-                                           lowfreq_grid)
+                noise = lowfreq_from_first(noise, first_latent, fresh[:, :, 0], alpha_bar, lowfreq_grid)
             window_masks = masks[:, frame_ids.start:frame_ids.stop] if use_masks else None
             latents = self.denoise_window(
                 first_latent, noise, text_emb, window_masks, num_inference_steps, guidance_scale,

@@ -218,8 +218,8 @@ def output_size(pipe: MaskVideoPipeline) -> tuple[int, int]:
 def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None) -> dict:
     """Generate one video (or keep the one already made for the same key); returns its manifest row."""
     pipe, config = load_pipeline(checkpoint, cfg.controlnet_dir, device_of(cfg))
-    masks = read_sequence(job, output_size(pipe))
-    first_frame = read_first_frame(job, output_size(pipe))
+    size = output_size(pipe)
+    masks, first_frame = read_sequence(job, size), read_first_frame(job, size)
     key = job_key(job, masks, checkpoint, cfg, config["base_dir"])
     folder = Path(cfg.out_dir) / job.video_id
     meta_path = folder / "meta.json"
@@ -227,10 +227,11 @@ def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None)
         return json.loads(meta_path.read_text())
     warn_if_truncated(pipe, job.prompt, job.video_id)
     t0 = time.perf_counter()
-    frames = pipe(job.prompt, masks, first_frame=first_frame, num_inference_steps=cfg.num_inference_steps, guidance_scale=cfg.guidance_scale,
-                  shared_noise=cfg.shared_noise, alpha=cfg.alpha, lowfreq_grid=cfg.lowfreq_grid, adain=cfg.adain,
-                  window=cfg.window or config["window"], first_frame_source=cfg.first_frame_source,
-                  controlnet_conditioning_scale=cfg.controlnet_scale, use_masks=cfg.use_masks, generator=torch.Generator().manual_seed(job.seed), callback=progress)
+    frames = pipe(job.prompt, masks, first_frame=first_frame, num_inference_steps=cfg.num_inference_steps,
+                  guidance_scale=cfg.guidance_scale, shared_noise=cfg.shared_noise, alpha=cfg.alpha,
+                  lowfreq_grid=cfg.lowfreq_grid, adain=cfg.adain, window=cfg.window or config["window"],
+                  first_frame_source=cfg.first_frame_source, controlnet_conditioning_scale=cfg.controlnet_scale,
+                  use_masks=cfg.use_masks, generator=torch.Generator().manual_seed(job.seed), callback=progress)
     seconds = time.perf_counter() - t0
     log.info("%s: %d frames in %.1f s", job.video_id, len(frames), seconds)
     # meta.json and the manifest are cached outputs: only what the same inputs always give, no timings
