@@ -105,18 +105,10 @@ def toy_segmenter(min_pixels: int) -> Callable[[np.ndarray, str], np.ndarray]:
     the prompted colour is what text alignment measures. All regions of at least ``min_pixels``
     count (a sequence may hold several objects).
     """
-    import cv2
-
-    from tasks.base.quality import palette_labels
+    from tasks.base.quality import object_pixels
 
     def segment(frames: np.ndarray, prompt: str) -> np.ndarray:
-        out = np.zeros(frames.shape[:3], bool)
-        for i, frame in enumerate(frames):
-            mask = (palette_labels(frame) >= 0).astype(np.uint8)
-            n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
-            keep = [k for k in range(1, n) if stats[k, cv2.CC_STAT_AREA] >= min_pixels]
-            out[i] = np.isin(labels, keep)
-        return out
+        return np.stack([object_pixels(frame, min_pixels) for frame in frames])
 
     return segment
 

@@ -41,15 +41,15 @@ def _train(name: str, params, loss_fn, batches, sched: TrainSchedule, logs_dir: 
                  max_seconds=sched.max_minutes * 60 if sched.max_minutes else None)
 
 
-def _random_crops(pixels: torch.Tensor, crop: int, rng: np.random.Generator) -> torch.Tensor:
+def _random_crops(batch: dict, crop: int, rng: np.random.Generator) -> dict:
+    """The same random ``crop`` x ``crop`` window of each frame's pixels and mask."""
+    pixels, masks = batch["pixels"], batch["masks"]
     size = pixels.shape[-1]
-    if crop >= size:
-        return pixels
-    out = torch.empty(*pixels.shape[:2], crop, crop)
-    for i in range(len(pixels)):
-        y, x = rng.integers(0, size - crop + 1, 2)
-        out[i] = pixels[i, :, y:y + crop, x:x + crop]
-    return out
+    if crop < size:
+        corners = rng.integers(0, size - crop + 1, (len(pixels), 2))
+        pixels = torch.stack([p[:, y:y + crop, x:x + crop] for p, (y, x) in zip(pixels, corners)])
+        masks = torch.stack([m[:, y:y + crop, x:x + crop] for m, (y, x) in zip(masks, corners)])
+    return {"pixels": pixels.contiguous(memory_format=CL), "masks": masks}
 
 
 def train_vae(cfg: BaseConfig, pool: FramePool) -> tuple[torch.nn.Module, dict]:
@@ -57,11 +57,9 @@ def train_vae(cfg: BaseConfig, pool: FramePool) -> tuple[torch.nn.Module, dict]:
     vae = build_vae(tuple(c.channels), c.layers_per_block, c.latent_channels, c.norm_groups, 64, cfg.seed)
     vae = vae.to(memory_format=CL).train()
     rng = np.random.default_rng(cfg.seed + 1)
-    batches = (
-        {"pixels": _random_crops(b["pixels"], c.crop, rng).contiguous(memory_format=CL)}
-        for b in BatchSampler(pool, c.train.batch_size, cfg.seed + 1)
-    )
-    report = _train("vae", vae.parameters(), lambda b: vae_loss(vae, b["pixels"], c.kl_weight, c.edge_weight),
+    batches = (_random_crops(b, c.crop, rng) for b in BatchSampler(pool, c.train.batch_size, cfg.seed + 1))
+    report = _train("vae", vae.parameters(),
+                    lambda b: vae_loss(vae, b["pixels"], c.kl_weight, c.edge_weight, b["masks"], c.foreground_weight),
                     batches, c.train, cfg.logs_dir)
     vae.eval()
     sample = pool.batch(np.random.default_rng(cfg.seed + 2).choice(len(pool), min(512, len(pool)), replace=False))["pixels"]

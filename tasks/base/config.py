@@ -41,6 +41,8 @@ class VaeConfig(StageConfig):
     crop: int = Field(32, ge=8, description="training crop (the VAE is convolutional; crops are 4x cheaper)")
     kl_weight: float = 1e-6
     edge_weight: float = 0.5
+    foreground_weight: float = Field(0.0, ge=0, description="extra reconstruction weight on the object and a "
+                                     "2-px ring around it (0 = every pixel alike)")
     train: TrainSchedule
 
 
@@ -85,6 +87,7 @@ class QualityConfig(StageConfig):
     n_samples: int = Field(24, ge=1, description="held-out prompts sampled for text-to-image and ControlNet")
     inference_steps: int = 30
     guidance_scale: float = 4.0
+    min_object_pixels: int = Field(4, ge=1, description="as evaluate.min_object_pixels, for the VAE's mask IoU")
 
 
 class Sd14Config(StageConfig):

@@ -38,6 +38,15 @@ def palette_labels(frame: np.ndarray) -> np.ndarray:
     return labels.reshape(frame.shape[:2])
 
 
+def object_pixels(frame: np.ndarray, min_pixels: int) -> np.ndarray:
+    """bool (H, W): pixels of any object colour, in 4-connected regions of at least ``min_pixels``
+    (the toy world's foreground, whatever the object's colour; stray pixels are dropped)."""
+    mask = (palette_labels(frame) >= 0).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    keep = [k for k in range(1, n) if stats[k, cv2.CC_STAT_AREA] >= min_pixels]
+    return np.isin(labels, keep)
+
+
 def largest_component(mask: np.ndarray) -> np.ndarray:
     n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=4)
     if n <= 1:

@@ -13,19 +13,25 @@ from PIL import Image
 
 from tasks.base.clip import load_toy_clip, zero_shot
 from tasks.base.data import FramePool, all_combos
-from tasks.base.quality import psnr, score_samples
+from tasks.base.quality import iou, object_pixels, psnr, score_samples
 from tasks.toyworld import GROUNDS, MOTIONS
 from tasks.visualize import contact_sheet
 
 
 @torch.no_grad()
-def vae_psnr(folder: Path, frames: np.ndarray) -> float:
-    """Mean PSNR (dB) of VAE reconstructions (posterior mode) of ``frames`` uint8 (N, H, W, 3)."""
+def vae_roundtrip(folder: Path, pool: FramePool, min_object_pixels: int) -> dict:
+    """VAE reconstructions (posterior mode) of the pool's frames, scored two ways: mean PSNR (dB), and
+    the mean foreground IoU the evaluate stage's toy segmenter finds on them against the true masks.
+    The IoU is the ceiling of the evaluate stage's IoU: every generated frame passes the VAE decoder."""
     vae = AutoencoderKL.from_pretrained(folder / "vae", dtype=torch.float32).eval()
-    px = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1
+    px = torch.from_numpy(pool.frames).permute(0, 3, 1, 2).float() / 127.5 - 1
     recon = vae.decode(vae.encode(px).latent_dist.mode()).sample.clamp(-1, 1)
     recon = ((recon + 1) * 127.5).round().permute(0, 2, 3, 1).numpy().astype(np.uint8)
-    return round(float(np.mean([psnr(a, b) for a, b in zip(frames, recon)])), 3)
+    return {
+        "vae_psnr_db": round(float(np.mean([psnr(a, b) for a, b in zip(pool.frames, recon)])), 3),
+        "vae_mask_iou": round(float(np.mean([iou(object_pixels(r, min_object_pixels), m)
+                                             for r, m in zip(recon, pool.masks)])), 4),
+    }
 
 
 def _to_uint8(images: np.ndarray) -> np.ndarray:
@@ -81,7 +87,7 @@ def measure_quality(folder: Path, pool: FramePool, cfg) -> dict:
     prompts = pool.prompts[:n]
     colours = [c[0] for c in pool.combos[:n]]
     shapes = [c[1] for c in pool.combos[:n]]
-    report = {"vae_psnr_db": vae_psnr(folder, pool.frames)}
+    report = vae_roundtrip(folder, pool, q.min_object_pixels)
     t2i = sample_t2i(folder, prompts, q.inference_steps, q.guidance_scale, cfg.seed)
     report["text_to_image"] = score_samples(t2i, colours, shapes)
     ctrl = sample_controlnet(folder, prompts, pool.masks[:n], q.inference_steps, q.guidance_scale, cfg.seed)

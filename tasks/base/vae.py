@@ -30,12 +30,30 @@ def edge_l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (dx(x) - dx(y)).abs().mean() + (dy(x) - dy(y)).abs().mean()
 
 
-def vae_loss(vae: AutoencoderKL, pixels: torch.Tensor, kl_weight: float, edge_weight: float) -> torch.Tensor:
+def object_weight(masks: torch.Tensor, foreground_weight: float, ring: int = 2) -> torch.Tensor:
+    """Per-pixel loss weight (B, 1, H, W): 1 + ``foreground_weight`` on the object and a ``ring``-pixel
+    border around it. Why: a toy object covers 2-9% of a frame, so a plain reconstruction loss spends
+    the VAE's capacity on ground texture and blurs the object's outline, which is exactly what the
+    foreground-IoU metric reads (the border counts because colour bleeding into the ground there
+    makes the object look bigger)."""
+    grown = F.max_pool2d(masks, 2 * ring + 1, stride=1, padding=ring)
+    return 1 + foreground_weight * grown
+
+
+def vae_loss(vae: AutoencoderKL, pixels: torch.Tensor, kl_weight: float, edge_weight: float,
+             masks: torch.Tensor | None = None, foreground_weight: float = 0.0) -> torch.Tensor:
     """``pixels`` float (B, 3, H, W) in [-1, 1]. L1 + MSE + edge term, plus a small KL pulling the
-    posterior towards N(0, I) (weighted per pixel, as SD's autoencoder weights it: 1e-6 there)."""
+    posterior towards N(0, I) (weighted per pixel, as SD's autoencoder weights it: 1e-6 there).
+    With ``masks`` (B, 1, H, W) and ``foreground_weight`` > 0 the L1 + MSE term is weighted towards
+    the object (``object_weight``), normalised by the mean weight so the loss keeps its scale."""
     posterior = vae.encode(pixels).latent_dist
     recon = vae.decode(posterior.sample()).sample
-    rec = (recon - pixels).abs().mean() + F.mse_loss(recon, pixels)
+    err = (recon - pixels).abs() + (recon - pixels) ** 2
+    if masks is not None and foreground_weight > 0:
+        weight = object_weight(masks, foreground_weight)
+        rec = (err * weight).mean() / weight.mean()
+    else:
+        rec = err.mean()
     kl = posterior.kl().mean() / pixels[0].numel()
     return rec + edge_weight * edge_l1(recon, pixels) + kl_weight * kl
 

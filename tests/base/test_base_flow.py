@@ -51,7 +51,7 @@ def test_toy_base_flow_writes_an_sd14_style_folder(tmp_path, prefect_harness):
     load_toy_clip(out / "clip")
     saved = json.loads(metrics.read_text())
     q = saved["quality"]
-    assert {"vae_psnr_db", "text_to_image", "controlnet", "clip_zero_shot"} <= set(q)
+    assert {"vae_psnr_db", "vae_mask_iou", "text_to_image", "controlnet", "clip_zero_shot"} <= set(q)
     assert 0 <= q["controlnet"]["mask_iou"] <= 1 and saved["unet"]["steps"] == 3
     assert report == saved
 

@@ -1,13 +1,15 @@
 """Save + reload of each diffusers model gives the same outputs; a few steps lower the loss."""
 
+import numpy as np
 import torch
 from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler, UNet2DConditionModel
 
+from tasks.base.build import _random_crops
 from tasks.base.controlnet import controlnet_loss, mask_image
 from tasks.base.text import tokenize
 from tasks.base.train_loop import train
 from tasks.base.unet import foreground_mse, t2i_loss
-from tasks.base.vae import latent_scaling_factor, vae_loss
+from tasks.base.vae import latent_scaling_factor, object_weight, vae_loss
 
 
 def test_vae_shapes_and_round_trip(components, tmp_path):
@@ -117,3 +119,46 @@ def test_foreground_mse_weights_object_cells():
     assert torch.isclose(foreground_mse(pred, target, masks, 0.0), plain)
     assert torch.isclose(foreground_mse(pred, target, None, 4.0), plain)
     assert torch.isclose(foreground_mse(pred, target, torch.zeros(1, 1, 4, 4), 4.0), plain)
+
+
+def test_object_weight_covers_the_object_and_a_ring():
+    masks = torch.zeros(1, 1, 9, 9)
+    masks[..., 4, 4] = 1
+    w = object_weight(masks, 3.0, ring=2)
+    assert w[0, 0, 2:7, 2:7].eq(4).all()  # the pixel and 2 px around it
+    assert w.sum() == 81 + 3 * 25  # 1 everywhere else
+
+
+def test_vae_loss_foreground_weight_moves_the_loss_towards_the_object(components):
+    vae = components["vae"].eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    masks = torch.zeros(2, 1, 32, 32)
+    masks[..., 8:16, 8:16] = 1
+
+    def loss(*extra):
+        torch.manual_seed(0)  # the posterior sample
+        with torch.no_grad():
+            return vae_loss(vae, x, 1e-6, 0.5, *extra)
+
+    plain = loss()
+    assert torch.equal(loss(masks, 0.0), plain) and torch.equal(loss(None, 5.0), plain)
+    # the weighted term is a weighted mean of the same per-pixel errors: it moves towards the
+    # object's errors, and it is bounded by the smallest and largest per-pixel error
+    torch.manual_seed(0)
+    with torch.no_grad():
+        post = vae.encode(x).latent_dist
+        recon = vae.decode(post.sample()).sample
+    err = (recon - x).abs() + (recon - x) ** 2
+    inside = err[:, :, 6:18, 6:18].mean() - err.mean()  # the object + its ring, minus the whole frame
+    assert torch.sign(loss(masks, 5.0) - plain) == torch.sign(inside)
+
+
+def test_random_crops_cut_pixels_and_masks_at_the_same_place():
+    pixels = torch.arange(64.0).repeat(2, 3, 64, 1)  # value = column
+    masks = (torch.arange(64.0).repeat(2, 1, 64, 1) % 7 == 0).float()
+    crops = _random_crops({"pixels": pixels, "masks": masks}, 32, np.random.default_rng(0))
+    assert crops["pixels"].shape == (2, 3, 32, 32) and crops["masks"].shape == (2, 1, 32, 32)
+    assert torch.equal(crops["masks"], (crops["pixels"][:, :1] % 7 == 0).float())
+    first_columns = crops["pixels"][:, 0, 0, 0]
+    assert first_columns.min() >= 0 and first_columns.max() <= 32
+    assert _random_crops({"pixels": pixels, "masks": masks}, 64, np.random.default_rng(0))["masks"] is masks
