@@ -261,6 +261,7 @@ class MaskVideoPipeline:
         first_frame=None,
         num_inference_steps: int = 25,
         guidance_scale: float = 7.5,
+        video_guidance_scale: float | None = None,
         negative_prompt: str | list[str] | None = None,
         shared_noise: str = "paper",
         alpha: float = 0.2,
@@ -285,6 +286,11 @@ class MaskVideoPipeline:
                 (or latent) resolution. F frames are generated.
             first_frame: optional uint8 ``(H, W, 3)`` / ``(B, H, W, 3)``; made by ``first_frame_source``
                 when None.
+            guidance_scale: classifier-free guidance of frame 1 (and of frames 2..n unless
+                ``video_guidance_scale`` is given); 1 = no guidance.
+            video_guidance_scale: guidance of frames 2..n alone. Frame 1 needs strong guidance to
+                show the prompt; frames 2..n copy frame 1, and strong guidance there amplifies
+                what the few-shot prompts taught (their colours) over frame 1 and the masks.
             shared_noise: ``paper`` (mix in E(v_1)), ``lamp`` (mix in frame 1's noise) or ``off``.
             alpha: the eq. 8 weight (0 also turns sharing off).
             lowfreq_grid: > 0 gives each chunk's frames 2..n the ``g x g`` block means of its frame 1
@@ -310,11 +316,15 @@ class MaskVideoPipeline:
         batch, num_frames = masks.shape[:2]
         if len(prompts) != batch:
             raise ValueError(f"{len(prompts)} prompts for {batch} mask sequences")
-        guided = guidance_scale > 1.0
+        video_guidance_scale = guidance_scale if video_guidance_scale is None else video_guidance_scale
+        guided = guidance_scale > 1.0 or video_guidance_scale > 1.0
         if guided and negative_prompt is None:
             negative_prompt = ""
         negatives = None if not guided else ([negative_prompt] * batch if isinstance(negative_prompt, str) else negative_prompt)
         text_emb = self.encode_prompt(prompts, negatives)
+
+        def text_for(scale: float) -> torch.Tensor:  # [negative; positive] only where that part is guided
+            return text_emb if scale > 1.0 or not guided else text_emb.chunk(2)[1]
 
         # frame 1 and E(v_1)
         first_noise = None
@@ -330,7 +340,7 @@ class MaskVideoPipeline:
         latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
         if first_frame is None:
             images, first_noise = self.make_first_frame(
-                text_emb, masks[:, 0].to(self.device), latent_size, num_inference_steps, guidance_scale,
+                text_for(guidance_scale), masks[:, 0].to(self.device), latent_size, num_inference_steps, guidance_scale,
                 generator, first_frame_source, controlnet_conditioning_scale,
             )
         first_latent = self.encode_images(images.to(self.device))
@@ -349,7 +359,7 @@ class MaskVideoPipeline:
                 noise = lowfreq_from_first(noise, first_latent, fresh[:, :, 0], alpha_bar, lowfreq_grid)
             window_masks = masks[:, frame_ids.start:frame_ids.stop] if use_masks else None
             latents = self.denoise_window(
-                first_latent, noise, text_emb, window_masks, num_inference_steps, guidance_scale,
+                first_latent, noise, text_for(video_guidance_scale), window_masks, num_inference_steps, video_guidance_scale,
                 adain, adain_start, callback, k, len(windows),
             )
             new = latents if k == 0 else latents[:, :, 1:]  # chunk k+1's frame 1 is chunk k's last frame

@@ -50,7 +50,8 @@ class GenerateConfig(StageConfig):
     seeds: list[int] = Field([0], min_length=1)
     out_dir: str = "data/outputs"
     num_inference_steps: int = Field(25, ge=1)
-    guidance_scale: float = Field(7.5, ge=1.0)
+    guidance_scale: float = Field(7.5, ge=1.0, description="classifier-free guidance of frame 1 (and of 2..n by default)")
+    video_guidance_scale: float | None = Field(None, ge=1.0, description="guidance of frames 2..n; null = guidance_scale")
     shared_noise: Literal["paper", "lamp", "off"] = "paper"
     alpha: float = Field(0.2, ge=0.0, le=1.0)
     lowfreq_grid: int = Field(0, ge=0, description="> 0: frames 2..n take frame 1's g x g block means at x_T; 0 = off")
@@ -66,8 +67,8 @@ class GenerateConfig(StageConfig):
 
 
 # The settings that change the pixels of a video (besides prompt, seed, masks and weights).
-SAMPLER_FIELDS = {"num_inference_steps", "guidance_scale", "shared_noise", "alpha", "lowfreq_grid", "adain",
-                  "first_frame_source", "controlnet_scale", "use_masks", "window", "controlnet_dir"}
+SAMPLER_FIELDS = {"num_inference_steps", "guidance_scale", "video_guidance_scale", "shared_noise", "alpha", "lowfreq_grid",
+                  "adain", "first_frame_source", "controlnet_scale", "use_masks", "window", "controlnet_dir"}
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,8 @@ def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None)
     warn_if_truncated(pipe, job.prompt, job.video_id)
     t0 = time.perf_counter()
     frames = pipe(job.prompt, masks, first_frame=first_frame, num_inference_steps=cfg.num_inference_steps,
-                  guidance_scale=cfg.guidance_scale, shared_noise=cfg.shared_noise, alpha=cfg.alpha,
+                  guidance_scale=cfg.guidance_scale, video_guidance_scale=cfg.video_guidance_scale,
+                  shared_noise=cfg.shared_noise, alpha=cfg.alpha,
                   lowfreq_grid=cfg.lowfreq_grid, adain=cfg.adain, window=cfg.window or config["window"],
                   first_frame_source=cfg.first_frame_source, controlnet_conditioning_scale=cfg.controlnet_scale,
                   use_masks=cfg.use_masks, generator=torch.Generator().manual_seed(job.seed), callback=progress)

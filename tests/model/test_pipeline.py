@@ -190,6 +190,24 @@ def test_uint8_output_is_seeded_and_ablations_change_it(pipe):
     assert batch.shape == (2, 3, IMAGE_SIZE, IMAGE_SIZE, 3)
 
 
+def test_video_guidance_scale_guides_frames_2_to_n_alone(pipe):
+    masks = moving_square(3)
+
+    def run(g, vg, **kw):
+        return pipe("a red ball", masks, num_inference_steps=STEPS, guidance_scale=g, video_guidance_scale=vg,
+                    generator=gen(6), output_type="latent", **kw)
+
+    both = run(3.0, None)
+    torch.testing.assert_close(run(3.0, 3.0), both, atol=0, rtol=0)  # None = the frame-1 scale
+    weak_video = run(3.0, 1.0)
+    torch.testing.assert_close(weak_video[:, :, 0], both[:, :, 0], atol=0, rtol=0)  # frame 1 untouched
+    assert (weak_video[:, :, 1:] - both[:, :, 1:]).abs().max() > 1e-3
+    assert (run(1.0, 3.0)[:, :, 0] - both[:, :, 0]).abs().max() > 1e-3  # frame 1 follows its own scale
+    # unguided frames 2..n see the positive prompt alone: the same as a run with no guidance at all
+    given = dict(first_frame=first_frame_image())
+    torch.testing.assert_close(run(3.0, 1.0, **given), run(1.0, None, **given), atol=1e-5, rtol=1e-5)
+
+
 def test_adain_matches_frame_statistics(pipe):
     latents = pipe("a red ball", moving_square(3), first_frame=first_frame_image(), num_inference_steps=STEPS,
                    guidance_scale=1.0, adain=True, adain_start=0.0, generator=gen(5), output_type="latent")
