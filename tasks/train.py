@@ -65,6 +65,12 @@ class TrainConfig(StageConfig):
     window: int = Field(8, ge=2, description="frames per training sample (the motion window)")
     random_start: bool = True
     hflip: bool = True
+    hue_shifts: list[float] = Field([0.0], min_length=1, description=(
+        "hue rotations (degrees) each clip is trained under, drawn uniformly; [0] = as recorded. "
+        "Several make frame 1 the only reliable source of the object's and ground's colours"))
+    prompt_dropout: float = Field(0.0, ge=0, lt=1, description=(
+        "probability a sample's prompt is replaced by the empty prompt, so the unconditional "
+        "branch that classifier-free guidance uses is trained too"))
     seed: int = 0
     # bookkeeping (changing these never restarts training)
     validate_every: int = Field(0, ge=0, description="steps between validation GIFs; 0 = only after the last step")
@@ -98,13 +104,19 @@ def run_fingerprint(cfg: TrainConfig) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# data: every clip encoded once, flipped copies included
+# data: every clip encoded once per view (hue rotation x flip)
 
 
 class ClipLatents:
-    """Latents ``(N, C, F, h, w)`` (and their horizontal flips), masks ``(N, F, H, W)``, text ``(N, L, D)``."""
+    """Every clip encoded once per view: hue rotation x horizontal flip.
 
-    def __init__(self, pipe: MaskVideoPipeline, clips_dir: str, masks_dir: str, hflip: bool):
+    ``views[h][f]`` holds the latents ``(N, C, F, h, w)`` of hue rotation ``hue_shifts[h]`` and
+    flip ``f`` (0 = as recorded, 1 = flipped; present only with ``hflip``); masks ``(N, F, H, W)``
+    and prompts ``(N, L, D)`` are shared by all views (a flip flips the masks when sampled).
+    """
+
+    def __init__(self, pipe: MaskVideoPipeline, clips_dir: str, masks_dir: str, hflip: bool,
+                 hue_shifts: tuple[float, ...] = (0.0,)):
         table = read_clip_manifest(clips_dir)
         frames = np.stack([load_clip(Path(clips_dir) / c)["frames"] for c in table["clip"]])
         masks = np.stack([read_masks(masks_dir, vid) for vid in table["id"]])
@@ -113,8 +125,18 @@ class ClipLatents:
         self.ids = list(table["id"])
         self.masks = torch.from_numpy(masks).float()
         self.text = pipe.encode_prompt(list(table["prompt"]), None).float()
-        self.latents = self._encode(pipe, frames)
-        self.flipped = self._encode(pipe, frames[:, :, :, ::-1]) if hflip else None
+        self.empty_text = pipe.encode_prompt([""], None).float()[0]
+        self.hue_shifts = tuple(hue_shifts)
+        self.views = []
+        for degrees in self.hue_shifts:
+            tinted = rotate_hue(frames, degrees)
+            flips = [tinted, tinted[:, :, :, ::-1]] if hflip else [tinted]
+            self.views.append([self._encode(pipe, f) for f in flips])
+
+    @property
+    def latents(self) -> torch.Tensor:
+        """The clips as recorded (no hue rotation, no flip)."""
+        return self.views[0][0]
 
     @staticmethod
     def _encode(pipe: MaskVideoPipeline, frames: np.ndarray) -> torch.Tensor:
@@ -124,23 +146,48 @@ class ClipLatents:
         lat = torch.cat([pipe.encode_images(chunk) for chunk in images.split(16)]).float()
         return lat.reshape(n, f, *lat.shape[1:]).permute(0, 2, 1, 3, 4).contiguous()
 
-    def sample(self, batch: int, window: int, random_start: bool, generator: torch.Generator):
-        """A batch of windows: (latents (B, C, W, h, w), text (B, L, D), masks (B, W, H, W))."""
+    def sample(self, batch: int, window: int, random_start: bool, generator: torch.Generator,
+               prompt_dropout: float = 0.0):
+        """A batch of windows: (latents (B, C, W, h, w), text (B, L, D), masks (B, W, H, W)).
+
+        Draw order: clip, start, flip, then (only when used) hue view and prompt dropout, so the
+        default settings draw exactly what they always drew.
+        """
         n, frames = self.latents.shape[0], self.latents.shape[2]
         if window > frames:
             raise ValueError(f"train.window={window} is longer than the clips ({frames} frames)")
         idx = torch.randint(n, (batch,), generator=generator)
         starts = (torch.randint(frames - window + 1, (batch,), generator=generator) if random_start
                   else torch.zeros(batch, dtype=torch.long))
-        flips = (torch.rand(batch, generator=generator) < 0.5 if self.flipped is not None
+        flips = (torch.rand(batch, generator=generator) < 0.5 if len(self.views[0]) == 2
                  else torch.zeros(batch, dtype=torch.bool))
-        lat, msk = [], []
-        for i, s, flip in zip(idx.tolist(), starts.tolist(), flips.tolist()):
-            source = self.flipped if flip else self.latents
-            lat.append(source[i, :, s:s + window])
+        hues = (torch.randint(len(self.views), (batch,), generator=generator) if len(self.views) > 1
+                else torch.zeros(batch, dtype=torch.long))
+        dropped = (torch.rand(batch, generator=generator) < prompt_dropout if prompt_dropout > 0
+                   else torch.zeros(batch, dtype=torch.bool))
+        lat, msk, text = [], [], []
+        for i, s, flip, hue, drop in zip(idx.tolist(), starts.tolist(), flips.tolist(), hues.tolist(), dropped.tolist()):
+            lat.append(self.views[hue][int(flip)][i, :, s:s + window])
             m = self.masks[i, s:s + window]
             msk.append(m.flip(-1) if flip else m)  # frames and masks flip together
-        return torch.stack(lat), self.text[idx], torch.stack(msk)
+            text.append(self.empty_text if drop else self.text[i])
+        return torch.stack(lat), torch.stack(text), torch.stack(msk)
+
+
+def rotate_hue(frames: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate the hue of uint8 RGB frames ``(..., 3)`` by ``degrees`` in YIQ space.
+
+    The rotation turns the chroma plane (I, Q) and keeps luma (Y): greys stay grey, brightness
+    stays, colours move round the colour wheel; results outside RGB's cube are clipped.
+    """
+    if degrees % 360 == 0:
+        return frames
+    to_yiq = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    turn = np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+    rgb = np.linalg.inv(to_yiq) @ turn @ to_yiq
+    out = frames.astype(np.float64) @ rgb.T
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,7 +234,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
         video_unet.enable_gradient_checkpointing()
     pipe = MaskVideoPipeline(base.vae, base.text_encoder, base.tokenizer, video_unet, base.sample_scheduler)
     pipe.to(device)
-    data = ClipLatents(pipe, cfg.clips_dir, cfg.masks_dir, cfg.hflip)
+    data = ClipLatents(pipe, cfg.clips_dir, cfg.masks_dir, cfg.hflip, tuple(cfg.hue_shifts))
 
     params = [p for p in video_unet.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -206,8 +253,8 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
         optimizer.zero_grad(set_to_none=True)
         total = 0.0
         for _ in range(cfg.grad_accum):
-            latents, text, masks = (t.to(device) for t in data.sample(cfg.batch_size, cfg.window,
-                                                                      cfg.random_start, generator))
+            latents, text, masks = (t.to(device) for t in data.sample(
+                cfg.batch_size, cfg.window, cfg.random_start, generator, cfg.prompt_dropout))
             with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
                 loss = first_frame_loss(video_unet, base.train_scheduler, latents, text,
                                         masks if cfg.mask_cross_attention else None, generator=generator)

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from tasks.checkpoints import latest_checkpoint, read_checkpoint
-from tasks.train import ClipLatents, finished_run, run_fingerprint, train
+from tasks.train import ClipLatents, finished_run, rotate_hue, run_fingerprint, train
 from tests.tiny_world import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,7 +83,7 @@ def test_batches_flip_frames_and_masks_together(tiny_world):
         flips = torch.rand(4, generator=g) < 0.5
         for j in range(4):
             i, s = idx[j].item(), starts[j].item()
-            src_lat = (data.flipped if flips[j] else data.latents)[i, :, s:s + 4]
+            src_lat = data.views[0][int(flips[j])][i, :, s:s + 4]
             src_mask = data.masks[i, s:s + 4]
             assert torch.equal(lat[j], src_lat)
             assert torch.equal(masks[j], src_mask.flip(-1) if flips[j] else src_mask)
@@ -91,6 +91,66 @@ def test_batches_flip_frames_and_masks_together(tiny_world):
             seen_flip |= bool(flips[j])
             seen_plain |= not bool(flips[j])
     assert seen_flip and seen_plain
+
+
+def test_rotate_hue_keeps_greys_and_luma_and_composes():
+    rng = np.random.default_rng(0)
+    # muted colours: no channel leaves the RGB cube under rotation, so nothing is clipped
+    colours = rng.integers(90, 166, size=(2, 5, 5, 3)).astype(np.uint8)
+    greys = np.repeat(np.arange(0, 256, 15, dtype=np.uint8)[:, None], 3, axis=1)
+    luma = np.array([0.299, 0.587, 0.114])
+
+    assert rotate_hue(colours, 0) is colours and np.array_equal(rotate_hue(colours, 360), colours)
+    assert np.array_equal(rotate_hue(greys, 123), greys)  # no chroma: nothing to turn
+    turned = rotate_hue(colours, 90)
+    assert np.abs(turned @ luma - colours @ luma).max() <= 1.0  # brightness kept (rounding only)
+    assert np.abs(turned.astype(int) - colours).max() > 10  # colours did move
+    back = rotate_hue(rotate_hue(colours, 150), 210)  # 150 + 210 = 360: back where it started
+    assert np.abs(back.astype(int) - colours).max() <= 2
+    # a pure red turns towards a different dominant channel after a third of a turn
+    red = np.array([[200, 40, 40]], dtype=np.uint8)
+    assert rotate_hue(red, 120)[0].argmax() != 0
+
+
+def test_hue_views_and_prompt_dropout_draw_what_they_say(tiny_world):
+    from tasks.pretrained import load_base
+    from model.pipeline import MaskVideoPipeline
+    from model.video_unet import inflate_unet
+
+    base = load_base(tiny_world / "base")
+    pipe = MaskVideoPipeline(base.vae, base.text_encoder, base.tokenizer, inflate_unet(base.unet), base.sample_scheduler)
+    clips, masks = str(tiny_world / "data/clips"), str(tiny_world / "data/masks")
+    plain = ClipLatents(pipe, clips, masks, hflip=True)
+    tinted = ClipLatents(pipe, clips, masks, hflip=True, hue_shifts=(0.0, 120.0, 240.0))
+    assert len(tinted.views) == 3 and all(len(v) == 2 for v in tinted.views)
+    assert torch.equal(tinted.views[0][0], plain.latents) and torch.equal(tinted.views[0][1], plain.views[0][1])
+    assert not torch.allclose(tinted.views[1][0], plain.latents, atol=1e-3)  # other colours, other latents
+
+    # the defaults draw exactly the old draws: one extra option changes nothing until it is used
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    for a, b in zip(plain.sample(4, 4, True, g1), plain.sample(4, 4, True, g2, prompt_dropout=0.0)):
+        assert torch.equal(a, b)
+
+    g = torch.Generator().manual_seed(7)
+    hue_seen, dropped, kept = set(), 0, 0
+    for _ in range(20):
+        state = g.get_state()
+        lat, text, _ = tinted.sample(4, 4, True, g, prompt_dropout=0.5)
+        g.set_state(state)  # replay: clip, start, flip, hue view, dropout
+        idx = torch.randint(tinted.latents.shape[0], (4,), generator=g)
+        starts = torch.randint(tinted.latents.shape[2] - 4 + 1, (4,), generator=g)
+        flips = torch.rand(4, generator=g) < 0.5
+        hues = torch.randint(3, (4,), generator=g)
+        drops = torch.rand(4, generator=g) < 0.5
+        for j in range(4):
+            i, s, h = idx[j].item(), starts[j].item(), hues[j].item()
+            assert torch.equal(lat[j], tinted.views[h][int(flips[j])][i, :, s:s + 4])
+            assert torch.equal(text[j], tinted.empty_text if drops[j] else tinted.text[i])
+            hue_seen.add(h)
+            dropped += int(drops[j])
+            kept += int(not drops[j])
+    assert hue_seen == {0, 1, 2} and dropped > 10 and kept > 10
+    assert not torch.equal(tinted.empty_text, tinted.text[0])
 
 
 @pytest.mark.slow
