@@ -37,19 +37,24 @@ from model.training import first_frame_loss  # noqa: E402
 from model.video_unet import build_sd14_unet, inflate_unet  # noqa: E402
 
 
-def step_fn(video_unet, scheduler, batch: int, frames: int, latent: int, text_len: int, text_dim: int):
-    """A closure doing one full training step on fixed random inputs."""
+def step_fn(video_unet, scheduler, batch: int, frames: int, latent: int | tuple[int, int], text_len: int,
+            text_dim: int, device: str = "cpu", autocast_dtype: torch.dtype | None = None):
+    """A closure doing one full training step on fixed random inputs (``latent``: side or (h, w))."""
+    h, w = (latent, latent) if isinstance(latent, int) else latent
     counts = set_trainable(video_unet, "paper")
     params = [p for p in video_unet.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
     g = torch.Generator().manual_seed(0)
-    latents = torch.randn(batch, 4, frames, latent, latent, generator=g)
-    text = torch.randn(batch, text_len, text_dim, generator=g)
-    masks = (torch.rand(batch, frames, latent, latent, generator=g) > 0.5).float()
+    latents = torch.randn(batch, 4, frames, h, w, generator=g).to(device)
+    text = torch.randn(batch, text_len, text_dim, generator=g).to(device)
+    masks = (torch.rand(batch, frames, h, w, generator=g) > 0.5).float().to(device)
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        first_frame_loss(video_unet, scheduler, latents, text, masks, generator=g).backward()
+        with torch.autocast(torch.device(device).type, dtype=autocast_dtype or torch.float32,
+                            enabled=autocast_dtype is not None):
+            loss = first_frame_loss(video_unet, scheduler, latents, text, masks, generator=g)
+        loss.backward()
         optimizer.step()
 
     return step, counts
