@@ -1,0 +1,129 @@
+"""Few-shot sweep: train -> generate -> evaluate for several variants of params.yaml, in parallel.
+
+Run from the repository root (CPU: one variant per two cores is about all it takes; a GPU takes
+several at once, each process alone being launch-bound on the toy model):
+
+    HF_HUB_OFFLINE=1 python bench/fewshot_sweep.py bench/fewshot_sweep.yaml [--parallel N] [--device cuda]
+
+The YAML names variants, each with ``train`` overrides and a list of ``evals``: the checkpoint step
+to evaluate and the ``generate`` overrides to sample it with. Everything else comes from
+params.yaml (the held-out sequences and seeds of the ``generate`` section, the ``evaluate``
+section). One JSON line per evaluation is appended to the results file (``results:`` in the YAML);
+``--table`` prints the results as a markdown table. Work lands in ``--work`` (default
+/tmp/fewshot_sweep), one folder per variant; a variant that already finished its training is
+not trained again (the train stage resumes or skips by fingerprint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SUMMARY = ["iou", "text_alignment", "consistency_adjacent", "consistency_all_pairs", "centroid_error_px"]
+
+
+def folder_name(variant: str) -> str:
+    return variant.replace("/", "_")
+
+
+def run_variant(name: str, spec: dict, work: Path, device: str, results: Path) -> None:
+    """One variant, in this process: train to the largest step named, then every evaluation."""
+    sys.path.insert(0, str(ROOT))
+    from tasks.evaluate import EvaluateConfig, evaluate
+    from tasks.generate import GenerateConfig, generate
+    from tasks.params import load_stage_config
+    from tasks.train import TrainConfig, train
+
+    params = ROOT / "params.yaml"
+    evals = spec["evals"]
+    steps = max(e["step"] for e in evals)
+    every = min(e["step"] for e in evals)
+    out = work / folder_name(name)
+    t0 = time.time()
+    train(load_stage_config(TrainConfig, "train", params, {
+        "device": device, "mixed_precision": "no", "validation": False, **spec.get("train", {}),
+        "steps": steps, "checkpoint_every": every, "keep_last": 1000,
+        "out_dir": str(out / "checkpoints"), "metrics": str(out / "train.json"), "loss_log": str(out / "loss.csv")}))
+    train_seconds = time.time() - t0
+    for i, e in enumerate(evals):
+        t1 = time.time()
+        # generate reads the checkpoint that ``latest`` names: give each evaluation its own view
+        view = out / f"view-{e['step']}"
+        name_ = f"ckpt-{e['step']:06d}"
+        view.mkdir(exist_ok=True)
+        if not (view / name_).exists():
+            os.symlink(out / "checkpoints" / name_, view / name_)
+        (view / "latest").write_text(name_)
+        run = out / f"eval-{i}"
+        generate(load_stage_config(GenerateConfig, "generate", params, {
+            "device": device, **e.get("generate", {}), "checkpoint_dir": str(view), "out_dir": str(run / "outputs")}))
+        m = evaluate(load_stage_config(EvaluateConfig, "evaluate", params, {
+            "outputs_dir": str(run / "outputs"), "report_dir": str(run / "eval"), "metrics": str(run / "eval.json"),
+            "frame_log": str(run / "frames.csv")}))
+        row = {"variant": name, "train": spec.get("train", {}), "step": e["step"], "generate": e.get("generate", {}),
+               "device": device, "train_seconds": round(train_seconds), "eval_seconds": round(time.time() - t1),
+               **{k: round(m[k], 4) for k in SUMMARY}, "videos": {k: round(v["iou"], 3) for k, v in m["videos"].items()}}
+        with open(results, "a") as f:  # one short line per write: parallel variants do not interleave
+            f.write(json.dumps(row) + "\n")
+
+
+def table(results: Path) -> str:
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    rows.sort(key=lambda r: -r["iou"])
+    lines = ["| variant | train overrides | step | generate overrides | IoU | Text | Frame (adj.) | Frame (all) | "
+             "Centroid px | IoU per sequence |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        seqs = sorted({k.rsplit("-s", 1)[0] for k in r["videos"]})
+        per = " / ".join(f"{sum(v for k, v in r['videos'].items() if k.startswith(s + '-s')) / sum(k.startswith(s + '-s') for k in r['videos']):.2f}"
+                         for s in seqs)
+        lines.append(f"| {r['variant']} | {json.dumps(r['train'])} | {r['step']} | {json.dumps(r['generate'])} | "
+                     f"{r['iou']:.3f} | {r['text_alignment']:.1f} | {r['consistency_adjacent']:.1f} | "
+                     f"{r['consistency_all_pairs']:.1f} | {r['centroid_error_px']:.1f} | {per} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("spec", type=Path)
+    ap.add_argument("--parallel", type=int, default=1)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/fewshot_sweep"))
+    ap.add_argument("--only", help="run this one variant here (used by the parallel launcher)")
+    ap.add_argument("--table", action="store_true", help="print the results file as a markdown table and stop")
+    args = ap.parse_args()
+    spec = yaml.safe_load(args.spec.read_text())
+    results = ROOT / spec["results"]
+    if args.table:
+        print(table(results))
+        return
+    if args.only:
+        run_variant(args.only, spec["variants"][args.only], args.work, args.device, results)
+        return
+    args.work.mkdir(parents=True, exist_ok=True)
+    pending = list(spec["variants"])
+    running: dict[str, subprocess.Popen] = {}
+    while pending or running:
+        while pending and len(running) < args.parallel:
+            name = pending.pop(0)
+            log = open(args.work / f"{folder_name(name)}.log", "w")
+            running[name] = subprocess.Popen(
+                [sys.executable, __file__, str(args.spec), "--only", name, "--device", args.device, "--work", str(args.work)],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "2"})
+        for name, proc in list(running.items()):
+            if proc.poll() is not None:
+                print(f"{name}: {'done' if proc.returncode == 0 else f'failed ({proc.returncode}), see its log'}", flush=True)
+                del running[name]
+        time.sleep(2)
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
