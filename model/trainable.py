@@ -5,6 +5,8 @@ Schemes (``TRAINABLE_SCHEMES``):
         projections of every spatial self-attention (``attn1``) and cross-attention (``attn2``):
         "the newly added layers, as well as those in the self-attention and cross-attention layers".
     ``lamp``: LAMP's narrower set: the new layers plus the self-attention query (``attn1.to_q``).
+    ``cross_attention``: the new layers plus the cross-attention projections (``attn2``); the
+        self-attention, which carries frame 1's appearance to the other frames, stays as pretrained.
     ``new_layers``: the new layers only.
 
 State dicts are plain ``{name: tensor}`` dicts keyed by ``VideoUNet`` parameter names, meant to be
@@ -26,6 +28,7 @@ _PROJECTIONS = r"(to_q|to_k|to_v|to_out)"
 TRAINABLE_SCHEMES = {
     "paper": (NEW_LAYER_PATTERN, rf"\.attn[12]\.{_PROJECTIONS}\."),
     "lamp": (NEW_LAYER_PATTERN, r"\.attn1\.to_q\."),
+    "cross_attention": (NEW_LAYER_PATTERN, rf"\.attn2\.{_PROJECTIONS}\."),
     "new_layers": (NEW_LAYER_PATTERN,),
 }
 

@@ -52,7 +52,7 @@ class TrainConfig(StageConfig):
     temporal_attention: bool = True
     temporal_conv: bool = True
     mask_hidden_channels: int = Field(32, ge=1)
-    trainable: Literal["paper", "lamp"] = "paper"
+    trainable: Literal["paper", "lamp", "cross_attention", "new_layers"] = "paper"
     # optimisation
     steps: int = Field(300, ge=1)
     batch_size: int = Field(2, ge=1)
@@ -241,8 +241,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
     generator = torch.Generator().manual_seed(cfg.seed)
     fingerprint = run_fingerprint(cfg)
-    step = resume(out_dir, fingerprint, video_unet, cfg, optimizer, scheduler, generator)
-    losses = read_loss_log(cfg.loss_log, step)
+    step, losses = resume(out_dir, fingerprint, video_unet, cfg, optimizer, scheduler, generator)
 
     config_record = {"video_unet": cfg.video_unet_config().to_dict(), "trainable": cfg.trainable,
                      "base_dir": cfg.base_dir, "window": cfg.window, "fingerprint": fingerprint}
@@ -270,7 +269,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             state = {"step": step, "optimizer": optimizer.state_dict(), "lr_scheduler": scheduler.state_dict(),
                      "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                     "fingerprint": fingerprint}
+                     "fingerprint": fingerprint, "losses": losses}
             save_checkpoint(out_dir, step, trainable_state_dict(video_unet, cfg.trainable),
                             {**config_record, "step": step}, state, cfg.keep_last)
             write_loss_log(cfg.loss_log, losses)
@@ -307,26 +306,35 @@ def finished_run(cfg: TrainConfig) -> bool:
     return config.get("fingerprint") == run_fingerprint(cfg) and config.get("step") == cfg.steps
 
 
-def resume(out_dir: Path, fingerprint: str, video_unet, cfg: TrainConfig, optimizer, scheduler, generator) -> int:
-    """Restore from ``latest`` if it belongs to this run; otherwise start at step 0 (old run cleared)."""
+def resume(out_dir: Path, fingerprint: str, video_unet, cfg: TrainConfig, optimizer, scheduler,
+           generator) -> tuple[int, list[tuple[int, float, float]]]:
+    """Restore from ``latest`` if it belongs to this run; otherwise start at step 0 (old run cleared).
+
+    Returns the step reached and the loss history up to it. The history travels in the
+    checkpoint's state, not only in ``loss_log``: ``dvc repro`` deletes the stage's outputs that
+    are not persisted, the loss log among them, before it runs the stage again.
+    """
     if not out_dir.exists():
-        return 0
+        return 0, []
     sweep_partial(out_dir)
     folder = latest_checkpoint(out_dir)
     if folder is None:
-        return 0
+        return 0, []
     weights, config, state = read_checkpoint(folder)
     if state.get("fingerprint") != fingerprint:
         log.warning("%s was trained with other settings or inputs; starting a new run", folder)
         shutil.rmtree(out_dir)
-        return 0
+        return 0, []
     load_trainable_state_dict(video_unet, weights, cfg.trainable)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["lr_scheduler"])
     generator.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])
-    log.info("resumed from %s (step %d)", folder, state["step"])
-    return int(state["step"])
+    step = int(state["step"])
+    log.info("resumed from %s (step %d)", folder, step)
+    # checkpoints written before the history was kept in them: fall back to the log file
+    losses = [tuple(r) for r in state["losses"]] if "losses" in state else read_loss_log(cfg.loss_log, step)
+    return step, losses
 
 
 def read_loss_log(path: str, up_to_step: int) -> list[tuple[int, float, float]]:

@@ -37,6 +37,11 @@ def test_paper_and_lamp_trainable_sets(unet2d):
     new_only = set_trainable(video_unet, "new_layers")
     assert new_only.trainable == count(video_unet, is_new)
     assert 0 < new_only.trainable < lamp.trainable < counts.trainable < total
+    cross = set_trainable(video_unet, "cross_attention")  # the self-attention stays as pretrained
+    cross_names = set(trainable_parameter_names(video_unet, "cross_attention"))
+    assert cross.trainable == count(video_unet, lambda n: is_new(n) or (spatial_attention(n) and ".attn2." in n))
+    assert not any(".attn1." in n and ".spatial." in n for n in cross_names)
+    assert new_only.trainable < cross.trainable < counts.trainable
     assert "trainable of" in str(counts)
     with pytest.raises(ValueError):
         set_trainable(video_unet, "everything")
