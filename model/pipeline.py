@@ -288,9 +288,10 @@ class MaskVideoPipeline:
                 when None.
             guidance_scale: classifier-free guidance of frame 1 (and of frames 2..n unless
                 ``video_guidance_scale`` is given); 1 = no guidance.
-            video_guidance_scale: guidance of frames 2..n alone. Frame 1 needs strong guidance to
-                show the prompt; frames 2..n copy frame 1, and strong guidance there amplifies
-                what the few-shot prompts taught (their colours) over frame 1 and the masks.
+            video_guidance_scale: guidance of frames 2..n alone; None = ``guidance_scale``. Frame 1
+                needs strong guidance to show the prompt; on frames 2..n strong guidance pulls
+                towards what the few-shot prompts taught and away from the masks, and weak guidance
+                follows the masks but loses the prompt's colours (measured trade-off: README).
             shared_noise: ``paper`` (mix in E(v_1)), ``lamp`` (mix in frame 1's noise) or ``off``.
             alpha: the eq. 8 weight (0 also turns sharing off).
             lowfreq_grid: > 0 gives each chunk's frames 2..n the ``g x g`` block means of its frame 1
