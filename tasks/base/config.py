@@ -12,9 +12,10 @@ from tasks.params import StageConfig
 class TrainSchedule(StageConfig):
     """AdamW with warm-up and cosine decay to ``min_lr``; EMA of the weights is what gets saved.
 
-    ``max_minutes`` is a wall-clock cap: the cosine schedule follows whichever of step count and
-    elapsed time is further along, so a run on a busy machine still ends decayed, in time, and the
-    metrics record how many steps it actually took.
+    ``max_minutes`` is a wall-clock cap, checked once when warm-up ends: a run that the speed so far
+    says would overrun it is shortened to fit (its cosine decay follows the shorter count, so it
+    still ends decayed), and the metrics record the steps actually taken. A run that fits never
+    reads the clock, so it gives the same weights on a fast or a busy machine.
     """
 
     steps: int = Field(ge=1)

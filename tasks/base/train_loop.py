@@ -39,6 +39,14 @@ class EMA:
             p.copy_(s)
 
 
+def steps_that_fit(steps: int, done: int, elapsed: float, max_seconds: float, margin: float = 0.95) -> int:
+    """``steps``, or fewer if ``done`` steps in ``elapsed`` seconds say they overrun ``margin`` x
+    ``max_seconds`` (the margin absorbs the speed's jitter)."""
+    if done == 0 or elapsed <= 0:
+        return steps
+    return max(done + 1, min(steps, int(margin * max_seconds * done / elapsed)))
+
+
 def lr_at(step: int, progress: float, lr: float, min_lr: float, warmup: int) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine from ``lr`` down to ``min_lr`` as
     ``progress`` goes from 0 to 1."""
@@ -63,10 +71,15 @@ def train(
     max_seconds: float | None = None,
     show_progress: bool = True,
 ) -> dict:
-    """Run ``steps`` optimiser steps, or fewer if ``max_seconds`` runs out first (the cosine decay
-    follows whichever is further along, so a capped run still ends at ``min_lr``); the EMA weights
-    (when ``ema_decay``) are copied into ``params`` at the end. Returns {"steps" (actually run),
-    "planned_steps", "seconds", "first_loss", "last_loss"} (first/last = mean of 5% of the steps)."""
+    """Run ``steps`` optimiser steps, or fewer if they would not fit in ``max_seconds``; the EMA
+    weights (when ``ema_decay``) are copied into ``params`` at the end. Returns {"steps" (actually
+    run), "planned_steps", "seconds", "first_loss", "last_loss"} (first/last = mean of 5% of the steps).
+
+    The cap is applied once, when warm-up ends: if the speed so far says ``steps`` would overrun it,
+    the run is shortened to what fits and the cosine decay follows the shortened count, so it still
+    ends at ``min_lr``. The schedule never reads the clock otherwise: a run that fits is the same
+    bit for bit on a fast or a busy machine. A machine that slows down later still stops at the cap.
+    """
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     ema = EMA(params, ema_decay) if ema_decay else None
     writer = None
@@ -75,15 +88,20 @@ def train(
         log_file = open(log_path, "w", newline="")
         writer = csv.writer(log_file)
         writer.writerow(["step", "loss", "lr", "seconds"])
+    planned, check_at = steps, min(steps, max(warmup, 10))
     losses, start = [], time.time()
-    bar = tqdm(range(steps), desc=name, disable=not show_progress, mininterval=10)
-    for step in bar:
+    bar = tqdm(total=steps, desc=name, disable=not show_progress, mininterval=10)
+    for step in range(planned):
+        if step >= steps:
+            break
         elapsed = time.time() - start
-        done = max((step - warmup) / max(1, steps - warmup), elapsed / max_seconds if max_seconds else 0.0)
+        if max_seconds and step == check_at:
+            steps = steps_that_fit(steps, step, elapsed, max_seconds)
+            bar.total = steps
         if max_seconds and elapsed > max_seconds:
             break
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, done, lr, min_lr, warmup)
+            group["lr"] = lr_at(step, (step - warmup) / max(1, steps - warmup), lr, min_lr, warmup)
         loss = loss_fn(next(batches))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -94,13 +112,15 @@ def train(
         losses.append(loss.item())
         if writer is not None:
             writer.writerow([step, f"{losses[-1]:.6f}", f"{opt.param_groups[0]['lr']:.3g}", f"{time.time() - start:.1f}"])
+        bar.update(1)
         if step % 50 == 0:
             bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
+    bar.close()
     if writer is not None:
         log_file.close()
     if ema is not None:
         ema.copy_to()
     tail = max(1, len(losses) // 20)
-    return {"steps": len(losses), "planned_steps": steps, "seconds": round(time.time() - start, 1),
+    return {"steps": len(losses), "planned_steps": planned, "seconds": round(time.time() - start, 1),
             "first_loss": round(sum(losses[:tail]) / tail, 6) if losses else None,
             "last_loss": round(sum(losses[-tail:]) / tail, 6) if losses else None}

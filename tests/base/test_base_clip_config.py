@@ -1,6 +1,8 @@
 """Toy CLIP loading, the data split, the training schedule, params and the sd14 check."""
 
+import csv
 import math
+import time
 
 import numpy as np
 import open_clip
@@ -12,7 +14,7 @@ from tasks.base.config import BaseConfig, Sd14Config
 from tasks.base.data import all_combos, render_pool, split_combos, vocabulary
 from tasks.base.sd14 import check_sd14
 from tasks.base.text import tokenize
-from tasks.base.train_loop import lr_at, train
+from tasks.base.train_loop import lr_at, steps_that_fit, train
 from tasks.params import ConfigError, load_stage_config
 
 
@@ -76,6 +78,46 @@ def test_lr_schedule_warmup_and_cosine():
     assert lr_at(10, 0.0, 1e-3, 5e-5, warmup=10) == pytest.approx(1e-3)
     assert lr_at(50, 0.5, 1e-3, 5e-5, warmup=10) == pytest.approx(5e-5 + 0.5 * (1e-3 - 5e-5))
     assert lr_at(99, 1.0, 1e-3, 5e-5, warmup=10) == pytest.approx(5e-5)
+
+
+def _run(steps, max_seconds, warmup, log_path, sleep_s=0.0):
+    """Seeded random-direction steps by the base loop (the weights never settle, so any change of
+    learning rate shows in them); returns (report, weights, logged lrs)."""
+    gen = torch.Generator().manual_seed(0)
+    w = torch.nn.Parameter(torch.zeros(8))
+
+    def loss_fn(_):
+        time.sleep(sleep_s)
+        return (w * torch.randn(8, generator=gen)).sum()
+
+    report = train("fit", [w], loss_fn, iter(lambda: {}, None), steps=steps, lr=0.1, min_lr=1e-3, warmup=warmup,
+                   ema_decay=None, log_path=log_path, max_seconds=max_seconds, show_progress=False)
+    with open(log_path) as f:
+        lrs = [float(r["lr"]) for r in csv.DictReader(f)]
+    return report, w.detach().clone(), lrs
+
+
+def test_a_run_that_fits_its_cap_never_reads_the_clock(tmp_path):
+    # the old schedule followed elapsed/max_seconds whenever it led the step count (always, just
+    # after warm-up), so the same run gave other weights on a busier machine
+    _, uncapped, lrs = _run(300, None, 20, tmp_path / "a.csv", sleep_s=0.001)
+    report, capped, capped_lrs = _run(300, 10.0, 20, tmp_path / "b.csv", sleep_s=0.001)  # fits in ~0.4 s
+    assert report["steps"] == report["planned_steps"] == 300
+    assert capped_lrs == lrs
+    assert torch.equal(capped, uncapped)
+
+
+def test_a_run_that_would_overrun_is_shortened_and_still_anneals(tmp_path):
+    report, _, lrs = _run(10_000, 0.5, 5, tmp_path / "log.csv", sleep_s=0.005)
+    assert report["planned_steps"] == 10_000 and 10 < report["steps"] < 200
+    assert lrs[-1] <= 1e-3 + 0.01 * (0.1 - 1e-3)  # the cosine reached (about) min_lr at the shortened end
+    assert max(lrs) == pytest.approx(0.1, rel=0.05)
+
+
+def test_steps_that_fit():
+    assert steps_that_fit(1000, 10, 1.0, 1000.0) == 1000
+    assert steps_that_fit(1000, 10, 1.0, 50.0) == int(0.95 * 50 * 10)
+    assert steps_that_fit(1000, 10, 100.0, 1.0) == 11  # never fewer than one step past the check
 
 
 def test_train_stops_at_the_time_cap():
