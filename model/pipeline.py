@@ -291,7 +291,8 @@ class MaskVideoPipeline:
             video_guidance_scale: guidance of frames 2..n alone; None = ``guidance_scale``. Frame 1
                 needs strong guidance to show the prompt; on frames 2..n strong guidance pulls
                 towards what the few-shot prompts taught and away from the masks, and weak guidance
-                follows the masks but loses the prompt's colours (measured trade-off: README).
+                follows the masks but holds frame 1's look less well (on the toy world: colours or,
+                with a stronger base, the ground of later chunks; measured in the README).
             shared_noise: ``paper`` (mix in E(v_1)), ``lamp`` (mix in frame 1's noise) or ``off``.
             alpha: the eq. 8 weight (0 also turns sharing off).
             lowfreq_grid: > 0 gives each chunk's frames 2..n the ``g x g`` block means of its frame 1
