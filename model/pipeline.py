@@ -6,7 +6,8 @@
 3. Frames 2..n start from noise with a shared component (eq. 8) and are denoised by the video UNet
    with DDIM and classifier-free guidance; the masks steer mask cross-attention.
 4. Mask sequences longer than the motion window are generated chunk by chunk: chunk k+1's first
-   frame is chunk k's last latent. Only one chunk's latents live at a time, so memory is flat.
+   frame is chunk k's last frame, decoded and encoded again (``E(D(z))``) as frame 1 was. Only one
+   chunk's latents live at a time, so memory is flat.
 
 Usage::
 
@@ -124,10 +125,14 @@ class MaskVideoPipeline:
         return (posterior.mode() * self.vae.config.scaling_factor).to(self.dtype)
 
     @torch.no_grad()
+    def decode_images(self, latents: torch.Tensor) -> torch.Tensor:
+        """``D(z)``: scaled latents ``(N, C, h, w)`` -> float images ``(N, 3, H, W)`` in [-1, 1]."""
+        latents = latents.to(self.vae.device, self.vae.dtype) / self.vae.config.scaling_factor
+        return self.vae.decode(latents).sample.clamp(-1, 1)
+
     def decode_latents(self, latents: torch.Tensor) -> np.ndarray:
         """Scaled latents ``(N, C, h, w)`` -> uint8 frames ``(N, H, W, 3)``."""
-        latents = latents.to(self.vae.device, self.vae.dtype) / self.vae.config.scaling_factor
-        return _to_uint8(self.vae.decode(latents).sample)
+        return _to_uint8(self.decode_images(latents))
 
     def first_alpha_bar(self, num_inference_steps: int) -> torch.Tensor:
         """``alpha_bar`` at the first timestep the sampler visits (signal left in ``x_T``)."""
@@ -195,8 +200,7 @@ class MaskVideoPipeline:
                 uncond, cond_pred = pred.chunk(2)
                 pred = uncond + guidance_scale * (cond_pred - uncond)
             latents = self.scheduler.step(pred, t, latents).prev_sample
-        image = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
-        return image.clamp(-1, 1), noise
+        return self.decode_images(latents), noise
 
     # ---- frames 2..n ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -295,8 +299,10 @@ class MaskVideoPipeline:
                 with a stronger base, the ground of later chunks; measured in the README).
             shared_noise: ``paper`` (mix in E(v_1)), ``lamp`` (mix in frame 1's noise) or ``off``.
             alpha: the eq. 8 weight (0 also turns sharing off).
-            lowfreq_grid: > 0 gives each chunk's frames 2..n the ``g x g`` block means of its frame 1
-                noised to the first timestep (``model.sampling.lowfreq_from_first``); 0 = off.
+            lowfreq_grid: > 0 gives frames 2..n of every chunk the ``g x g`` block means of the
+                video's frame 1 noised to the first timestep (``model.sampling.lowfreq_from_first``):
+                later chunks keep frame 1's ground instead of drifting from their own first frame;
+                0 = off.
             adain: LAMP's per-frame latent statistics matching late in sampling (off by default).
             window: motion window (frames per chunk, the trained clip length); None = all frames.
             first_frame_source: ``controlnet`` or ``text`` (the "w/o ControlNet" ablation).
@@ -351,6 +357,7 @@ class MaskVideoPipeline:
 
         # frames 2..n, one motion window at a time
         windows = motion_windows(num_frames, window or num_frames)
+        video_first_latent = first_latent
         alpha_bar = self.first_alpha_bar(num_inference_steps) if lowfreq_grid else None
         frames, latents_out = [], []
         for k, frame_ids in enumerate(windows):
@@ -358,7 +365,7 @@ class MaskVideoPipeline:
             fresh = randn(noise_shape, generator, self.device, self.dtype)
             noise = mix_shared_noise(fresh, first_latent, shared_noise, alpha, first_noise)
             if lowfreq_grid:
-                noise = lowfreq_from_first(noise, first_latent, fresh[:, :, 0], alpha_bar, lowfreq_grid)
+                noise = lowfreq_from_first(noise, video_first_latent, fresh[:, :, 0], alpha_bar, lowfreq_grid)
             window_masks = masks[:, frame_ids.start:frame_ids.stop] if use_masks else None
             latents = self.denoise_window(
                 first_latent, noise, text_for(video_guidance_scale), window_masks, num_inference_steps, video_guidance_scale,
@@ -370,7 +377,10 @@ class MaskVideoPipeline:
             else:
                 flat = new.permute(0, 2, 1, 3, 4).reshape(-1, new.shape[1], *latent_size)
                 frames.append(self.decode_latents(flat).reshape(batch, new.shape[2], height, width, 3))
-            first_latent = latents[:, :, -1]
+            # The next chunk starts from this chunk's last frame as an image, E(D(z)), like frame 1
+            # and every training clip's first frame: a denoised latent lies off the encoder's
+            # outputs, and later chunks drifted in colour from it (measured in the README).
+            first_latent = self.encode_images(self.decode_images(latents[:, :, -1]))
             del latents, noise, fresh
         if output_type == "latent":
             return torch.cat(latents_out, dim=2)

@@ -171,9 +171,29 @@ def test_three_chunk_video_starts_each_chunk_from_the_previous_last_frame(pipe):
         for call in chunk_calls:
             assert call["sample"].shape[2] == 3
             torch.testing.assert_close(call["masks"], torch.as_tensor(masks[None, 2 * k:2 * k + 3]).float(), atol=0, rtol=0)
-            if k > 0:  # chunk k's frame 1 is chunk k-1's last latent, clean at every step
-                assert torch.equal(call["sample"][:, :, 0], finals[k - 1][:, :, -1])
-        torch.testing.assert_close(video[:, :, 2 * k:2 * k + 3], finals[k], atol=0, rtol=0)
+            if k > 0:  # chunk k's frame 1 is chunk k-1's last frame as an image, E(D(z)), clean at every step
+                last = finals[k - 1][:, :, -1]
+                assert torch.equal(call["sample"][:, :, 0], pipe.encode_images(pipe.decode_images(last)))
+                assert (call["sample"][:, :, 0] - last).abs().max() > 1e-3  # the round trip is not the identity
+        new = slice(0 if k == 0 else 1, 3)  # the output keeps chunk k-1's own last frame, not its re-encoding
+        torch.testing.assert_close(video[:, :, 2 * k + new.start:2 * k + 3], finals[k][:, :, new], atol=0, rtol=0)
+
+
+def test_every_chunk_takes_its_low_frequencies_from_the_videos_frame_1(pipe):
+    frame, grid = first_frame_image(), 2
+    spy = UNetSpy(pipe.video_unet)
+    pipe("a red ball", moving_square(5), first_frame=frame, num_inference_steps=STEPS, guidance_scale=1.0,
+         shared_noise="off", lowfreq_grid=grid, window=3, generator=gen(5))
+    e_v1 = pipe.encode_images(_to_images(frame))
+    g = gen(5)  # the draws in order: chunk 1's frames 2..3, then chunk 2's
+    eps = [torch.randn(1, 4, 2, LATENT_SIZE, LATENT_SIZE, generator=g) for _ in range(2)]
+    pipe.scheduler.set_timesteps(STEPS)
+    alpha_bar = pipe.scheduler.alphas_cumprod[int(pipe.scheduler.timesteps[0])]
+    for k in range(2):
+        start = spy.calls[k * STEPS]["sample"]
+        assert not torch.equal(start[:, :, 0], e_v1) if k else torch.equal(start[:, :, 0], e_v1)
+        expected = lowfreq_from_first(eps[k], e_v1, eps[k][:, :, 0], alpha_bar, grid)
+        torch.testing.assert_close(start[:, :, 1:], expected, atol=1e-6, rtol=1e-6)
 
 
 def test_uint8_output_is_seeded_and_ablations_change_it(pipe):
