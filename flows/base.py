@@ -1,6 +1,7 @@
 """Base models: train the toy world's SD / ControlNet / CLIP stand-ins, or check the sd14 weights."""
 
 import os
+import sys
 from pathlib import Path
 
 # Under CPU contention (other jobs on the same 2 cores) OpenMP's default spin-waiting makes torch
@@ -31,13 +32,26 @@ def check_sd14_weights(cfg: BaseConfig) -> dict:
     return report
 
 
+@task(name="train-saved-decoder")
+def train_saved_decoder(cfg: BaseConfig) -> dict:
+    from tasks.base.build import train_saved_decoder
+
+    return train_saved_decoder(cfg)
+
+
 @flow(name="base", log_prints=True)
-def base_flow(params_path: str = "params.yaml") -> dict:
+def base_flow(params_path: str = "params.yaml", decoder_only: bool = False) -> dict:
+    """``decoder_only``: run only the last step of the toy build (the VAE's decoder trained on with
+    its encoder frozen) on the base already built; the rest of it is kept."""
     cfg = stage_config(BaseConfig, "base", params_path)
-    report = build_toy(cfg) if cfg.world == "toy" else check_sd14_weights(cfg)
+    if cfg.world != "toy":
+        report = check_sd14_weights(cfg)
+    else:
+        report = train_saved_decoder(cfg) if decoder_only else build_toy(cfg)
     publish_summary("base-report", f"Base models ({cfg.world})", report)
     return report
 
 
 if __name__ == "__main__":
-    run_stage(base_flow)
+    # python -m flows.base [--decoder-only]
+    run_stage(base_flow, decoder_only="--decoder-only" in sys.argv[1:])

@@ -292,11 +292,11 @@ class MaskVideoPipeline:
                 when None.
             guidance_scale: classifier-free guidance of frame 1 (and of frames 2..n unless
                 ``video_guidance_scale`` is given); 1 = no guidance.
-            video_guidance_scale: guidance of frames 2..n alone; None = ``guidance_scale``. Frame 1
-                needs strong guidance to show the prompt; on frames 2..n strong guidance pulls
-                towards what the few-shot prompts taught and away from the masks, and weak guidance
-                follows the masks but holds frame 1's look less well (on the toy world: colours or,
-                with a stronger base, the ground of later chunks; measured in the README).
+            video_guidance_scale: guidance of frames 2..n alone; None = ``guidance_scale``. The two
+                ask for different amounts: frame 1 must show the prompt without the ControlNet
+                painting object colours into the ground (the toy base: 2.0), and frames 2..n, held
+                to frame 1 by first-frame attention (and ``adain``), take the prompt's colours
+                from guidance (7.5) at some cost in how closely they follow the masks (README).
             shared_noise: ``paper`` (mix in E(v_1)), ``lamp`` (mix in frame 1's noise) or ``off``.
             alpha: the eq. 8 weight (0 also turns sharing off).
             lowfreq_grid: > 0 gives frames 2..n of every chunk the ``g x g`` block means of the

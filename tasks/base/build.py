@@ -1,6 +1,7 @@
 """Train the toy world's base models from scratch, save them as an SD1.4-style folder, measure them.
 
-Read top to bottom: data, tokenizer, VAE, CLIP, UNet + text encoder, ControlNet, save, quality.
+Read top to bottom: data, tokenizer, VAE, CLIP, UNet + text encoder, ControlNet, the VAE's decoder
+again (encoder frozen), save, quality.
 Output (``cfg.out_dir``, written atomically; float16 safetensors)::
 
     model_index.json  vae/  text_encoder/  tokenizer/  unet/  scheduler/   (StableDiffusionPipeline)
@@ -13,13 +14,14 @@ Output (``cfg.out_dir``, written atomically; float16 safetensors)::
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import StableDiffusionPipeline
+from diffusers import AutoencoderKL, StableDiffusionPipeline
 
 from tasks.base import clip as toy_clip
 from tasks.base.config import BaseConfig, TrainSchedule
@@ -68,6 +70,30 @@ def train_vae(cfg: BaseConfig, pool: FramePool) -> tuple[torch.nn.Module, dict]:
     vae.register_to_config(scaling_factor=factor)
     report["scaling_factor"] = round(factor, 5)
     return vae, report
+
+
+def train_vae_decoder(cfg: BaseConfig, vae, pool: FramePool) -> tuple[torch.nn.Module, dict]:
+    """Train the VAE's decoder on with its encoder frozen (the loss of ``train_vae``); returns the VAE.
+
+    The encoder, and so every latent the UNet and ControlNet learnt from, stays as it was; only
+    the way latents become pixels sharpens (SD's ft-MSE VAE was made this way). The VAE is small
+    and trained briefly, so its decoder bounds what any generated frame can show: the toy
+    segmenter's IoU on its round trips is the ceiling of the evaluate stage's IoU (README).
+    Starts from the weights as saved (float16) and draws from its own generators, so it gives the
+    same decoder inside a full build or run on a saved base (``decoder_only`` in ``flows.base``).
+    """
+    c = cfg.vae
+    vae = vae.to(torch.float16).to(torch.float32).to(memory_format=CL).train()
+    vae.encoder.requires_grad_(False).eval()
+    vae.quant_conv.requires_grad_(False)
+    seed = cfg.seed + 9
+    rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+    batches = (_random_crops(b, c.crop, rng) for b in BatchSampler(pool, c.decoder_train.batch_size, seed))
+    params = [p for p in vae.parameters() if p.requires_grad]
+    report = _train("vae_decoder", params,
+                    lambda b: vae_loss(vae, b["pixels"], c.kl_weight, c.edge_weight, b["masks"], c.foreground_weight, gen),
+                    batches, c.decoder_train, cfg.logs_dir)
+    return vae.eval().requires_grad_(False), report
 
 
 def train_clip(cfg: BaseConfig, pool: FramePool, tokenizer) -> tuple[torch.nn.Module, dict, dict]:
@@ -165,6 +191,15 @@ def _n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def _pools(cfg: BaseConfig) -> tuple[FramePool, FramePool, list]:
+    """The training pool, the held-out pool (quality figures) and the held-out combos."""
+    train_combos, held_combos = split_combos(cfg.data.n_heldout_combos, cfg.seed)
+    print(f"rendering {cfg.data.n_scenes} training scenes ({len(train_combos)} combos; held out: {held_combos})")
+    pool = render_pool(cfg.data.n_scenes, cfg.data.frames_per_scene, train_combos, cfg.seed)
+    eval_pool = render_pool(cfg.data.n_eval_scenes, 1, held_combos, cfg.seed + 100)
+    return pool, eval_pool, held_combos
+
+
 def build_toy_base(cfg: BaseConfig) -> dict:
     """Train, save (atomically, into ``cfg.out_dir``) and measure the toy base models. Returns the
     metrics dict that is also written to ``cfg.metrics``."""
@@ -172,10 +207,7 @@ def build_toy_base(cfg: BaseConfig) -> dict:
     torch.manual_seed(cfg.seed)
     start = time.time()
     report: dict = {"world": "toy"}
-    train_combos, held_combos = split_combos(cfg.data.n_heldout_combos, cfg.seed)
-    print(f"rendering {cfg.data.n_scenes} training scenes ({len(train_combos)} combos; held out: {held_combos})")
-    pool = render_pool(cfg.data.n_scenes, cfg.data.frames_per_scene, train_combos, cfg.seed)
-    eval_pool = render_pool(cfg.data.n_eval_scenes, 1, held_combos, cfg.seed + 100)
+    pool, eval_pool, held_combos = _pools(cfg)
     tokenizer = build_tokenizer(vocabulary(), cfg.text.max_length)
 
     vae, report["vae"] = train_vae(cfg, pool)
@@ -186,6 +218,8 @@ def build_toy_base(cfg: BaseConfig) -> dict:
     controlnet, report["controlnet"] = train_controlnet(cfg, unet, text_encoder, tokenizer, scheduler, latents,
                                                         pool, factor)
     del latents
+    if cfg.vae.decoder_train is not None:
+        vae, report["vae_decoder"] = train_vae_decoder(cfg, vae, pool)
 
     with atomic_dir(cfg.out_dir) as out:
         pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
@@ -205,6 +239,38 @@ def build_toy_base(cfg: BaseConfig) -> dict:
         report["wall_minutes"] = round((time.time() - start) / 60, 1)
         (out / "README.md").write_text(readme(report))
         shutil.copytree(cfg.logs_dir, out / "logs")  # loss curves (DVC plots) travel with the models
+    write_json(cfg.metrics, report)
+    return report
+
+
+def train_saved_decoder(cfg: BaseConfig) -> dict:
+    """``train_vae_decoder`` alone, on the base already in ``cfg.out_dir`` (its other models kept):
+    the last training step of a full build, for a base built before it existed. Rewrites
+    ``cfg.out_dir`` atomically and ``cfg.metrics`` (quality measured again)."""
+    if cfg.vae.decoder_train is None:
+        raise ValueError("base.vae.decoder_train is not set: there is no decoder training to run")
+    metrics = Path(cfg.metrics)
+    if not (Path(cfg.out_dir) / "vae").is_dir() or not metrics.is_file():
+        raise FileNotFoundError(f"no built base in {cfg.out_dir} (with {metrics}): run the base stage first")
+    torch.set_num_threads(cfg.threads)
+    start = time.time()
+    report = json.loads(metrics.read_text())
+    pool, eval_pool, _ = _pools(cfg)
+    saved = AutoencoderKL.from_pretrained(Path(cfg.out_dir) / "vae", dtype=torch.float32)
+    # built from its config: a loaded model writes the folder it came from into its config.json
+    vae = AutoencoderKL.from_config({k: v for k, v in saved.config.items() if k != "_name_or_path"})
+    vae.load_state_dict(saved.state_dict())
+    vae, report["vae_decoder"] = train_vae_decoder(cfg, vae, pool)
+    with atomic_dir(cfg.out_dir) as out:
+        shutil.copytree(cfg.out_dir, out, dirs_exist_ok=True)
+        shutil.rmtree(out / "vae")
+        vae.to(torch.float16).save_pretrained(out / "vae")
+        shutil.copy(Path(cfg.logs_dir) / "vae_decoder.csv", out / "logs" / "vae_decoder.csv")
+        report["quality"] = measure_quality(out, eval_pool, cfg)
+        report["total_mb"] = _size_mb(out)
+        # what a full build with this step takes: the build's time plus this step's
+        report["wall_minutes"] = round(report["wall_minutes"] + (time.time() - start) / 60, 1)
+        (out / "README.md").write_text(readme(report))
     write_json(cfg.metrics, report)
     return report
 

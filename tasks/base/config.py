@@ -45,6 +45,9 @@ class VaeConfig(StageConfig):
     foreground_weight: float = Field(0.0, ge=0, description="extra reconstruction weight on the object and a "
                                      "2-px ring around it (0 = every pixel alike)")
     train: TrainSchedule
+    decoder_train: TrainSchedule | None = Field(
+        None, description="after the other models, the decoder alone trains on with the encoder frozen, "
+        "so the latent space the UNet and ControlNet learnt stays put (null = skip)")
 
 
 class TextConfig(StageConfig):

@@ -41,13 +41,15 @@ def object_weight(masks: torch.Tensor, foreground_weight: float, ring: int = 2) 
 
 
 def vae_loss(vae: AutoencoderKL, pixels: torch.Tensor, kl_weight: float, edge_weight: float,
-             masks: torch.Tensor | None = None, foreground_weight: float = 0.0) -> torch.Tensor:
+             masks: torch.Tensor | None = None, foreground_weight: float = 0.0,
+             generator: torch.Generator | None = None) -> torch.Tensor:
     """``pixels`` float (B, 3, H, W) in [-1, 1]. L1 + MSE + edge term, plus a small KL pulling the
     posterior towards N(0, I) (weighted per pixel, as SD's autoencoder weights it: 1e-6 there).
     With ``masks`` (B, 1, H, W) and ``foreground_weight`` > 0 the L1 + MSE term is weighted towards
-    the object (``object_weight``), normalised by the mean weight so the loss keeps its scale."""
+    the object (``object_weight``), normalised by the mean weight so the loss keeps its scale.
+    ``generator`` draws the posterior sample (None: torch's global generator)."""
     posterior = vae.encode(pixels).latent_dist
-    recon = vae.decode(posterior.sample()).sample
+    recon = vae.decode(posterior.sample(generator)).sample
     err = (recon - pixels).abs() + (recon - pixels) ** 2
     if masks is not None and foreground_weight > 0:
         weight = object_weight(masks, foreground_weight)

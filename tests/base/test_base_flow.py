@@ -63,3 +63,50 @@ def test_sd14_flow_names_the_missing_setting(tmp_path, prefect_harness):
                      sd14={"sd14_dir": str(tmp_path / "missing")})
     with pytest.raises(ConfigError, match="base.sd14.sd14_dir"):
         base_flow(params)
+
+
+DECODER = {"steps": 3, "batch_size": 4, "lr": 1e-3, "min_lr": 1e-4, "warmup": 1}
+
+
+def _vae_weights(folder):
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL.from_pretrained(folder / "vae").state_dict()
+
+
+@pytest.mark.slow
+def test_decoder_training_keeps_the_encoder_and_matches_a_full_build(tmp_path, prefect_harness):
+    """The decoder step run on a saved base (``decoder_only``) changes the decoder and nothing that
+    makes latents, and gives the decoder a full build with the step gives."""
+    from flows.base import base_flow
+
+    saved, metrics = tmp_path / "saved", tmp_path / "saved.json"
+    common = dict(TINY, out_dir=str(saved), metrics=str(metrics), logs_dir=str(tmp_path / "logs"))
+    base_flow(_params(tmp_path, **common))
+    before, built = _vae_weights(saved), json.loads(metrics.read_text())
+    name = "diffusion_pytorch_model.safetensors"
+    models = {m: (saved / m / name).read_bytes() for m in ("unet", "controlnet")}
+    with_step = dict(common, vae=dict(TINY["vae"], decoder_train=DECODER))
+    report = base_flow(_params(tmp_path, **with_step), decoder_only=True)
+    after = _vae_weights(saved)
+
+    frozen = [k for k in before if k.startswith(("encoder.", "quant_conv."))]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+    assert all((saved / m / name).read_bytes() == data for m, data in models.items())  # kept byte for byte
+    assert report["vae_decoder"]["steps"] == 3 and report["unet"] == built["unet"]
+    assert (saved / "logs" / "vae_decoder.csv").is_file() and report == json.loads(metrics.read_text())
+
+    full = tmp_path / "full"
+    base_flow(_params(tmp_path, **dict(with_step, out_dir=str(full), metrics=str(tmp_path / "full.json"))))
+    full_weights = _vae_weights(full)
+    assert all(torch.equal(after[k], full_weights[k]) for k in after)
+    assert (saved / "vae" / "config.json").read_text() == (full / "vae" / "config.json").read_text()
+
+
+def test_decoder_only_names_the_missing_setting(tmp_path, prefect_harness):
+    from flows.base import base_flow
+
+    params = _params(tmp_path, **TINY, out_dir=str(tmp_path / "out"), metrics=str(tmp_path / "m.json"))
+    with pytest.raises(ValueError, match="base.vae.decoder_train"):
+        base_flow(params, decoder_only=True)
