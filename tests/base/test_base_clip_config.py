@@ -2,7 +2,7 @@
 
 import csv
 import math
-import time
+from types import SimpleNamespace
 
 import numpy as np
 import open_clip
@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tasks.base import clip as toy_clip
+from tasks.base import train_loop
 from tasks.base.config import BaseConfig, Sd14Config
 from tasks.base.data import all_combos, render_pool, split_combos, vocabulary
 from tasks.base.sd14 import check_sd14
@@ -80,14 +81,19 @@ def test_lr_schedule_warmup_and_cosine():
     assert lr_at(99, 1.0, 1e-3, 5e-5, warmup=10) == pytest.approx(5e-5)
 
 
-def _run(steps, max_seconds, warmup, log_path, sleep_s=0.0):
+def _run(steps, max_seconds, warmup, log_path, monkeypatch, seconds_per_step=0.0):
     """Seeded random-direction steps by the base loop (the weights never settle, so any change of
-    learning rate shows in them); returns (report, weights, logged lrs)."""
+    learning rate shows in them); returns (report, weights, logged lrs). The loop reads a fake
+    clock that each step moves on by ``seconds_per_step``: with a real one, a machine that slowed
+    after the cap's check (``make ablations`` beside the suite) hit the hard stop before the
+    shortened schedule had annealed."""
     gen = torch.Generator().manual_seed(0)
     w = torch.nn.Parameter(torch.zeros(8))
+    clock = [0.0]
+    monkeypatch.setattr(train_loop, "time", SimpleNamespace(time=lambda: clock[0]))
 
     def loss_fn(_):
-        time.sleep(sleep_s)
+        clock[0] += seconds_per_step
         return (w * torch.randn(8, generator=gen)).sum()
 
     report = train("fit", [w], loss_fn, iter(lambda: {}, None), steps=steps, lr=0.1, min_lr=1e-3, warmup=warmup,
@@ -97,19 +103,20 @@ def _run(steps, max_seconds, warmup, log_path, sleep_s=0.0):
     return report, w.detach().clone(), lrs
 
 
-def test_a_run_that_fits_its_cap_never_reads_the_clock(tmp_path):
+def test_a_run_that_fits_its_cap_never_reads_the_clock(tmp_path, monkeypatch):
     # the old schedule followed elapsed/max_seconds whenever it led the step count (always, just
     # after warm-up), so the same run gave other weights on a busier machine
-    _, uncapped, lrs = _run(300, None, 20, tmp_path / "a.csv", sleep_s=0.001)
-    report, capped, capped_lrs = _run(300, 10.0, 20, tmp_path / "b.csv", sleep_s=0.001)  # fits in ~0.4 s
+    _, uncapped, lrs = _run(300, None, 20, tmp_path / "a.csv", monkeypatch, seconds_per_step=0.001)
+    report, capped, capped_lrs = _run(300, 10.0, 20, tmp_path / "b.csv", monkeypatch, seconds_per_step=0.001)  # 0.3 s
     assert report["steps"] == report["planned_steps"] == 300
     assert capped_lrs == lrs
     assert torch.equal(capped, uncapped)
 
 
-def test_a_run_that_would_overrun_is_shortened_and_still_anneals(tmp_path):
-    report, _, lrs = _run(10_000, 0.5, 5, tmp_path / "log.csv", sleep_s=0.005)
-    assert report["planned_steps"] == 10_000 and 10 < report["steps"] < 200
+def test_a_run_that_would_overrun_is_shortened_and_still_anneals(tmp_path, monkeypatch):
+    report, _, lrs = _run(10_000, 0.5, 5, tmp_path / "log.csv", monkeypatch, seconds_per_step=0.005)
+    # shortened at the check (step 5, 0.025 s in) to what fits in 0.5 s with a 5% margin: 95 steps
+    assert report["planned_steps"] == 10_000 and report["steps"] == 95
     assert lrs[-1] <= 1e-3 + 0.01 * (0.1 - 1e-3)  # the cosine reached (about) min_lr at the shortened end
     assert max(lrs) == pytest.approx(0.1, rel=0.05)
 
