@@ -34,6 +34,7 @@ from model.pipeline import MaskVideoPipeline
 from model.trainable import load_trainable_state_dict
 from model.video_unet import VideoUNetConfig, inflate_unet
 from tasks.checkpoints import latest_checkpoint, read_checkpoint
+from tasks.device import resolve_device
 from tasks.io import atomic_dir, content_digest, read_mask_pngs, write_json, write_mask_pngs
 from tasks.params import StageConfig
 from tasks.pretrained import load_base
@@ -185,7 +186,7 @@ def resolve_checkpoint(cfg: GenerateConfig) -> Path:
 
 
 def device_of(cfg: GenerateConfig) -> str:
-    return "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
+    return resolve_device(cfg.device, "generate.device").type
 
 
 def job_key(job: Job, masks: np.ndarray, checkpoint: Path, cfg: GenerateConfig, base_dir: str) -> str:

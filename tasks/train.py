@@ -29,6 +29,7 @@ from model.trainable import load_trainable_state_dict, set_trainable, trainable_
 from model.training import first_frame_loss
 from model.video_unet import VideoUNetConfig, inflate_unet
 from tasks.checkpoints import latest_checkpoint, read_checkpoint, save_checkpoint, sweep_partial
+from tasks.device import resolve_device
 from tasks.ingest import read_clip_manifest
 from tasks.io import atomic_write_text, content_digest, load_clip, write_json
 from tasks.masks import read_masks
@@ -194,10 +195,7 @@ def rotate_hue(frames: np.ndarray, degrees: float) -> np.ndarray:
 
 
 def pick_device(cfg: TrainConfig) -> tuple[torch.device, torch.dtype | None]:
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device=cuda but no CUDA device is available")
-    device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
-                          else "cpu")
+    device = resolve_device(cfg.device, "train.device")
     precision = cfg.mixed_precision
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" else "no"

@@ -1,7 +1,8 @@
 """Train the toy world's base models from scratch, save them as an SD1.4-style folder, measure them.
 
 Read top to bottom: data, tokenizer, VAE, CLIP, UNet + text encoder, ControlNet, the VAE's decoder
-again (encoder frozen), save, quality.
+again (encoder frozen), save, quality. Training runs on ``base.device`` (CUDA when present); data
+and noise are drawn on the CPU either way, and the models are saved and measured on the CPU.
 Output (``cfg.out_dir``, written atomically; float16 safetensors)::
 
     model_index.json  vae/  text_encoder/  tokenizer/  unet/  scheduler/   (StableDiffusionPipeline)
@@ -32,15 +33,24 @@ from tasks.base.text import build_text_encoder, build_tokenizer, tokenize
 from tasks.base.train_loop import train
 from tasks.base.unet import build_scheduler, build_unet, drop_prompts, t2i_loss
 from tasks.base.vae import build_vae, latent_scaling_factor, vae_loss
+from tasks.device import resolve_device
 from tasks.io import atomic_dir, write_json
 
 CL = torch.channels_last  # mkldnn convolutions run ~3x faster in channels-last on this CPU
+CPU = torch.device("cpu")
 
 
 def _train(name: str, params, loss_fn, batches, sched: TrainSchedule, logs_dir: str) -> dict:
     return train(name, list(params), loss_fn, batches, steps=sched.steps, lr=sched.lr, min_lr=sched.min_lr,
                  warmup=sched.warmup, ema_decay=sched.ema_decay, log_path=Path(logs_dir) / f"{name}.csv",
                  max_seconds=sched.max_minutes * 60 if sched.max_minutes else None)
+
+
+def _on(device: torch.device, batches):
+    """``batches`` with every tensor moved to ``device``. Batches are drawn on the CPU from CPU
+    generators, so a seed gives the same data on any device."""
+    for batch in batches:
+        yield {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
 def _random_crops(batch: dict, crop: int, rng: np.random.Generator) -> dict:
@@ -54,25 +64,26 @@ def _random_crops(batch: dict, crop: int, rng: np.random.Generator) -> dict:
     return {"pixels": pixels.contiguous(memory_format=CL), "masks": masks}
 
 
-def train_vae(cfg: BaseConfig, pool: FramePool) -> tuple[torch.nn.Module, dict]:
+def train_vae(cfg: BaseConfig, pool: FramePool, device: torch.device = CPU) -> tuple[torch.nn.Module, dict]:
     c = cfg.vae
     vae = build_vae(tuple(c.channels), c.layers_per_block, c.latent_channels, c.norm_groups, 64, cfg.seed)
-    vae = vae.to(memory_format=CL).train()
+    vae = vae.to(device, memory_format=CL).train()
     rng = np.random.default_rng(cfg.seed + 1)
-    batches = (_random_crops(b, c.crop, rng) for b in BatchSampler(pool, c.train.batch_size, cfg.seed + 1))
+    batches = _on(device, (_random_crops(b, c.crop, rng) for b in BatchSampler(pool, c.train.batch_size, cfg.seed + 1)))
     report = _train("vae", vae.parameters(),
                     lambda b: vae_loss(vae, b["pixels"], c.kl_weight, c.edge_weight, b["masks"], c.foreground_weight),
                     batches, c.train, cfg.logs_dir)
     vae.eval()
     sample = pool.batch(np.random.default_rng(cfg.seed + 2).choice(len(pool), min(512, len(pool)), replace=False))["pixels"]
     with torch.no_grad():
-        factor = latent_scaling_factor(vae, sample.contiguous(memory_format=CL))
+        factor = latent_scaling_factor(vae, sample.to(device).contiguous(memory_format=CL))
     vae.register_to_config(scaling_factor=factor)
     report["scaling_factor"] = round(factor, 5)
     return vae, report
 
 
-def train_vae_decoder(cfg: BaseConfig, vae, pool: FramePool) -> tuple[torch.nn.Module, dict]:
+def train_vae_decoder(cfg: BaseConfig, vae, pool: FramePool,
+                      device: torch.device = CPU) -> tuple[torch.nn.Module, dict]:
     """Train the VAE's decoder on with its encoder frozen (the loss of ``train_vae``); returns the VAE.
 
     The encoder, and so every latent the UNet and ControlNet learnt from, stays as it was; only
@@ -83,12 +94,12 @@ def train_vae_decoder(cfg: BaseConfig, vae, pool: FramePool) -> tuple[torch.nn.M
     same decoder inside a full build or run on a saved base (``decoder_only`` in ``flows.base``).
     """
     c = cfg.vae
-    vae = vae.to(torch.float16).to(torch.float32).to(memory_format=CL).train()
+    vae = vae.to(torch.float16).to(device, torch.float32, memory_format=CL).train()
     vae.encoder.requires_grad_(False).eval()
     vae.quant_conv.requires_grad_(False)
     seed = cfg.seed + 9
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-    batches = (_random_crops(b, c.crop, rng) for b in BatchSampler(pool, c.decoder_train.batch_size, seed))
+    batches = _on(device, (_random_crops(b, c.crop, rng) for b in BatchSampler(pool, c.decoder_train.batch_size, seed)))
     params = [p for p in vae.parameters() if p.requires_grad]
     report = _train("vae_decoder", params,
                     lambda b: vae_loss(vae, b["pixels"], c.kl_weight, c.edge_weight, b["masks"], c.foreground_weight, gen),
@@ -96,29 +107,31 @@ def train_vae_decoder(cfg: BaseConfig, vae, pool: FramePool) -> tuple[torch.nn.M
     return vae.eval().requires_grad_(False), report
 
 
-def train_clip(cfg: BaseConfig, pool: FramePool, tokenizer) -> tuple[torch.nn.Module, dict, dict]:
+def train_clip(cfg: BaseConfig, pool: FramePool, tokenizer,
+               device: torch.device = CPU) -> tuple[torch.nn.Module, dict, dict]:
     c = cfg.clip
     model_cfg = toy_clip.clip_model_cfg(
         len(tokenizer), cfg.text.max_length, 64, c.embed_dim, c.vision_width, c.vision_layers, c.patch_size,
         c.text_width, c.text_layers, c.text_heads)
     model, _ = toy_clip.build_clip(model_cfg, cfg.seed + 3)
-    model.train()
+    model.to(device).train()
 
     def loss_fn(b):
-        return toy_clip.contrastive_loss(model, toy_clip.normalise(b["pixels"]), tokenize(tokenizer, b["prompts"]),
-                                         b["prompts"])
+        return toy_clip.contrastive_loss(model, toy_clip.normalise(b["pixels"]),
+                                         tokenize(tokenizer, b["prompts"]).to(device), b["prompts"])
 
-    report = _train("clip", model.parameters(), loss_fn, BatchSampler(pool, c.train.batch_size, cfg.seed + 3),
-                    c.train, cfg.logs_dir)
+    batches = _on(device, BatchSampler(pool, c.train.batch_size, cfg.seed + 3))
+    report = _train("clip", model.parameters(), loss_fn, batches, c.train, cfg.logs_dir)
     return model.eval(), model_cfg, report
 
 
 @torch.no_grad()
 def encode_pool(vae, pool: FramePool, chunk: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior mean and std, float (N, C, h, w), of every pool frame (unscaled)."""
+    """Posterior mean and std, float (N, C, h, w), of every pool frame (unscaled), on the VAE's device."""
     means, stds = [], []
+    device = vae.device
     for i in range(0, len(pool), chunk):
-        px = pool.batch(np.arange(i, min(i + chunk, len(pool))))["pixels"].contiguous(memory_format=CL)
+        px = pool.batch(np.arange(i, min(i + chunk, len(pool))))["pixels"].to(device).contiguous(memory_format=CL)
         dist = vae.encode(px).latent_dist
         means.append(dist.mean)
         stds.append(dist.std)
@@ -126,7 +139,8 @@ def encode_pool(vae, pool: FramePool, chunk: int = 128) -> tuple[torch.Tensor, t
 
 
 class LatentBatches:
-    """Endless batches of scaled, freshly sampled latents + masks + prompts (dropped at ``drop``)."""
+    """Endless batches of scaled, freshly sampled latents + masks + prompts (dropped at ``drop``), on
+    the device of ``mean`` and ``std`` (the noise is drawn on the CPU: the same numbers on any device)."""
 
     def __init__(self, pool: FramePool, mean, std, factor: float, batch_size: int, drop: float, seed: int):
         self.pool, self.mean, self.std, self.factor = pool, mean, std, factor
@@ -140,17 +154,20 @@ class LatentBatches:
     def __next__(self) -> dict:
         idx = self.rng.integers(0, len(self.pool), self.batch_size)
         t = torch.from_numpy(idx)
-        eps = torch.randn(self.mean[t].shape, generator=self.gen)
+        device = self.mean.device
+        t = t.to(device)
+        eps = torch.randn(self.mean[t].shape, generator=self.gen).to(device)
         latents = (self.mean[t] + self.std[t] * eps) * self.factor
-        return {"latents": latents, "masks": torch.from_numpy(self.pool.masks[idx]).float()[:, None],
+        return {"latents": latents, "masks": torch.from_numpy(self.pool.masks[idx]).float()[:, None].to(device),
                 "prompts": drop_prompts([self.pool.prompts[i] for i in idx], self.drop, self.rng)}
 
 
 def train_unet(cfg: BaseConfig, tokenizer, latents, pool: FramePool, factor: float):
     c, t = cfg.unet, cfg.text
-    text_encoder = build_text_encoder(len(tokenizer), t.max_length, t.width, t.layers, t.heads, cfg.seed + 4)
+    device = latents[0].device
+    text_encoder = build_text_encoder(len(tokenizer), t.max_length, t.width, t.layers, t.heads, cfg.seed + 4).to(device)
     unet = build_unet(cfg.vae.latent_channels, latents[0].shape[-1], tuple(c.channels), c.layers_per_block,
-                      c.attention_heads, t.width, c.norm_groups, cfg.seed + 5).to(memory_format=CL)
+                      c.attention_heads, t.width, c.norm_groups, cfg.seed + 5).to(device, memory_format=CL)
     scheduler = build_scheduler()
     gen = torch.Generator().manual_seed(cfg.seed + 6)
     params = list(unet.parameters())
@@ -170,7 +187,7 @@ def train_unet(cfg: BaseConfig, tokenizer, latents, pool: FramePool, factor: flo
 def train_controlnet(cfg: BaseConfig, unet, text_encoder, tokenizer, scheduler, latents, pool, factor):
     c = cfg.controlnet
     controlnet = build_controlnet(unet, c.conditioning_channels, c.embedding_channels, cfg.seed + 7)
-    controlnet = controlnet.to(memory_format=CL).train()
+    controlnet = controlnet.to(latents[0].device, memory_format=CL).train()
     unet.requires_grad_(False)
     gen = torch.Generator().manual_seed(cfg.seed + 8)
     batches = LatentBatches(pool, *latents, factor, c.train.batch_size, c.prompt_dropout, cfg.seed + 8)
@@ -205,13 +222,14 @@ def build_toy_base(cfg: BaseConfig) -> dict:
     metrics dict that is also written to ``cfg.metrics``."""
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device, "base.device")
     start = time.time()
-    report: dict = {"world": "toy"}
+    report: dict = {"world": "toy", "device": device.type}
     pool, eval_pool, held_combos = _pools(cfg)
     tokenizer = build_tokenizer(vocabulary(), cfg.text.max_length)
 
-    vae, report["vae"] = train_vae(cfg, pool)
-    clip_model, clip_cfg, report["clip"] = train_clip(cfg, pool, tokenizer)
+    vae, report["vae"] = train_vae(cfg, pool, device)
+    clip_model, clip_cfg, report["clip"] = train_clip(cfg, pool, tokenizer, device)
     latents = encode_pool(vae, pool)
     factor = vae.config.scaling_factor
     unet, text_encoder, scheduler, report["unet"] = train_unet(cfg, tokenizer, latents, pool, factor)
@@ -219,8 +237,10 @@ def build_toy_base(cfg: BaseConfig) -> dict:
                                                         pool, factor)
     del latents
     if cfg.vae.decoder_train is not None:
-        vae, report["vae_decoder"] = train_vae_decoder(cfg, vae, pool)
+        vae, report["vae_decoder"] = train_vae_decoder(cfg, vae, pool, device)
 
+    for model in (vae, text_encoder, unet, controlnet, clip_model):
+        model.to(CPU)
     with atomic_dir(cfg.out_dir) as out:
         pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                        scheduler=scheduler, safety_checker=None, feature_extractor=None,
@@ -253,6 +273,7 @@ def train_saved_decoder(cfg: BaseConfig) -> dict:
     if not (Path(cfg.out_dir) / "vae").is_dir() or not metrics.is_file():
         raise FileNotFoundError(f"no built base in {cfg.out_dir} (with {metrics}): run the base stage first")
     torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device, "base.device")
     start = time.time()
     report = json.loads(metrics.read_text())
     pool, eval_pool, _ = _pools(cfg)
@@ -260,7 +281,8 @@ def train_saved_decoder(cfg: BaseConfig) -> dict:
     # built from its config: a loaded model writes the folder it came from into its config.json
     vae = AutoencoderKL.from_config({k: v for k, v in saved.config.items() if k != "_name_or_path"})
     vae.load_state_dict(saved.state_dict())
-    vae, report["vae_decoder"] = train_vae_decoder(cfg, vae, pool)
+    vae, report["vae_decoder"] = train_vae_decoder(cfg, vae, pool, device)
+    vae.to(CPU)
     with atomic_dir(cfg.out_dir) as out:
         shutil.copytree(cfg.out_dir, out, dirs_exist_ok=True)
         shutil.rmtree(out / "vae")

@@ -81,8 +81,8 @@ def load_toy_clip(folder: str | Path):
 
 def normalise(pixels: torch.Tensor) -> torch.Tensor:
     """CLIP input from ``pixels`` float (B, 3, H, W) in [-1, 1] (what ``preprocess`` gives a PIL image)."""
-    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(STD).view(1, 3, 1, 1)
+    mean = torch.tensor(MEAN, device=pixels.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=pixels.device).view(1, 3, 1, 1)
     return ((pixels + 1) / 2 - mean) / std
 
 
@@ -92,7 +92,7 @@ def contrastive_loss(model, images: torch.Tensor, ids: torch.Tensor, prompts: li
     img = F.normalize(model.encode_image(images), dim=-1)
     txt = F.normalize(model.encode_text(ids), dim=-1)
     logits = model.logit_scale.exp() * img @ txt.T
-    same = torch.tensor([[a == b for b in prompts] for a in prompts], dtype=torch.float32)
+    same = torch.tensor([[a == b for b in prompts] for a in prompts], dtype=torch.float32, device=logits.device)
     targets = same / same.sum(1, keepdim=True)
     return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
 

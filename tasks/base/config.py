@@ -108,6 +108,8 @@ class BaseConfig(StageConfig):
     metrics: str = "metrics/base.json"
     logs_dir: str = "logs/base"
     threads: int = Field(2, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present (the same "
+                                                  "recipe, minutes instead of hours), else CPU")
     data: DataConfig = DataConfig()
     vae: VaeConfig
     text: TextConfig = TextConfig()

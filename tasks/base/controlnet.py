@@ -38,7 +38,7 @@ def controlnet_loss(controlnet, unet, text_encoder, tokenizer, scheduler, latent
     noisy, noise, t = noised(scheduler, latents, generator)
     noisy = noisy.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
-        states = text_encoder(tokenize(tokenizer, prompts)).last_hidden_state
+        states = text_encoder(tokenize(tokenizer, prompts).to(latents.device)).last_hidden_state
     down, mid = controlnet(noisy, t, states, controlnet_cond=mask_image(masks, controlnet.config.conditioning_channels),
                            return_dict=False)
     pred = unet(noisy, t, states, down_block_additional_residuals=down, mid_block_additional_residual=mid).sample

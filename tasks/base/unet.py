@@ -47,9 +47,10 @@ def drop_prompts(prompts: list[str], rate: float, rng: np.random.Generator) -> l
 
 
 def noised(scheduler: DDPMScheduler, latents: torch.Tensor, generator: torch.Generator):
-    """(noisy latents, noise, timesteps): a uniformly random step per sample, as SD trains."""
-    noise = torch.randn(latents.shape, generator=generator)
-    t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), generator=generator)
+    """(noisy latents, noise, timesteps): a uniformly random step per sample, as SD trains. Drawn on
+    ``generator``'s device (the CPU), then moved to the latents'."""
+    noise = torch.randn(latents.shape, generator=generator).to(latents.device)
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), generator=generator).to(latents.device)
     return scheduler.add_noise(latents, noise, t), noise, t
 
 
@@ -72,6 +73,6 @@ def t2i_loss(unet, text_encoder, tokenizer, scheduler, latents: torch.Tensor, pr
     """Epsilon-prediction MSE on scaled ``latents`` (B, C, h, w) with ``prompts`` (already dropped),
     weighted towards the object by ``masks`` (B, 1, H, W) (see ``foreground_mse``)."""
     noisy, noise, t = noised(scheduler, latents, generator)
-    states = text_encoder(tokenize(tokenizer, prompts)).last_hidden_state
+    states = text_encoder(tokenize(tokenizer, prompts).to(latents.device)).last_hidden_state
     pred = unet(noisy.contiguous(memory_format=torch.channels_last), t, states).sample
     return foreground_mse(pred, noise, masks, foreground_weight)

@@ -16,6 +16,7 @@ from tasks.base.data import all_combos, render_pool, split_combos, vocabulary
 from tasks.base.sd14 import check_sd14
 from tasks.base.text import tokenize
 from tasks.base.train_loop import lr_at, steps_that_fit, train
+from tasks.device import resolve_device
 from tasks.params import ConfigError, load_stage_config
 
 
@@ -160,3 +161,16 @@ def test_sd14_missing_folder_is_named(tmp_path):
 def test_sd14_unloadable_folder_is_named(tmp_path):
     with pytest.raises(ConfigError, match="base.sd14.sd14_dir = .*vae/ does not load"):
         check_sd14(Sd14Config(sd14_dir=str(tmp_path)))
+
+
+def test_base_device_setting_is_checked():
+    with pytest.raises(ConfigError, match="base.device"):
+        load_stage_config(BaseConfig, "base", overrides={"device": "gpu"})
+    assert load_stage_config(BaseConfig, "base", overrides={"device": "cpu"}).device == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_names_the_setting():
+    assert resolve_device("auto", "base.device") == torch.device("cpu")
+    with pytest.raises(RuntimeError, match="base.device=cuda but no CUDA device"):
+        resolve_device("cuda", "base.device")
