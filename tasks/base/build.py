@@ -69,7 +69,8 @@ def train_vae(cfg: BaseConfig, pool: FramePool, device: torch.device = CPU) -> t
     vae = build_vae(tuple(c.channels), c.layers_per_block, c.latent_channels, c.norm_groups, 64, cfg.seed)
     vae = vae.to(device, memory_format=CL).train()
     rng = np.random.default_rng(cfg.seed + 1)
-    batches = _on(device, (_random_crops(b, c.crop, rng) for b in BatchSampler(pool, c.train.batch_size, cfg.seed + 1)))
+    crops = (_random_crops(b, c.crop, rng) for b in BatchSampler(pool, c.train.batch_size, cfg.seed + 1))
+    batches = _on(device, crops)
     report = _train("vae", vae.parameters(),
                     lambda b: vae_loss(vae, b["pixels"], c.kl_weight, c.edge_weight, b["masks"], c.foreground_weight),
                     batches, c.train, cfg.logs_dir)
@@ -99,7 +100,8 @@ def train_vae_decoder(cfg: BaseConfig, vae, pool: FramePool,
     vae.quant_conv.requires_grad_(False)
     seed = cfg.seed + 9
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-    batches = _on(device, (_random_crops(b, c.crop, rng) for b in BatchSampler(pool, c.decoder_train.batch_size, seed)))
+    crops = (_random_crops(b, c.crop, rng) for b in BatchSampler(pool, c.decoder_train.batch_size, seed))
+    batches = _on(device, crops)
     params = [p for p in vae.parameters() if p.requires_grad]
     report = _train("vae_decoder", params,
                     lambda b: vae_loss(vae, b["pixels"], c.kl_weight, c.edge_weight, b["masks"], c.foreground_weight, gen),
@@ -153,9 +155,8 @@ class LatentBatches:
 
     def __next__(self) -> dict:
         idx = self.rng.integers(0, len(self.pool), self.batch_size)
-        t = torch.from_numpy(idx)
         device = self.mean.device
-        t = t.to(device)
+        t = torch.from_numpy(idx).to(device)
         eps = torch.randn(self.mean[t].shape, generator=self.gen).to(device)
         latents = (self.mean[t] + self.std[t] * eps) * self.factor
         return {"latents": latents, "masks": torch.from_numpy(self.pool.masks[idx]).float()[:, None].to(device),
