@@ -10,4 +10,4 @@ def resolve_device(setting: str, key: str) -> torch.device:
     params.yaml setting), not a silent fall back to a run a hundred times slower."""
     if setting == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"{key}=cuda but no CUDA device is available")
-    return torch.device("cuda" if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()) else "cpu")
+    return torch.device("cuda" if setting != "cpu" and torch.cuda.is_available() else "cpu")
