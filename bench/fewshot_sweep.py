@@ -39,6 +39,7 @@ def run_variant(name: str, spec: dict, work: Path, device: str, results: Path) -
     sys.path.insert(0, str(ROOT))
     from tasks.evaluate import EvaluateConfig, evaluate
     from tasks.generate import GenerateConfig, generate
+    from tasks.io import content_digest
     from tasks.params import load_stage_config
     from tasks.train import TrainConfig, train
 
@@ -48,10 +49,13 @@ def run_variant(name: str, spec: dict, work: Path, device: str, results: Path) -
     every = min(e["step"] for e in evals)
     out = work / folder_name(name)
     t0 = time.time()
-    train(load_stage_config(TrainConfig, "train", params, {
+    train_cfg = load_stage_config(TrainConfig, "train", params, {
         "device": device, "mixed_precision": "no", "validation": False, **spec.get("train", {}),
         "steps": steps, "checkpoint_every": every, "keep_last": 1000,
-        "out_dir": str(out / "checkpoints"), "metrics": str(out / "train.json"), "loss_log": str(out / "loss.csv")}))
+        "out_dir": str(out / "checkpoints"), "metrics": str(out / "train.json"), "loss_log": str(out / "loss.csv")})
+    # rows from different base builds must not be compared as one: each row names its base by content
+    base = content_digest(*(Path(train_cfg.base_dir) / p for p in ("vae", "text_encoder", "unet", "controlnet")))[:10]
+    train(train_cfg)
     train_seconds = time.time() - t0
     for i, e in enumerate(evals):
         t1 = time.time()
@@ -69,7 +73,7 @@ def run_variant(name: str, spec: dict, work: Path, device: str, results: Path) -
             "outputs_dir": str(run / "outputs"), "report_dir": str(run / "eval"), "metrics": str(run / "eval.json"),
             "frame_log": str(run / "frames.csv")}))
         row = {"variant": name, "train": spec.get("train", {}), "step": e["step"], "generate": e.get("generate", {}),
-               "device": device, "train_seconds": round(train_seconds), "eval_seconds": round(time.time() - t1),
+               "device": device, "base": base, "train_seconds": round(train_seconds), "eval_seconds": round(time.time() - t1),
                **{k: round(m[k], 4) for k in SUMMARY}, "videos": {k: round(v["iou"], 3) for k, v in m["videos"].items()}}
         with open(results, "a") as f:  # one short line per write: parallel variants do not interleave
             f.write(json.dumps(row) + "\n")
@@ -78,13 +82,13 @@ def run_variant(name: str, spec: dict, work: Path, device: str, results: Path) -
 def table(results: Path) -> str:
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
     rows.sort(key=lambda r: -r["iou"])
-    lines = ["| variant | train overrides | step | generate overrides | IoU | Text | Frame (adj.) | Frame (all) | "
-             "Centroid px | IoU per sequence |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| base | device | variant | train overrides | step | generate overrides | IoU | Text | Frame (adj.) | "
+             "Frame (all) | Centroid px | IoU per sequence |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         seqs = sorted({k.rsplit("-s", 1)[0] for k in r["videos"]})
         per = " / ".join(f"{sum(v for k, v in r['videos'].items() if k.startswith(s + '-s')) / sum(k.startswith(s + '-s') for k in r['videos']):.2f}"
                          for s in seqs)
-        lines.append(f"| {r['variant']} | {json.dumps(r['train'])} | {r['step']} | {json.dumps(r['generate'])} | "
+        lines.append(f"| {r.get('base', '-')} | {r['device']} | {r['variant']} | {json.dumps(r['train'])} | {r['step']} | {json.dumps(r['generate'])} | "
                      f"{r['iou']:.3f} | {r['text_alignment']:.1f} | {r['consistency_adjacent']:.1f} | "
                      f"{r['consistency_all_pairs']:.1f} | {r['centroid_error_px']:.1f} | {per} |")
     return "\n".join(lines)
