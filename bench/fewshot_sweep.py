@@ -88,7 +88,8 @@ def table(results: Path) -> str:
         seqs = sorted({k.rsplit("-s", 1)[0] for k in r["videos"]})
         per = " / ".join(f"{sum(v for k, v in r['videos'].items() if k.startswith(s + '-s')) / sum(k.startswith(s + '-s') for k in r['videos']):.2f}"
                          for s in seqs)
-        lines.append(f"| {r.get('base', '-')} | {r['device']} | {r['variant']} | {json.dumps(r['train'])} | {r['step']} | {json.dumps(r['generate'])} | "
+        lines.append(f"| {r.get('base', '-')} | {r['device']} | {r['variant']} | {json.dumps(r['train'])} | "
+                     f"{r['step']} | {json.dumps(r['generate'])} | "
                      f"{r['iou']:.3f} | {r['text_alignment']:.1f} | {r['consistency_adjacent']:.1f} | "
                      f"{r['consistency_all_pairs']:.1f} | {r['centroid_error_px']:.1f} | {per} |")
     return "\n".join(lines)
