@@ -13,13 +13,16 @@ import cv2
 
 from tasks.toyworld import COLOURS, SHAPES, render_object_mask
 
-# Reference colours of the grounds (base, light and dark texture, rock cracks), RGB.
-GROUND_REFS = np.array([
-    (70, 140, 55), (50, 115, 40), (95, 165, 75),          # grass
-    (214, 188, 136), (195, 170, 118), (232, 206, 155),    # sand
-    (45, 95, 175), (35, 80, 155), (60, 115, 195),         # water
-    (128, 122, 115), (100, 95, 88), (155, 150, 142), (75, 70, 64), (60, 56, 50),  # rock
-], np.float32)
+# Reference colours of each ground (base, light and dark texture; rock also its cracks), RGB.
+GROUND_COLOURS = {
+    "grass": [(70, 140, 55), (50, 115, 40), (95, 165, 75)],
+    "sand": [(214, 188, 136), (195, 170, 118), (232, 206, 155)],
+    "water": [(45, 95, 175), (35, 80, 155), (60, 115, 195)],
+    "rock": [(128, 122, 115), (100, 95, 88), (155, 150, 142), (75, 70, 64), (60, 56, 50)],
+}
+GROUND_NAMES = list(GROUND_COLOURS)
+GROUND_REFS = np.array([c for refs in GROUND_COLOURS.values() for c in refs], np.float32)
+GROUND_REF_GROUND = np.concatenate([[i] * len(refs) for i, refs in enumerate(GROUND_COLOURS.values())])
 COLOUR_NAMES = list(COLOURS)
 # each object colour as lit by the renderer's top-to-bottom shade (x1.08 .. x0.92)
 OBJECT_REFS = np.array([np.clip(np.array(c) * s, 0, 255) for c in COLOURS.values() for s in (1.08, 1.0, 0.92)],
@@ -45,6 +48,17 @@ def object_pixels(frame: np.ndarray, min_pixels: int) -> np.ndarray:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
     keep = [k for k in range(1, n) if stats[k, cv2.CC_STAT_AREA] >= min_pixels]
     return np.isin(labels, keep)
+
+
+def detect_ground(frame: np.ndarray) -> str | None:
+    """The ground whose colours are nearest to most of the frame's non-object pixels (None when the
+    object covers the whole frame)."""
+    px = frame.reshape(-1, 1, 3).astype(np.float32)
+    nearest = GROUND_REF_GROUND[np.linalg.norm(px - GROUND_REFS[None], axis=-1).argmin(1)]
+    background = (palette_labels(frame) < 0).reshape(-1)
+    if not background.any():
+        return None
+    return GROUND_NAMES[int(np.bincount(nearest[background], minlength=len(GROUND_NAMES)).argmax())]
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
@@ -99,18 +113,21 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
-def score_samples(images: np.ndarray, colours: list[str], shapes: list[str], masks: np.ndarray | None = None) -> dict:
-    """Accuracy of the prompted colour / shape in ``images`` uint8 (N, H, W, 3), and when ``masks``
-    bool (N, H, W) are given, the mean IoU of the detected object with them."""
-    hits_c, hits_s, ious = [], [], []
+def score_samples(images: np.ndarray, combos: list[tuple[str, str, str]], masks: np.ndarray | None = None) -> dict:
+    """Accuracy of the prompted (colour, shape, ground) ``combos`` in ``images`` uint8 (N, H, W, 3)
+    ("both": colour and shape right), and when ``masks`` bool (N, H, W) are given, the mean IoU of
+    the detected object with them."""
+    hits_c, hits_s, hits_g, ious = [], [], [], []
     for i, img in enumerate(images):
         colour, obj = detect_object(img)
-        hits_c.append(colour == colours[i])
-        hits_s.append(classify_shape(obj) == shapes[i])
+        hits_c.append(colour == combos[i][0])
+        hits_s.append(classify_shape(obj) == combos[i][1])
+        hits_g.append(detect_ground(img) == combos[i][2])
         if masks is not None:
             ious.append(iou(obj, masks[i]))
-    out = {"colour_accuracy": round(float(np.mean(hits_c)), 4), "shape_accuracy": round(float(np.mean(hits_s)), 4),
-           "both_accuracy": round(float(np.mean(np.logical_and(hits_c, hits_s))), 4), "n": len(images)}
+    mean = lambda hits: round(float(np.mean(hits)), 4)  # noqa: E731
+    out = {"colour_accuracy": mean(hits_c), "shape_accuracy": mean(hits_s),
+           "both_accuracy": mean(np.logical_and(hits_c, hits_s)), "ground_accuracy": mean(hits_g), "n": len(images)}
     if masks is not None:
         out["mask_iou"] = round(float(np.mean(ious)), 4)
     return out

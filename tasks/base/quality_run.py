@@ -85,13 +85,12 @@ def measure_quality(folder: Path, pool: FramePool, cfg) -> dict:
     q = cfg.quality
     n = min(q.n_samples, len(pool))
     prompts = pool.prompts[:n]
-    colours = [c[0] for c in pool.combos[:n]]
-    shapes = [c[1] for c in pool.combos[:n]]
+    combos = pool.combos[:n]
     report = vae_roundtrip(folder, pool, q.min_object_pixels)
     t2i = sample_t2i(folder, prompts, q.inference_steps, q.guidance_scale, cfg.seed)
-    report["text_to_image"] = score_samples(t2i, colours, shapes)
+    report["text_to_image"] = score_samples(t2i, combos)
     ctrl = sample_controlnet(folder, prompts, pool.masks[:n], q.inference_steps, q.guidance_scale, cfg.seed)
-    report["controlnet"] = score_samples(ctrl, colours, shapes, pool.masks[:n])
+    report["controlnet"] = score_samples(ctrl, combos, pool.masks[:n])
     report["clip_zero_shot"] = clip_zero_shot(folder / "clip", pool)
     report["sampler"] = {"scheduler": "DDIM", "steps": q.inference_steps, "guidance_scale": q.guidance_scale}
     _write_samples(folder / "samples.png", t2i, ctrl, pool.masks[:n])

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from tasks.base.quality import classify_shape, detect_object, iou, palette_labels, psnr, score_samples
+from tasks.base.quality import (classify_shape, detect_ground, detect_object, iou, palette_labels, psnr,
+                                score_samples)
 from tasks.toyworld import COLOURS, GROUNDS, SHAPES, Scene, render_video
 
 
@@ -19,6 +20,19 @@ def test_detect_object_finds_colour_and_mask_on_every_ground(ground):
         found, obj = detect_object(frame)
         assert found == colour
         assert iou(obj, mask) > 0.85
+
+
+@pytest.mark.parametrize("ground", list(GROUNDS))
+def test_detect_ground_on_every_ground_under_every_colour(ground):
+    for i, colour in enumerate(COLOURS):
+        frame, _ = _frame(colour, SHAPES[i % len(SHAPES)], ground, seed=10 + i)
+        assert detect_ground(frame) == ground
+
+
+def test_detect_ground_none_when_the_object_fills_the_frame():
+    frame = np.zeros((8, 8, 3), np.uint8)
+    frame[:] = COLOURS["red"]
+    assert detect_ground(frame) is None
 
 
 def test_ground_alone_has_no_object():
@@ -56,8 +70,9 @@ def test_psnr_known_values():
 def test_score_samples_on_rendered_frames():
     cases = [("red", "star", "sand"), ("purple", "triangle", "water"), ("yellow", "square", "grass")]
     frames, masks = zip(*[_frame(*c, seed=k) for k, c in enumerate(cases)])
-    got = score_samples(np.stack(frames), [c[0] for c in cases], [c[1] for c in cases], np.stack(masks))
-    assert got["colour_accuracy"] == got["shape_accuracy"] == got["both_accuracy"] == 1.0
+    got = score_samples(np.stack(frames), cases, np.stack(masks))
+    assert got["colour_accuracy"] == got["shape_accuracy"] == got["both_accuracy"] == got["ground_accuracy"] == 1.0
     assert got["mask_iou"] > 0.85
-    wrong = score_samples(np.stack(frames), ["pink"] * 3, [c[1] for c in cases])
-    assert wrong["colour_accuracy"] == 0.0 and wrong["both_accuracy"] == 0.0
+    wrong = score_samples(np.stack(frames), [("pink", c[1], "rock") for c in cases])
+    assert wrong["colour_accuracy"] == 0.0 and wrong["both_accuracy"] == 0.0 and wrong["ground_accuracy"] == 0.0
+    assert wrong["shape_accuracy"] == 1.0 and "mask_iou" not in wrong
