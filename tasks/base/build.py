@@ -180,7 +180,7 @@ def train_unet(cfg: BaseConfig, tokenizer, latents, pool: FramePool, factor: flo
     batches = LatentBatches(pool, *latents, factor, c.train.batch_size, c.prompt_dropout, cfg.seed + 6)
     report = _train("unet", params,
                     lambda b: t2i_loss(unet, text_encoder, tokenizer, scheduler, b["latents"], b["prompts"], gen,
-                                      b["masks"], c.foreground_weight),
+                                      b["masks"], c.foreground_weight, c.noise_offset),
                     batches, c.train, cfg.logs_dir)
     return unet.eval(), text_encoder.eval().requires_grad_(False), scheduler, report
 
@@ -195,7 +195,7 @@ def train_controlnet(cfg: BaseConfig, unet, text_encoder, tokenizer, scheduler, 
 
     def loss_fn(b):
         return controlnet_loss(controlnet, unet, text_encoder, tokenizer, scheduler, b["latents"], b["masks"],
-                               b["prompts"], gen, c.foreground_weight)
+                               b["prompts"], gen, c.foreground_weight, cfg.unet.noise_offset)
 
     report = _train("controlnet", controlnet.parameters(), loss_fn, batches, c.train, cfg.logs_dir)
     return controlnet.eval(), report

@@ -65,6 +65,8 @@ class UNetConfig(StageConfig):
     norm_groups: int = 16
     prompt_dropout: float = Field(0.1, ge=0, le=1, description="empty prompt rate, for classifier-free guidance")
     foreground_weight: float = Field(0.0, ge=0, description="extra loss weight on object cells (0 = SD's plain MSE)")
+    noise_offset: float = Field(0.0, ge=0, description="offset noise: a per-channel constant added to the "
+                                "training noise, so the prompt sets the frame's overall colour (0 = SD's noise)")
     train: TrainSchedule
 
 

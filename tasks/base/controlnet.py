@@ -32,10 +32,11 @@ def mask_image(masks: torch.Tensor, channels: int) -> torch.Tensor:
 
 def controlnet_loss(controlnet, unet, text_encoder, tokenizer, scheduler, latents: torch.Tensor,
                     masks: torch.Tensor, prompts: list[str], generator: torch.Generator,
-                    foreground_weight: float = 0.0) -> torch.Tensor:
+                    foreground_weight: float = 0.0, noise_offset: float = 0.0) -> torch.Tensor:
     """Epsilon MSE of the frozen UNet steered by the ControlNet's residuals (weighted towards the
-    object as in ``tasks.base.unet.foreground_mse``)."""
-    noisy, noise, t = noised(scheduler, latents, generator)
+    object as in ``tasks.base.unet.foreground_mse``; ``noise_offset`` as in ``tasks.base.unet.noised``,
+    the UNet's own, so the ControlNet learns on the noise the UNet was trained on)."""
+    noisy, noise, t = noised(scheduler, latents, generator, noise_offset)
     noisy = noisy.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         states = text_encoder(tokenize(tokenizer, prompts).to(latents.device)).last_hidden_state

@@ -16,7 +16,7 @@ TINY = {
     "data": {"n_scenes": 24, "frames_per_scene": 2, "n_heldout_combos": 4, "n_eval_scenes": 4},
     "vae": {"channels": [8, 16, 16], "norm_groups": 4, "train": {"steps": 3, "batch_size": 4, "lr": 1e-3, "min_lr": 1e-4, "warmup": 1}},
     "text": {"width": 32, "layers": 1, "heads": 2},
-    "unet": {"channels": [16, 32, 32], "norm_groups": 8, "attention_heads": 2,
+    "unet": {"channels": [16, 32, 32], "norm_groups": 8, "attention_heads": 2, "noise_offset": 0.1,
              "train": {"steps": 3, "batch_size": 4, "lr": 1e-3, "min_lr": 1e-4, "warmup": 1}},
     "controlnet": {"embedding_channels": [8, 8, 16], "train": {"steps": 3, "batch_size": 4, "lr": 1e-3, "min_lr": 1e-4, "warmup": 1}},
     "clip": {"embed_dim": 16, "vision_width": 32, "vision_layers": 1, "patch_size": 16, "text_width": 16, "text_layers": 1,
@@ -53,6 +53,7 @@ def test_toy_base_flow_writes_an_sd14_style_folder(tmp_path, prefect_harness):
     q = saved["quality"]
     assert {"vae_psnr_db", "vae_mask_iou", "text_to_image", "controlnet", "clip_zero_shot"} <= set(q)
     assert 0 <= q["controlnet"]["mask_iou"] <= 1 and saved["unet"]["steps"] == 3
+    assert all(0 <= q[m]["ground_accuracy"] <= 1 for m in ("text_to_image", "controlnet"))
     assert report == saved
 
 

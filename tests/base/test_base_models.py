@@ -8,7 +8,7 @@ from tasks.base.build import _random_crops
 from tasks.base.controlnet import controlnet_loss, mask_image
 from tasks.base.text import tokenize
 from tasks.base.train_loop import train
-from tasks.base.unet import foreground_mse, t2i_loss
+from tasks.base.unet import build_scheduler, foreground_mse, noised, t2i_loss
 from tasks.base.vae import latent_scaling_factor, object_weight, vae_loss
 
 
@@ -162,3 +162,29 @@ def test_random_crops_cut_pixels_and_masks_at_the_same_place():
     first_columns = crops["pixels"][:, 0, 0, 0]
     assert first_columns.min() >= 0 and first_columns.max() <= 32
     assert _random_crops({"pixels": pixels, "masks": masks}, 64, np.random.default_rng(0))["masks"] is masks
+
+
+def test_noised_without_offset_is_plain_sd_noise():
+    # offset 0 draws nothing extra: the noise and steps of a seed are those before the offset existed
+    scheduler = build_scheduler()
+    latents = torch.randn(3, 4, 8, 8)
+    noisy, noise, t = noised(scheduler, latents, torch.Generator().manual_seed(5))
+    ref = torch.Generator().manual_seed(5)
+    expected_noise = torch.randn(latents.shape, generator=ref)
+    expected_t = torch.randint(0, 1000, (3,), generator=ref)
+    assert torch.equal(noise, expected_noise) and torch.equal(t, expected_t)
+    torch.testing.assert_close(noisy, scheduler.add_noise(latents, expected_noise, expected_t))
+
+
+def test_noise_offset_moves_each_channels_mean_and_nothing_else():
+    scheduler = build_scheduler()
+    latents = torch.zeros(4000, 2, 16, 16)
+    _, plain, _ = noised(scheduler, latents, torch.Generator().manual_seed(0))
+    _, offset, _ = noised(scheduler, latents, torch.Generator().manual_seed(0), offset=0.3)
+    shift = offset - plain
+    # one constant per sample and channel ...
+    torch.testing.assert_close(shift, shift[:, :, :1, :1].expand_as(shift))
+    # ... of std `offset`, so a channel's mean over the 256 cells has std sqrt(0.3^2 + 1/256), not 1/16
+    assert abs(shift[:, :, 0, 0].std().item() - 0.3) < 0.02
+    assert abs(plain.mean((2, 3)).std().item() - 1 / 16) < 0.005
+    assert abs(offset.mean((2, 3)).std().item() - (0.3 ** 2 + 1 / 256) ** 0.5) < 0.015
