@@ -28,6 +28,7 @@ def first_frame_loss(
     masks: torch.Tensor | None,
     generator: torch.Generator | None = None,
     timesteps: torch.Tensor | None = None,
+    noise_offset: float = 0.0,
 ) -> torch.Tensor:
     """Eq. 2: MSE between the true and predicted noise of frames 2..n.
 
@@ -40,6 +41,10 @@ def first_frame_loss(
         masks: ``(B, F, Hm, Wm)`` float in {0, 1}, or None (the "w/o mask" ablation).
         generator: seeds the noise and the timesteps.
         timesteps: ``(B,)`` to fix the timesteps instead of sampling them uniformly.
+        noise_offset: > 0 adds offset noise, one extra normal draw per video, channel and frame
+            times ``noise_offset`` over every latent cell (for a base trained with it, as the toy
+            base is: ``tasks.base.unet.noised``). Drawn after the timesteps, so 0 leaves every
+            other draw of a seed as it was.
 
     Returns:
         A scalar loss (float32), differentiable w.r.t. the trainable parameters.
@@ -54,6 +59,9 @@ def first_frame_loss(
     if timesteps is None:
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator, device=gen_device)
     timesteps = timesteps.to(device).long()
+    if noise_offset > 0:
+        offset = torch.randn(*latents.shape[:3], 1, 1, generator=generator, device=gen_device, dtype=latents.dtype)
+        noise = noise + noise_offset * offset.to(device)
 
     noisy = noise_video(scheduler, latents, noise, timesteps)
     prediction = video_unet(noisy, timesteps, text_emb, masks)
