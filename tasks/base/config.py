@@ -111,7 +111,7 @@ class BaseConfig(StageConfig):
     logs_dir: str = "logs/base"
     threads: int = Field(2, ge=1)
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present (the same "
-                                                  "recipe: an estimated 12 min on an H100, 61 measured on 2 CPU cores), else CPU")
+                                                  "recipe: an estimated 12 min on an H100, 58 measured on 2 CPU cores), else CPU")
     data: DataConfig = DataConfig()
     vae: VaeConfig
     text: TextConfig = TextConfig()
