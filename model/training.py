@@ -20,6 +20,18 @@ def noise_video(scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps
     return noisy
 
 
+def add_offset_noise(noise: torch.Tensor, offset: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Offset noise (Guttenberg, 2023): ``noise`` plus ``offset`` x one normal draw per everything
+    but the two spatial dims (per image and channel; per video, channel and frame), shared by every
+    latent cell, so the noise hides a frame's mean colour. Drawn on ``generator``'s device; 0 draws
+    nothing (a seed's other draws stay as they were)."""
+    if offset <= 0:
+        return noise
+    gen_device = generator.device if generator is not None else noise.device
+    draw = torch.randn(*noise.shape[:-2], 1, 1, generator=generator, device=gen_device, dtype=noise.dtype)
+    return noise + offset * draw.to(noise.device)
+
+
 def first_frame_loss(
     video_unet,
     scheduler,
@@ -41,10 +53,8 @@ def first_frame_loss(
         masks: ``(B, F, Hm, Wm)`` float in {0, 1}, or None (the "w/o mask" ablation).
         generator: seeds the noise and the timesteps.
         timesteps: ``(B,)`` to fix the timesteps instead of sampling them uniformly.
-        noise_offset: > 0 adds offset noise, one extra normal draw per video, channel and frame
-            times ``noise_offset`` over every latent cell (for a base trained with it, as the toy
-            base is: ``tasks.base.unet.noised``). Drawn after the timesteps, so 0 leaves every
-            other draw of a seed as it was.
+        noise_offset: ``add_offset_noise`` on the noise (for a base trained with it, as the toy
+            base is), drawn after the timesteps.
 
     Returns:
         A scalar loss (float32), differentiable w.r.t. the trainable parameters.
@@ -59,9 +69,7 @@ def first_frame_loss(
     if timesteps is None:
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator, device=gen_device)
     timesteps = timesteps.to(device).long()
-    if noise_offset > 0:
-        offset = torch.randn(*latents.shape[:3], 1, 1, generator=generator, device=gen_device, dtype=latents.dtype)
-        noise = noise + noise_offset * offset.to(device)
+    noise = add_offset_noise(noise, noise_offset, generator)
 
     noisy = noise_video(scheduler, latents, noise, timesteps)
     prediction = video_unet(noisy, timesteps, text_emb, masks)

@@ -33,12 +33,17 @@ OBJECT_REF_COLOUR = np.repeat(np.arange(len(COLOURS)), 3)
 def palette_labels(frame: np.ndarray) -> np.ndarray:
     """Per pixel: index into COLOUR_NAMES of the nearest object colour, or -1 where a ground colour
     is nearer. ``frame`` uint8 (H, W, 3) RGB; returns int (H, W)."""
+    return _labels(frame)[0].reshape(frame.shape[:2])
+
+
+def _labels(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel, flat: the ``palette_labels`` label, and the index into GROUND_NAMES of the
+    nearest ground colour."""
     px = frame.reshape(-1, 1, 3).astype(np.float32)
     d_obj = np.linalg.norm(px - OBJECT_REFS[None], axis=-1)
-    d_gnd = np.linalg.norm(px - GROUND_REFS[None], axis=-1).min(1)
-    nearest = d_obj.argmin(1)
-    labels = np.where(d_obj.min(1) < d_gnd, OBJECT_REF_COLOUR[nearest], -1)
-    return labels.reshape(frame.shape[:2])
+    d_gnd = np.linalg.norm(px - GROUND_REFS[None], axis=-1)
+    labels = np.where(d_obj.min(1) < d_gnd.min(1), OBJECT_REF_COLOUR[d_obj.argmin(1)], -1)
+    return labels, GROUND_REF_GROUND[d_gnd.argmin(1)]
 
 
 def object_pixels(frame: np.ndarray, min_pixels: int) -> np.ndarray:
@@ -53,9 +58,8 @@ def object_pixels(frame: np.ndarray, min_pixels: int) -> np.ndarray:
 def detect_ground(frame: np.ndarray) -> str | None:
     """The ground whose colours are nearest to most of the frame's non-object pixels (None when the
     object covers the whole frame)."""
-    px = frame.reshape(-1, 1, 3).astype(np.float32)
-    nearest = GROUND_REF_GROUND[np.linalg.norm(px - GROUND_REFS[None], axis=-1).argmin(1)]
-    background = (palette_labels(frame) < 0).reshape(-1)
+    labels, nearest = _labels(frame)
+    background = labels < 0
     if not background.any():
         return None
     return GROUND_NAMES[int(np.bincount(nearest[background], minlength=len(GROUND_NAMES)).argmax())]

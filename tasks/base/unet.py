@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DConditionModel
 
+from model.training import add_offset_noise
 from tasks.base.text import tokenize
 
 
@@ -50,19 +51,17 @@ def noised(scheduler: DDPMScheduler, latents: torch.Tensor, generator: torch.Gen
     """(noisy latents, noise, timesteps): a uniformly random step per sample, as SD trains. Drawn on
     ``generator``'s device (the CPU), then moved to the latents'.
 
-    ``offset`` > 0 adds "offset noise" (Guttenberg, 2023): one extra normal draw per sample and
-    channel, times ``offset``, shared by every latent cell. Why: the noise's mean over a 16x16
+    ``offset`` > 0 adds offset noise (``model.training.add_offset_noise``: one extra normal draw per
+    sample and channel, times ``offset``, shared by every latent cell). Why: the noise's mean over a 16x16
     latent has a std of only 1/16, and a channel's mean carries the frame's overall colour (in the
     toy base's latents, channel 3 averages +1.87 on sand and -1.77 on water). Even at the last step
     (signal x sqrt(alpha_bar) = 0.068) sand and water stay 0.25 apart, four noise stds, so a model
     trained on SD's plain noise reads the ground's colour off its input instead of the prompt, and
     sampling, which starts from noise of mean ~0, paints sand and water grey. The offset hides that
-    mean, so the prompt must supply it. Sampling is unchanged. 0 draws nothing extra (the random
-    stream of a seed is the one from before the offset existed)."""
+    mean, so the prompt must supply it. Sampling is unchanged."""
     noise = torch.randn(latents.shape, generator=generator)
     t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), generator=generator)
-    if offset > 0:
-        noise = noise + offset * torch.randn(*latents.shape[:2], 1, 1, generator=generator)
+    noise = add_offset_noise(noise, offset, generator)
     noise, t = noise.to(latents.device), t.to(latents.device)
     return scheduler.add_noise(latents, noise, t), noise, t
 
