@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def run_variant(name: str, spec: dict, work: Path, device: str, results: Path) -
     params = ROOT / "params.yaml"
     evals = spec["evals"]
     steps = max(e["step"] for e in evals)
-    every = min(e["step"] for e in evals)
+    every = math.gcd(*(e["step"] for e in evals))  # a checkpoint at every step named
     out = work / folder_name(name)
     t0 = time.time()
     train_cfg = load_stage_config(TrainConfig, "train", params, {

@@ -70,6 +70,9 @@ class TrainConfig(StageConfig):
         "hue rotations (degrees) each clip is trained under, drawn uniformly; [0] = as recorded. "
         "Several make frame 1 the only reliable source of the object's and ground's colours"))
     noise_offset: float = Field(0.0, ge=0, description="offset noise on frames 2..n (model.training.first_frame_loss); 0 = SD's noise")
+    foreground_weight: float = Field(0.0, ge=0, description=(
+        "extra loss weight on the latent cells the object's mask covers in frames 2..n "
+        "(model.training.foreground_mse); 0 = the paper's plain MSE"))
     prompt_dropout: float = Field(0.0, ge=0, lt=1, description=(
         "probability a sample's prompt is replaced by the empty prompt, so the unconditional "
         "branch that classifier-free guidance uses is trained too"))
@@ -256,7 +259,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
             with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
                 loss = first_frame_loss(video_unet, base.train_scheduler, latents, text,
                                         masks if cfg.mask_cross_attention else None, generator=generator,
-                                        noise_offset=cfg.noise_offset)
+                                        noise_offset=cfg.noise_offset, foreground_weight=cfg.foreground_weight)
             (loss / cfg.grad_accum).backward()
             total += loss.item() / cfg.grad_accum
         torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)

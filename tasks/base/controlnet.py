@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 from diffusers import ControlNetModel, UNet2DConditionModel
 
+from model.training import foreground_mse
 from tasks.base.text import tokenize
-from tasks.base.unet import foreground_mse, noised
+from tasks.base.unet import noised
 
 
 def build_controlnet(unet: UNet2DConditionModel, conditioning_channels: int, embedding_channels: tuple[int, ...],
@@ -34,7 +35,7 @@ def controlnet_loss(controlnet, unet, text_encoder, tokenizer, scheduler, latent
                     masks: torch.Tensor, prompts: list[str], generator: torch.Generator,
                     foreground_weight: float = 0.0, noise_offset: float = 0.0) -> torch.Tensor:
     """Epsilon MSE of the frozen UNet steered by the ControlNet's residuals (weighted towards the
-    object as in ``tasks.base.unet.foreground_mse``; ``noise_offset`` as in ``tasks.base.unet.noised``,
+    object as in ``model.training.foreground_mse``; ``noise_offset`` as in ``tasks.base.unet.noised``,
     the UNet's own, so the ControlNet learns on the noise the UNet was trained on)."""
     noisy, noise, t = noised(scheduler, latents, generator, noise_offset)
     noisy = noisy.contiguous(memory_format=torch.channels_last)

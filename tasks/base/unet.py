@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DConditionModel
 
-from model.training import add_offset_noise
+from model.training import add_offset_noise, foreground_mse
 from tasks.base.text import tokenize
 
 
@@ -64,19 +63,6 @@ def noised(scheduler: DDPMScheduler, latents: torch.Tensor, generator: torch.Gen
     noise = add_offset_noise(noise, offset, generator)
     noise, t = noise.to(latents.device), t.to(latents.device)
     return scheduler.add_noise(latents, noise, t), noise, t
-
-
-def foreground_mse(pred: torch.Tensor, target: torch.Tensor, masks: torch.Tensor | None,
-                   foreground_weight: float) -> torch.Tensor:
-    """MSE with each latent cell weighted 1 + ``foreground_weight`` x (the fraction of it the object
-    covers), normalised by the mean weight so the loss keeps its scale. Why: a toy object covers 2-9%
-    of the frame, so with a plain MSE its colour and shape (what the prompt is about) are a few percent
-    of the signal and text conditioning is learned last. 0 (or no masks) is SD's plain MSE."""
-    if masks is None or foreground_weight == 0:
-        return F.mse_loss(pred, target)
-    cover = F.adaptive_avg_pool2d(masks, pred.shape[-2:])  # (B, 1, h, w) in [0, 1]
-    weight = 1 + foreground_weight * cover
-    return ((pred - target) ** 2 * weight).mean() / weight.mean()
 
 
 def t2i_loss(unet, text_encoder, tokenizer, scheduler, latents: torch.Tensor, prompts: list[str],

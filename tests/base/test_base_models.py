@@ -8,7 +8,7 @@ from tasks.base.build import _random_crops
 from tasks.base.controlnet import controlnet_loss, mask_image
 from tasks.base.text import tokenize
 from tasks.base.train_loop import train
-from tasks.base.unet import build_scheduler, foreground_mse, noised, t2i_loss
+from tasks.base.unet import build_scheduler, noised, t2i_loss
 from tasks.base.vae import latent_scaling_factor, object_weight, vae_loss
 
 
@@ -106,19 +106,6 @@ def test_controlnet_steps_lower_the_loss_with_unet_frozen(components, pool):
 def test_tokenize_feeds_text_encoder(components):
     ids = tokenize(components["tokenizer"], ["a red star"])
     assert components["text_encoder"](ids).last_hidden_state.shape == (1, 16, 32)
-
-
-def test_foreground_mse_weights_object_cells():
-    pred, target = torch.zeros(1, 1, 2, 2), torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
-    masks = torch.zeros(1, 1, 4, 4)
-    masks[..., :2, :2] = 1  # the object covers the top-left latent cell fully ...
-    masks[..., 2, 2] = 1    # ... and a quarter of the bottom-right one
-    # weights 1 + 4 x cover = [[5, 1], [1, 2]]: (5*1 + 1*4 + 1*9 + 2*16) / 4 / mean weight (9 / 4)
-    assert torch.isclose(foreground_mse(pred, target, masks, 4.0), torch.tensor(50 / 9))
-    plain = torch.tensor(30 / 4)
-    assert torch.isclose(foreground_mse(pred, target, masks, 0.0), plain)
-    assert torch.isclose(foreground_mse(pred, target, None, 4.0), plain)
-    assert torch.isclose(foreground_mse(pred, target, torch.zeros(1, 1, 4, 4), 4.0), plain)
 
 
 def test_object_weight_covers_the_object_and_a_ring():

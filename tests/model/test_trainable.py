@@ -7,7 +7,7 @@ from diffusers import DDPMScheduler
 from safetensors.torch import load_file, save_file
 
 from model.trainable import load_trainable_state_dict, set_trainable, trainable_parameter_names, trainable_state_dict
-from model.training import first_frame_loss
+from model.training import first_frame_loss, foreground_mse
 from model.video_unet import inflate_unet
 
 
@@ -101,6 +101,37 @@ def test_first_frame_loss_is_eq2(unet2d):
         pred = video_unet(noisy, t, text, masks)
     expected = ((pred[:, :, 1:] - noise[:, :, 1:]) ** 2).mean()  # frames 2..n only
     torch.testing.assert_close(loss, expected, atol=1e-6, rtol=1e-5)
+
+    # the object-weighted variant: the same draws, each cell of frames 2..n weighted 1 + 3 x its mask
+    with torch.no_grad():
+        weighted = first_frame_loss(video_unet, scheduler, latents, text, masks, generator=torch.Generator().manual_seed(5),
+                                    foreground_weight=3.0)
+    w = 1 + 3 * masks[:, 1:].unsqueeze(1)  # (B, 1, F-1, h, w): masks are at latent size here
+    expected = ((pred[:, :, 1:] - noise[:, :, 1:]) ** 2 * w).mean() / w.mean()
+    torch.testing.assert_close(weighted, expected, atol=1e-6, rtol=1e-5)
+    assert not torch.isclose(weighted, loss)
+
+
+def test_foreground_mse_weights_object_cells():
+    pred, target = torch.zeros(1, 1, 2, 2), torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    masks = torch.zeros(1, 1, 4, 4)
+    masks[..., :2, :2] = 1  # the object covers the top-left latent cell fully ...
+    masks[..., 2, 2] = 1    # ... and a quarter of the bottom-right one
+    # weights 1 + 4 x cover = [[5, 1], [1, 2]]: (5*1 + 1*4 + 1*9 + 2*16) / 4 / mean weight (9 / 4)
+    assert torch.isclose(foreground_mse(pred, target, masks, 4.0), torch.tensor(50 / 9))
+    plain = torch.tensor(30 / 4)
+    assert torch.isclose(foreground_mse(pred, target, masks, 0.0), plain)
+    assert torch.isclose(foreground_mse(pred, target, None, 4.0), plain)
+    assert torch.isclose(foreground_mse(pred, target, torch.zeros(1, 1, 4, 4), 4.0), plain)
+
+
+def test_foreground_mse_on_videos_weights_each_frames_object():
+    pred, target = torch.zeros(1, 2, 2, 1, 2), torch.ones(1, 2, 2, 1, 2)  # (B, C, F, h, w)
+    target[:, :, 1] = 2  # frame 2 errs by 2, frame 1 by 1
+    masks = torch.zeros(1, 2, 2, 4)  # (B, F, H, W): the object covers frame 1's left cell only
+    masks[0, 0, :, :2] = 1
+    # weights per frame [[3, 1], [1, 1]] (x both channels): (3*1 + 1*1 + 4 + 4) / 4 / (6 / 4)
+    assert torch.isclose(foreground_mse(pred, target, masks, 2.0), torch.tensor(12 / 6))
 
 
 def test_first_frame_loss_noise_offset_shifts_each_frames_channel_mean(unet2d):
