@@ -31,6 +31,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = ["iou", "text_alignment", "consistency_adjacent", "consistency_all_pairs", "centroid_error_px"]
 
 
+def params_version() -> str:
+    """The commit whose params.yaml the overrides apply to ("+edited" when the working copy differs):
+    a row's {} means that commit's defaults."""
+    git = ["git", "-C", str(ROOT)]
+    try:
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    edited = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "params.yaml"]).returncode != 0
+    return head + ("+edited" if edited else "")
+
+
 def folder_name(variant: str) -> str:
     return variant.replace("/", "_")
 
@@ -74,7 +86,7 @@ def run_variant(name: str, spec: dict, work: Path, device: str, results: Path) -
             "outputs_dir": str(run / "outputs"), "report_dir": str(run / "eval"), "metrics": str(run / "eval.json"),
             "frame_log": str(run / "frames.csv")}))
         row = {"variant": name, "train": spec.get("train", {}), "step": e["step"], "generate": e.get("generate", {}),
-               "device": device, "base": base, "train_seconds": round(train_seconds), "eval_seconds": round(time.time() - t1),
+               "params": params_version(), "device": device, "base": base, "train_seconds": round(train_seconds), "eval_seconds": round(time.time() - t1),
                **{k: round(m[k], 4) for k in SUMMARY}, "videos": {k: round(v["iou"], 3) for k, v in m["videos"].items()}}
         with open(results, "a") as f:  # one short line per write: parallel variants do not interleave
             f.write(json.dumps(row) + "\n")
@@ -83,13 +95,13 @@ def run_variant(name: str, spec: dict, work: Path, device: str, results: Path) -
 def table(results: Path) -> str:
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
     rows.sort(key=lambda r: -r["iou"])
-    lines = ["| base | device | variant | train overrides | step | generate overrides | IoU | Text | Frame (adj.) | "
-             "Frame (all) | Centroid px | IoU per sequence |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| base | params | device | variant | train overrides | step | generate overrides | IoU | Text | Frame (adj.) | "
+             "Frame (all) | Centroid px | IoU per sequence |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         seqs = sorted({k.rsplit("-s", 1)[0] for k in r["videos"]})
         per = " / ".join(f"{sum(v for k, v in r['videos'].items() if k.startswith(s + '-s')) / sum(k.startswith(s + '-s') for k in r['videos']):.2f}"
                          for s in seqs)
-        lines.append(f"| {r.get('base', '-')} | {r['device']} | {r['variant']} | {json.dumps(r['train'])} | "
+        lines.append(f"| {r.get('base', '-')} | {r.get('params', '-')} | {r['device']} | {r['variant']} | {json.dumps(r['train'])} | "
                      f"{r['step']} | {json.dumps(r['generate'])} | "
                      f"{r['iou']:.3f} | {r['text_alignment']:.1f} | {r['consistency_adjacent']:.1f} | "
                      f"{r['consistency_all_pairs']:.1f} | {r['centroid_error_px']:.1f} | {per} |")
