@@ -36,7 +36,8 @@ def params_version() -> str:
     a row's {} means that commit's defaults."""
     git = ["git", "-C", str(ROOT)]
     try:
-        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     edited = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "params.yaml"]).returncode != 0
@@ -86,7 +87,8 @@ def run_variant(name: str, spec: dict, work: Path, device: str, results: Path) -
             "outputs_dir": str(run / "outputs"), "report_dir": str(run / "eval"), "metrics": str(run / "eval.json"),
             "frame_log": str(run / "frames.csv")}))
         row = {"variant": name, "train": spec.get("train", {}), "step": e["step"], "generate": e.get("generate", {}),
-               "params": params_version(), "device": device, "base": base, "train_seconds": round(train_seconds), "eval_seconds": round(time.time() - t1),
+               "params": params_version(), "device": device, "base": base,
+               "train_seconds": round(train_seconds), "eval_seconds": round(time.time() - t1),
                **{k: round(m[k], 4) for k in SUMMARY}, "videos": {k: round(v["iou"], 3) for k, v in m["videos"].items()}}
         with open(results, "a") as f:  # one short line per write: parallel variants do not interleave
             f.write(json.dumps(row) + "\n")
