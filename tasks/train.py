@@ -22,7 +22,7 @@ from typing import Callable, Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from model.pipeline import MaskVideoPipeline
 from model.trainable import load_trainable_state_dict, set_trainable, trainable_state_dict
@@ -59,8 +59,11 @@ class TrainConfig(StageConfig):
     batch_size: int = Field(2, ge=1)
     grad_accum: int = Field(1, ge=1)
     lr: float = Field(1e-4, gt=0, description="paper: 3e-5 for SD1.4")
-    lr_schedule: Literal["constant", "cosine"] = "constant"
+    lr_schedule: Literal["constant", "cosine", "wsd"] = Field("constant", description=(
+        "constant; cosine to zero at the last step; wsd: constant, then linear to zero over the last "
+        "decay_steps (warm-up, stable, decay)"))
     warmup_steps: int = Field(0, ge=0)
+    decay_steps: int = Field(0, ge=0, description="length of wsd's final linear decay")
     weight_decay: float = Field(1e-2, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
     window: int = Field(8, ge=2, description="frames per training sample (the motion window)")
@@ -87,6 +90,13 @@ class TrainConfig(StageConfig):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     gradient_checkpointing: bool = False
+
+    @model_validator(mode="after")
+    def _decay_fits(self) -> "TrainConfig":
+        if self.lr_schedule == "wsd" and not 0 < self.decay_steps <= self.steps:
+            raise ValueError(f"decay_steps: lr_schedule wsd needs 1 <= decay_steps <= steps ({self.steps}), "
+                             f"got {self.decay_steps}")
+        return self
 
     def video_unet_config(self) -> VideoUNetConfig:
         return VideoUNetConfig(self.self_attention, self.mask_cross_attention, self.temporal_attention,
@@ -211,6 +221,8 @@ def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
         warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
         if cfg.lr_schedule == "constant":
             return warm
+        if cfg.lr_schedule == "wsd":  # the decay's last step still moves (1 / decay_steps of the rate)
+            return warm * min(1.0, max(0, cfg.steps - step) / cfg.decay_steps)
         return warm * 0.5 * (1 + math.cos(math.pi * min(step, cfg.steps) / cfg.steps))
     return factor
 

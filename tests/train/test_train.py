@@ -14,7 +14,8 @@ import torch
 from safetensors.torch import load_file
 
 from tasks.checkpoints import latest_checkpoint, read_checkpoint
-from tasks.train import ClipLatents, finished_run, rotate_hue, run_fingerprint, train
+from tasks.params import ConfigError, validate_config
+from tasks.train import ClipLatents, TrainConfig, finished_run, lr_lambda, rotate_hue, run_fingerprint, train
 from tests.tiny_world import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -222,3 +223,18 @@ def test_a_rebuilt_base_of_the_same_size_is_another_run(tiny_world, tiny_run, tm
     assert unet.stat().st_size == size
     assert run_fingerprint(done) != run_fingerprint(done.model_copy(update={"base_dir": str(base)}))
     assert not finished_run(done.model_copy(update={"base_dir": str(base)}))
+
+
+def test_lr_schedules_follow_their_formulas():
+    def factors(**kw):
+        return [lr_lambda(TrainConfig(steps=10, **kw))(s) for s in range(10)]
+
+    assert factors(lr_schedule="constant", warmup_steps=4)[:5] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    # wsd: flat, then linear over the last 4 steps, never reaching 0 on a step that trains
+    assert factors(lr_schedule="wsd", decay_steps=4) == [1.0] * 7 + [0.75, 0.5, 0.25]
+    assert factors(lr_schedule="wsd", decay_steps=4, warmup_steps=2)[:2] == [0.5, 1.0]
+    cosine = factors(lr_schedule="cosine")
+    assert cosine[0] == 1.0 and cosine[5] == pytest.approx(0.5) and all(a > b for a, b in zip(cosine, cosine[1:]))
+    for bad in (0, 11):
+        with pytest.raises(ConfigError, match="decay_steps"):
+            validate_config(TrainConfig, {"steps": 10, "lr_schedule": "wsd", "decay_steps": bad}, "params.yaml: train")
