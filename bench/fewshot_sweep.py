@@ -48,8 +48,10 @@ def folder_name(variant: str) -> str:
     return variant.replace("/", "_")
 
 
-def run_variant(name: str, spec: dict, work: Path, device: str, results: Path) -> None:
-    """One variant, in this process: train to the largest step named, then every evaluation."""
+def run_variant(name: str, spec: dict, work: Path, device: str, results: Path, eval_only: bool = False) -> None:
+    """One variant, in this process: train to the largest step named, then every evaluation.
+    ``eval_only`` samples the checkpoints already in the variant's folder and never trains (a run
+    whose settings no longer match the code's would otherwise be cleared and trained again)."""
     sys.path.insert(0, str(ROOT))
     from tasks.evaluate import EvaluateConfig, evaluate
     from tasks.generate import GenerateConfig, generate
@@ -69,8 +71,13 @@ def run_variant(name: str, spec: dict, work: Path, device: str, results: Path) -
         "out_dir": str(out / "checkpoints"), "metrics": str(out / "train.json"), "loss_log": str(out / "loss.csv")})
     # rows from different base builds must not be compared as one: each row names its base by content
     base = content_digest(*(Path(train_cfg.base_dir) / p for p in ("vae", "text_encoder", "unet", "controlnet")))[:10]
-    train(train_cfg)
-    train_seconds = time.time() - t0
+    if eval_only:
+        missing = [e["step"] for e in evals if not (out / "checkpoints" / f"ckpt-{e['step']:06d}").is_dir()]
+        if missing:
+            raise SystemExit(f"{name}: --eval-only, but {out / 'checkpoints'} has no checkpoint for steps {missing}")
+    else:
+        train(train_cfg)
+    train_seconds = None if eval_only else round(time.time() - t0)
     for i, e in enumerate(evals):
         t1 = time.time()
         # generate reads the checkpoint that ``latest`` names: give each evaluation its own view
@@ -88,7 +95,7 @@ def run_variant(name: str, spec: dict, work: Path, device: str, results: Path) -
             "frame_log": str(run / "frames.csv")}))
         row = {"variant": name, "train": spec.get("train", {}), "step": e["step"], "generate": e.get("generate", {}),
                "params": params_version(), "device": device, "base": base,
-               "train_seconds": round(train_seconds), "eval_seconds": round(time.time() - t1),
+               "train_seconds": train_seconds, "eval_seconds": round(time.time() - t1),
                **{k: round(m[k], 4) for k in SUMMARY}, "videos": {k: round(v["iou"], 3) for k, v in m["videos"].items()}}
         with open(results, "a") as f:  # one short line per write: parallel variants do not interleave
             f.write(json.dumps(row) + "\n")
@@ -117,6 +124,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--work", type=Path, default=Path("/tmp/fewshot_sweep"))
     ap.add_argument("--only", help="run this one variant here (used by the parallel launcher)")
+    ap.add_argument("--eval-only", action="store_true", help="sample the checkpoints in --work; train nothing")
     ap.add_argument("--table", action="store_true", help="print the results file as a markdown table and stop")
     args = ap.parse_args()
     spec = yaml.safe_load(args.spec.read_text())
@@ -125,9 +133,12 @@ def main() -> None:
         print(table(results))
         return
     if args.only:
-        run_variant(args.only, spec["variants"][args.only], args.work, args.device, results)
+        run_variant(args.only, spec["variants"][args.only], args.work, args.device, results, args.eval_only)
         return
     args.work.mkdir(parents=True, exist_ok=True)
+    # CPU: share the cores out (two 2-thread processes on 2 cores ran 20-50x slower than one, the
+    # OpenMP threads spinning against each other); a GPU process needs little more than its launcher
+    threads = max(1, (os.cpu_count() or 1) // args.parallel) if args.device == "cpu" else 2
     pending = list(spec["variants"])
     running: dict[str, subprocess.Popen] = {}
     while pending or running:
@@ -135,8 +146,9 @@ def main() -> None:
             name = pending.pop(0)
             log = open(args.work / f"{folder_name(name)}.log", "w")
             running[name] = subprocess.Popen(
-                [sys.executable, __file__, str(args.spec), "--only", name, "--device", args.device, "--work", str(args.work)],
-                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "2"})
+                [sys.executable, __file__, str(args.spec), "--only", name, "--device", args.device, "--work", str(args.work),
+                 *(["--eval-only"] if args.eval_only else [])],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
         for name, proc in list(running.items()):
             if proc.poll() is not None:
                 print(f"{name}: {'done' if proc.returncode == 0 else f'failed ({proc.returncode}), see its log'}", flush=True)

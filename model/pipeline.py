@@ -217,6 +217,7 @@ class MaskVideoPipeline:
         callback: Callable[[dict], None] | None = None,
         chunk: int = 0,
         num_chunks: int = 1,
+        mask_guidance_scale: float = 0.0,
     ) -> torch.Tensor:
         """Denoise one motion window whose frame 1 is known.
 
@@ -229,6 +230,8 @@ class MaskVideoPipeline:
                 steps from ``adain_start * num_inference_steps`` on.
             callback: called after every step with a dict: ``chunk``, ``num_chunks``, ``step``,
                 ``num_steps``, ``timestep``, ``latents`` (the window's ``(B, C, F, h, w)``).
+            mask_guidance_scale: ``w`` > 0 adds ``w * (eps(text, masks) - eps(text, no masks))``,
+                guidance along the masks' own effect (one more UNet pass on the prompt half).
 
         Returns:
             The denoised window latents ``(B, C, F, h, w)``; frame 1 is ``first_latent``.
@@ -245,9 +248,13 @@ class MaskVideoPipeline:
             latents = torch.cat([first, self.scheduler.scale_model_input(rest, t)], dim=2)
             model_input = torch.cat([latents, latents]) if guided else latents
             pred = self.video_unet(model_input, t, text_emb, masks)
+            cond = pred
             if guided:
                 uncond, cond = pred.chunk(2)
                 pred = uncond + guidance_scale * (cond - uncond)
+            if mask_guidance_scale > 0 and masks is not None:
+                unmasked = self.video_unet(latents, t, text_emb.chunk(2)[1] if guided else text_emb, None)
+                pred = pred + mask_guidance_scale * (cond - unmasked)
             rest = self.scheduler.step(pred[:, :, 1:], t, rest).prev_sample
             if adain and i >= adain_start * num_inference_steps:
                 rest = adain_match(rest, first_latent)
@@ -276,6 +283,7 @@ class MaskVideoPipeline:
         first_frame_source: str = "controlnet",
         controlnet_conditioning_scale: float = 1.0,
         use_masks: bool = True,
+        mask_guidance_scale: float = 0.0,
         height: int | None = None,
         width: int | None = None,
         generator: torch.Generator | None = None,
@@ -308,6 +316,7 @@ class MaskVideoPipeline:
             first_frame_source: ``controlnet`` or ``text`` (the "w/o ControlNet" ablation).
             controlnet_conditioning_scale: weight of the ControlNet's residuals for frame 1.
             use_masks: False drops the masks from the video UNet (the "w/o mask" ablation at inference).
+            mask_guidance_scale: guidance of frames 2..n along the masks' effect (``denoise_window``); 0 = off.
             height, width: output size when no first frame is given; defaults to the masks' size.
             generator: seeds every random draw (frame 1 noise, then each chunk's noise, in order).
             callback: per-step progress, see ``denoise_window``.
@@ -369,7 +378,7 @@ class MaskVideoPipeline:
             window_masks = masks[:, frame_ids.start:frame_ids.stop] if use_masks else None
             latents = self.denoise_window(
                 first_latent, noise, text_for(video_guidance_scale), window_masks, num_inference_steps, video_guidance_scale,
-                adain, adain_start, callback, k, len(windows),
+                adain, adain_start, callback, k, len(windows), mask_guidance_scale,
             )
             new = latents if k == 0 else latents[:, :, 1:]  # chunk k+1's frame 1 is chunk k's last frame
             if output_type == "latent":

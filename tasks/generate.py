@@ -61,6 +61,8 @@ class GenerateConfig(StageConfig):
         "controlnet", description="controlnet (eq. 3) | text (w/o ControlNet) | manifest (each row's first_frame image)")
     controlnet_scale: float = Field(1.0, ge=0.0, description="weight of the ControlNet's residuals for frame 1")
     use_masks: bool = True
+    mask_guidance_scale: float = Field(0.0, ge=0.0, description=(
+        "frames 2..n: adds w x (prediction with the masks - without them); 0 = off (one UNet pass fewer)"))
     window: int | None = Field(None, ge=2, description="frames per chunk; default: the trained window")
     controlnet_dir: str | None = Field(None, description="default: <base_dir>/controlnet")
     fps: float = Field(8.0, gt=0)
@@ -69,7 +71,8 @@ class GenerateConfig(StageConfig):
 
 # The settings that change the pixels of a video (besides prompt, seed, masks and weights).
 SAMPLER_FIELDS = {"num_inference_steps", "guidance_scale", "video_guidance_scale", "shared_noise", "alpha", "lowfreq_grid",
-                  "adain", "first_frame_source", "controlnet_scale", "use_masks", "window", "controlnet_dir"}
+                  "adain", "first_frame_source", "controlnet_scale", "use_masks", "mask_guidance_scale", "window",
+                  "controlnet_dir"}
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,7 @@ def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None)
                   shared_noise=cfg.shared_noise, alpha=cfg.alpha,
                   lowfreq_grid=cfg.lowfreq_grid, adain=cfg.adain, window=cfg.window or config["window"],
                   first_frame_source=cfg.first_frame_source, controlnet_conditioning_scale=cfg.controlnet_scale,
-                  use_masks=cfg.use_masks, generator=torch.Generator().manual_seed(job.seed), callback=progress)
+                  use_masks=cfg.use_masks, mask_guidance_scale=cfg.mask_guidance_scale, generator=torch.Generator().manual_seed(job.seed), callback=progress)
     seconds = time.perf_counter() - t0
     log.info("%s: %d frames in %.1f s", job.video_id, len(frames), seconds)
     # meta.json and the manifest are cached outputs: only what the same inputs always give, no timings

@@ -231,6 +231,43 @@ def test_video_guidance_scale_guides_frames_2_to_n_alone(pipe):
     torch.testing.assert_close(run(3.0, 1.0, **given), run(1.0, None, **given), atol=1e-5, rtol=1e-5)
 
 
+def test_mask_guidance_adds_w_times_the_masks_effect(pipe):
+    """pred = uncond + g (cond - uncond) + w (cond - cond without masks), fed to the scheduler's step."""
+    outputs, calls, stepped = [], UNetSpy(pipe.video_unet), []
+    hook = pipe.video_unet.register_forward_hook(lambda module, args, out: outputs.append(out.clone()))
+    step = pipe.scheduler.step
+
+    def spy_step(pred, t, sample, **kw):
+        stepped.append(pred.clone())
+        return step(pred, t, sample, **kw)
+
+    pipe.scheduler.step = spy_step
+    g, w = 3.0, 1.5
+    pipe("a red ball", moving_square(3), first_frame=first_frame_image(), num_inference_steps=STEPS,
+         guidance_scale=g, mask_guidance_scale=w, generator=gen())
+    hook.remove()
+    assert len(outputs) == 2 * STEPS and len(stepped) == STEPS  # one extra UNet pass per step
+    for i in range(STEPS):
+        guided_call, unmasked_call = calls.calls[2 * i], calls.calls[2 * i + 1]
+        assert guided_call["masks"] is not None and unmasked_call["masks"] is None
+        assert torch.equal(unmasked_call["sample"], guided_call["sample"][1:])  # the prompt half's input
+        uncond, cond = outputs[2 * i].chunk(2)
+        expected = uncond + g * (cond - uncond) + w * (cond - outputs[2 * i + 1])
+        torch.testing.assert_close(stepped[i], expected[:, :, 1:], atol=1e-6, rtol=1e-6)
+    assert (cond - outputs[-1]).abs().max() > 1e-4  # the masks do change the prediction
+
+
+def test_mask_guidance_off_is_the_plain_sampler(pipe):
+    masks = moving_square(3)
+
+    def run(**kw):
+        return pipe("a red ball", masks, num_inference_steps=STEPS, guidance_scale=2.0, generator=gen(2),
+                    output_type="latent", **kw)
+
+    torch.testing.assert_close(run(mask_guidance_scale=0.0), run(), atol=0, rtol=0)
+    assert (run(mask_guidance_scale=2.0)[:, :, 1:] - run()[:, :, 1:]).abs().max() > 1e-4
+
+
 def test_adain_matches_frame_statistics(pipe):
     latents = pipe("a red ball", moving_square(3), first_frame=first_frame_image(), num_inference_steps=STEPS,
                    guidance_scale=1.0, adain=True, adain_start=0.0, generator=gen(5), output_type="latent")
