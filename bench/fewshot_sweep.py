@@ -117,6 +117,30 @@ def table(results: Path) -> str:
     return "\n".join(lines)
 
 
+def seed_table(results: Path) -> str:
+    """Rows of variants named ``<group>-s<seed>`` pooled over seeds, per (group, generate overrides,
+    device): each seed's IoU, then the mean, spread and worst, and the mean text alignment and
+    adjacent-frame consistency."""
+    groups: dict[tuple, list[dict]] = {}
+    for line in results.read_text().splitlines():
+        r = json.loads(line) if line.strip() else None
+        if r and "-s" in r["variant"] and r["variant"].rsplit("-s", 1)[1].isdigit():
+            key = (r["variant"].rsplit("-s", 1)[0], json.dumps(r["generate"]), r["device"])
+            groups.setdefault(key, []).append(r)
+    lines = ["| variant | generate overrides | device | IoU by training seed | mean | sd | worst | Text | Frame (adj.) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for (group, gen, device), rows in groups.items():
+        rows.sort(key=lambda r: r["train"].get("seed", 0))
+        ious = [r["iou"] for r in rows]
+        mean = sum(ious) / len(ious)
+        sd = (sum((x - mean) ** 2 for x in ious) / (len(ious) - 1)) ** 0.5 if len(ious) > 1 else 0.0
+        seeds = " / ".join(f"s{r['train'].get('seed', 0)} {r['iou']:.3f}" for r in rows)
+        lines.append(f"| {group} | {gen} | {device} | {seeds} | {mean:.3f} | {sd:.3f} | {min(ious):.3f} | "
+                     f"{sum(r['text_alignment'] for r in rows) / len(rows):.1f} | "
+                     f"{sum(r['consistency_adjacent'] for r in rows) / len(rows):.1f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("spec", type=Path)
@@ -126,11 +150,12 @@ def main() -> None:
     ap.add_argument("--only", help="run this one variant here (used by the parallel launcher)")
     ap.add_argument("--eval-only", action="store_true", help="sample the checkpoints in --work; train nothing")
     ap.add_argument("--table", action="store_true", help="print the results file as a markdown table and stop")
+    ap.add_argument("--by-seed", action="store_true", help="print variants named <group>-s<seed> pooled over seeds")
     args = ap.parse_args()
     spec = yaml.safe_load(args.spec.read_text())
     results = ROOT / spec["results"]
-    if args.table:
-        print(table(results))
+    if args.table or args.by_seed:
+        print(seed_table(results) if args.by_seed else table(results))
         return
     if args.only:
         run_variant(args.only, spec["variants"][args.only], args.work, args.device, results, args.eval_only)

@@ -1,10 +1,13 @@
-"""Another few-shot training set for the sweeps: the toy world with ``n_train`` clips, ingested and masked.
+"""Another toy world for the sweeps, ingested and masked: more training clips, or other sequences.
 
-    HF_HUB_OFFLINE=1 python bench/variant_data.py 8     # -> data/variants/n8/{raw,clips,masks}
+    HF_HUB_OFFLINE=1 python bench/variant_data.py --n-train 8   # -> data/variants/n8/{raw,clips,masks}
+    HF_HUB_OFFLINE=1 python bench/variant_data.py --seed 1      # -> data/variants/seed1/...
 
-Every other setting comes from params.yaml, so the held-out sequences (drawn from their own seed)
-are the ones the main job evaluates on. Point a sweep variant's ``train.clips_dir`` and
-``train.masks_dir`` at the result.
+Every other setting comes from params.yaml. The toy world draws its held-out sequences from their
+own stream of its seed, so ``--n-train`` keeps the main job's held-out sequences (point a sweep
+variant's ``train.clips_dir`` and ``train.masks_dir`` at the new clips), and ``--seed`` gives new
+ones (point ``generate.sequences`` at ``raw/heldout/manifest.yaml``): mask sequences no default
+was tuned on.
 """
 
 from __future__ import annotations
@@ -18,17 +21,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("n_train", type=int)
+    ap.add_argument("--n-train", type=int, help="few-shot training clips (default: params.yaml)")
+    ap.add_argument("--seed", type=int, help="the toy world's seed (default: params.yaml)")
     args = ap.parse_args()
+    changes = {k: v for k, v in (("n_train", args.n_train), ("seed", args.seed)) if v is not None}
+    if not changes:
+        ap.error("give --n-train and/or --seed")
     sys.path.insert(0, str(ROOT))
     from tasks.ingest import IngestConfig, ingest
     from tasks.masks import MasksConfig, run_masks
     from tasks.params import load_stage_config
     from tasks.toyworld import ToyWorldConfig, render_toyworld
 
-    params, out = ROOT / "params.yaml", ROOT / "data" / "variants" / f"n{args.n_train}"
-    render_toyworld(load_stage_config(ToyWorldConfig, "toyworld", params, {
-        "n_train": args.n_train, "out_dir": str(out / "raw")}))
+    name = "-".join({"n_train": "n{}", "seed": "seed{}"}[k].format(v) for k, v in changes.items())
+    params, out = ROOT / "params.yaml", ROOT / "data" / "variants" / name
+    render_toyworld(load_stage_config(ToyWorldConfig, "toyworld", params, {**changes, "out_dir": str(out / "raw")}))
     ingest(load_stage_config(IngestConfig, "ingest", params, {
         "manifest": str(out / "raw" / "manifest.yaml"), "input_dir": str(out / "raw"), "out_dir": str(out / "clips")}))
     m = run_masks(load_stage_config(MasksConfig, "masks", params, {
