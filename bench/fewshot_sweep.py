@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -132,12 +133,11 @@ def seed_table(results: Path) -> str:
     for (group, gen, device), rows in groups.items():
         rows.sort(key=lambda r: r["train"].get("seed", 0))
         ious = [r["iou"] for r in rows]
-        mean = sum(ious) / len(ious)
-        sd = (sum((x - mean) ** 2 for x in ious) / (len(ious) - 1)) ** 0.5 if len(ious) > 1 else 0.0
+        sd = statistics.stdev(ious) if len(ious) > 1 else 0.0
         seeds = " / ".join(f"s{r['train'].get('seed', 0)} {r['iou']:.3f}" for r in rows)
-        lines.append(f"| {group} | {gen} | {device} | {seeds} | {mean:.3f} | {sd:.3f} | {min(ious):.3f} | "
-                     f"{sum(r['text_alignment'] for r in rows) / len(rows):.1f} | "
-                     f"{sum(r['consistency_adjacent'] for r in rows) / len(rows):.1f} |")
+        lines.append(f"| {group} | {gen} | {device} | {seeds} | {statistics.mean(ious):.3f} | {sd:.3f} | {min(ious):.3f} | "
+                     f"{statistics.mean(r['text_alignment'] for r in rows):.1f} | "
+                     f"{statistics.mean(r['consistency_adjacent'] for r in rows):.1f} |")
     return "\n".join(lines)
 
 
