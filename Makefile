@@ -8,18 +8,13 @@ VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-export HF_HUB_OFFLINE := 1
-export PREFECT_HOME ?= $(CURDIR)/.prefect
-export PREFECT_SERVER_ANALYTICS_ENABLED := false
-export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
-export DO_NOT_TRACK := 1
-export DVC_NO_ANALYTICS := 1
-export OMP_WAIT_POLICY ?= PASSIVE
+# the environment defaults (flows/__init__.py) for the commands below that are not ours (dvc)
+WITH_ENV = eval "$$(python -m flows)" &&
 
 .PHONY: demo test setup ablations stack-up stack-down clean-venv
 
 demo: $(STAMP)
-	dvc repro
+	$(WITH_ENV) dvc repro
 	@echo "Videos: data/outputs/<id>/ (video.mp4, video.gif, sheet.png); report: data/eval/report.md"
 	@echo "Metrics: dvc metrics show"
 

@@ -37,8 +37,9 @@ def params_version() -> str:
     a row's {} means that commit's defaults."""
     git = ["git", "-C", str(ROOT)]
     try:
-        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        head = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     edited = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "params.yaml"]).returncode != 0
@@ -54,11 +55,11 @@ def run_variant(name: str, spec: dict, work: Path, device: str, results: Path, e
     ``eval_only`` samples the checkpoints already in the variant's folder and never trains (a run
     whose settings no longer match the code's would otherwise be cleared and trained again)."""
     sys.path.insert(0, str(ROOT))
-    from tasks.evaluate import EvaluateConfig, evaluate
-    from tasks.generate import GenerateConfig, generate
-    from tasks.io import content_digest
-    from tasks.params import load_stage_config
-    from tasks.train import TrainConfig, train
+    from tasks.common.io import content_digest
+    from tasks.common.params import load_stage_config
+    from tasks.evaluate.stage import EvaluateConfig, evaluate
+    from tasks.generate.stage import GenerateConfig, generate
+    from tasks.train.stage import TrainConfig, train
 
     params = ROOT / "params.yaml"
     evals = spec["evals"]
@@ -66,10 +67,23 @@ def run_variant(name: str, spec: dict, work: Path, device: str, results: Path, e
     every = math.gcd(*(e["step"] for e in evals))  # a checkpoint at every step named
     out = work / folder_name(name)
     t0 = time.time()
-    train_cfg = load_stage_config(TrainConfig, "train", params, {
-        "device": device, "mixed_precision": "no", "validation": False, **spec.get("train", {}),
-        "steps": steps, "checkpoint_every": every, "keep_last": 1000,
-        "out_dir": str(out / "checkpoints"), "metrics": str(out / "train.json"), "loss_log": str(out / "loss.csv")})
+    train_cfg = load_stage_config(
+        TrainConfig,
+        "train",
+        params,
+        {
+            "device": device,
+            "mixed_precision": "no",
+            "validation": False,
+            **spec.get("train", {}),
+            "steps": steps,
+            "checkpoint_every": every,
+            "keep_last": 1000,
+            "out_dir": str(out / "checkpoints"),
+            "metrics": str(out / "train.json"),
+            "loss_log": str(out / "loss.csv"),
+        },
+    )
     # rows from different base builds must not be compared as one: each row names its base by content
     base = content_digest(*(Path(train_cfg.base_dir) / p for p in ("vae", "text_encoder", "unet", "controlnet")))[:10]
     if eval_only:
@@ -89,15 +103,45 @@ def run_variant(name: str, spec: dict, work: Path, device: str, results: Path, e
             os.symlink(out / "checkpoints" / name_, view / name_)
         (view / "latest").write_text(name_)
         run = out / f"eval-{i}"
-        generate(load_stage_config(GenerateConfig, "generate", params, {
-            "device": device, **e.get("generate", {}), "checkpoint_dir": str(view), "out_dir": str(run / "outputs")}))
-        m = evaluate(load_stage_config(EvaluateConfig, "evaluate", params, {
-            "outputs_dir": str(run / "outputs"), "report_dir": str(run / "eval"), "metrics": str(run / "eval.json"),
-            "frame_log": str(run / "frames.csv")}))
-        row = {"variant": name, "train": spec.get("train", {}), "step": e["step"], "generate": e.get("generate", {}),
-               "params": params_version(), "device": device, "base": base,
-               "train_seconds": train_seconds, "eval_seconds": round(time.time() - t1),
-               **{k: round(m[k], 4) for k in SUMMARY}, "videos": {k: round(v["iou"], 3) for k, v in m["videos"].items()}}
+        generate(
+            load_stage_config(
+                GenerateConfig,
+                "generate",
+                params,
+                {
+                    "device": device,
+                    **e.get("generate", {}),
+                    "checkpoint_dir": str(view),
+                    "out_dir": str(run / "outputs"),
+                },
+            )
+        )
+        m = evaluate(
+            load_stage_config(
+                EvaluateConfig,
+                "evaluate",
+                params,
+                {
+                    "outputs_dir": str(run / "outputs"),
+                    "report_dir": str(run / "eval"),
+                    "metrics": str(run / "eval.json"),
+                    "frame_log": str(run / "frames.csv"),
+                },
+            )
+        )
+        row = {
+            "variant": name,
+            "train": spec.get("train", {}),
+            "step": e["step"],
+            "generate": e.get("generate", {}),
+            "params": params_version(),
+            "device": device,
+            "base": base,
+            "train_seconds": train_seconds,
+            "eval_seconds": round(time.time() - t1),
+            **{k: round(m[k], 4) for k in SUMMARY},
+            "videos": {k: round(v["iou"], 3) for k, v in m["videos"].items()},
+        }
         with open(results, "a") as f:  # one short line per write: parallel variants do not interleave
             f.write(json.dumps(row) + "\n")
 
@@ -105,16 +149,24 @@ def run_variant(name: str, spec: dict, work: Path, device: str, results: Path, e
 def table(results: Path) -> str:
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
     rows.sort(key=lambda r: -r["iou"])
-    lines = ["| base | params | device | variant | train overrides | step | generate overrides | IoU | Text | Frame (adj.) | "
-             "Frame (all) | Centroid px | IoU per sequence |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| base | params | device | variant | train overrides | step | generate overrides "
+        "| IoU | Text | Frame (adj.) | "
+        "Frame (all) | Centroid px | IoU per sequence |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         seqs = sorted({k.rsplit("-s", 1)[0] for k in r["videos"]})
-        per = " / ".join(f"{sum(v for k, v in r['videos'].items() if k.startswith(s + '-s')) / sum(k.startswith(s + '-s') for k in r['videos']):.2f}"
-                         for s in seqs)
-        lines.append(f"| {r.get('base', '-')} | {r.get('params', '-')} | {r['device']} | {r['variant']} | {json.dumps(r['train'])} | "
-                     f"{r['step']} | {json.dumps(r['generate'])} | "
-                     f"{r['iou']:.3f} | {r['text_alignment']:.1f} | {r['consistency_adjacent']:.1f} | "
-                     f"{r['consistency_all_pairs']:.1f} | {r['centroid_error_px']:.1f} | {per} |")
+        per = " / ".join(
+            f"{statistics.mean(v for k, v in r['videos'].items() if k.startswith(s + '-s')):.2f}" for s in seqs
+        )
+        lines.append(
+            f"| {r.get('base', '-')} | {r.get('params', '-')} | {r['device']} | {r['variant']} "
+            f"| {json.dumps(r['train'])} | "
+            f"{r['step']} | {json.dumps(r['generate'])} | "
+            f"{r['iou']:.3f} | {r['text_alignment']:.1f} | {r['consistency_adjacent']:.1f} | "
+            f"{r['consistency_all_pairs']:.1f} | {r['centroid_error_px']:.1f} | {per} |"
+        )
     return "\n".join(lines)
 
 
@@ -128,16 +180,20 @@ def seed_table(results: Path) -> str:
         if r and "-s" in r["variant"] and r["variant"].rsplit("-s", 1)[1].isdigit():
             key = (r["variant"].rsplit("-s", 1)[0], json.dumps(r["generate"]), r["device"])
             groups.setdefault(key, []).append(r)
-    lines = ["| variant | generate overrides | device | IoU by training seed | mean | sd | worst | Text | Frame (adj.) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| variant | generate overrides | device | IoU by training seed | mean | sd | worst | Text | Frame (adj.) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for (group, gen, device), rows in groups.items():
         rows.sort(key=lambda r: r["train"].get("seed", 0))
         ious = [r["iou"] for r in rows]
         sd = statistics.stdev(ious) if len(ious) > 1 else 0.0
         seeds = " / ".join(f"s{r['train'].get('seed', 0)} {r['iou']:.3f}" for r in rows)
-        lines.append(f"| {group} | {gen} | {device} | {seeds} | {statistics.mean(ious):.3f} | {sd:.3f} | {min(ious):.3f} | "
-                     f"{statistics.mean(r['text_alignment'] for r in rows):.1f} | "
-                     f"{statistics.mean(r['consistency_adjacent'] for r in rows):.1f} |")
+        lines.append(
+            f"| {group} | {gen} | {device} | {seeds} | {statistics.mean(ious):.3f} | {sd:.3f} | {min(ious):.3f} | "
+            f"{statistics.mean(r['text_alignment'] for r in rows):.1f} | "
+            f"{statistics.mean(r['consistency_adjacent'] for r in rows):.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -171,12 +227,28 @@ def main() -> None:
             name = pending.pop(0)
             log = open(args.work / f"{folder_name(name)}.log", "w")
             running[name] = subprocess.Popen(
-                [sys.executable, __file__, str(args.spec), "--only", name, "--device", args.device, "--work", str(args.work),
-                 *(["--eval-only"] if args.eval_only else [])],
-                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+                [
+                    sys.executable,
+                    __file__,
+                    str(args.spec),
+                    "--only",
+                    name,
+                    "--device",
+                    args.device,
+                    "--work",
+                    str(args.work),
+                    *(["--eval-only"] if args.eval_only else []),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "OMP_NUM_THREADS": str(threads)},
+            )
         for name, proc in list(running.items()):
             if proc.poll() is not None:
-                print(f"{name}: {'done' if proc.returncode == 0 else f'failed ({proc.returncode}), see its log'}", flush=True)
+                print(
+                    f"{name}: {'done' if proc.returncode == 0 else f'failed ({proc.returncode}), see its log'}",
+                    flush=True,
+                )
                 del running[name]
         time.sleep(2)
     print(table(results))

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tasks.fallback_masks import FALLBACKS, FallbackSettings, motion_masks
-from tasks.ingest import read_clip_manifest
-from tasks.io import load_clip
-from tasks.masks import mask_iou
-from tasks.propagate import FirstFramePrompt, mask_box, propagate
-from tasks.sam import SAM_BUILDERS, FramePredictor, SamSettings, segment_with_sam
+from tasks.common.io import load_clip
+from tasks.contract import read_clip_manifest
+from tasks.masks.stage import mask_iou
+from tasks.segment.fallback import FALLBACKS, FallbackSettings, motion_masks
+from tasks.segment.propagate import FirstFramePrompt, propagate
+from tasks.segment.sam import SAM_BUILDERS, FramePredictor, SamSettings, segment_with_sam
 
 RESULTS = Path(__file__).with_name("masks_results.md")
 
@@ -94,11 +94,16 @@ def main() -> None:
     if not args.no_vit_b:
         k = args.vit_b_frames
         spf, n = bench_sam("vit_b", clip["frames"][:k], clip["truth_masks"][:k], automatic=False)
-        lines.append(f"| sam vit_b architecture (random weights), box + propagation | {k} | {spf:.2f} | {n} | "
-                     "meaningless (random weights) |")
+        lines.append(
+            f"| sam vit_b architecture (random weights), box + propagation | {k} | {spf:.2f} | {n} | "
+            "meaningless (random weights) |"
+        )
         print(lines[-1], flush=True)
-    lines += ["", "Per-frame time for SAM includes the image embedding (once per frame) and the prompts; "
-              "the automatic first frame adds SamAutomaticMaskGenerator (8x8 points here, 16x16 in params)."]
+    lines += [
+        "",
+        "Per-frame time for SAM includes the image embedding (once per frame) and the prompts; "
+        "the automatic first frame adds SamAutomaticMaskGenerator (8x8 points here, 16x16 in params).",
+    ]
     RESULTS.write_text("\n".join(lines) + "\n")
     print(f"wrote {RESULTS}")
 

@@ -67,8 +67,13 @@ def measure(fn, repeats: int) -> dict:
             if i:  # the first call is a warm-up
                 times.append(time.perf_counter() - start)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        queue.put(dict(seconds=min(times), seconds_median=statistics.median(times),
-                       peak_extra_mb=max(peak - before, 0) / 2**20))
+        queue.put(
+            dict(
+                seconds=min(times),
+                seconds_median=statistics.median(times),
+                peak_extra_mb=max(peak - before, 0) / 2**20,
+            )
+        )
 
     queue = mp.get_context("fork").Queue()
     process = mp.get_context("fork").Process(target=child, args=(queue,))
@@ -82,9 +87,16 @@ def measure(fn, repeats: int) -> dict:
 def tiny_unet2d(latent: int) -> UNet2DConditionModel:
     torch.manual_seed(0)
     return UNet2DConditionModel(
-        sample_size=latent, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=8, norm_num_groups=32,
+        sample_size=latent,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(32, 64),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        norm_num_groups=32,
     ).eval()
 
 
@@ -109,8 +121,11 @@ def bench_step_vs_frames(runs: list[tuple[str, str, list[int]]], latent: int, re
                         video_unet(latents, 500, text, masks)
 
             row = dict(mode=mode, sdpa=backend, frames=f, latent=latent, **measure(step, repeats))
-            print(f"step  {mode:13s} {backend:7s} F={f:3d}  {row['seconds'] * 1e3:8.1f} ms"
-                  f"  +{row['peak_extra_mb']:7.1f} MB", flush=True)
+            print(
+                f"step  {mode:13s} {backend:7s} F={f:3d}  {row['seconds'] * 1e3:8.1f} ms"
+                f"  +{row['peak_extra_mb']:7.1f} MB",
+                flush=True,
+            )
             rows.append(row)
     return rows
 
@@ -119,18 +134,39 @@ def tiny_pipeline() -> MaskVideoPipeline:
     torch.manual_seed(0)
     unet2d = tiny_unet2d(8)
     vae = AutoencoderKL(
-        down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
-        block_out_channels=(16, 16, 32), layers_per_block=1, latent_channels=4, norm_num_groups=16, sample_size=32,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=(16, 16, 32),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=16,
+        sample_size=32,
     ).eval()
     letters = "abcdefghijklmnopqrstuvwxyz"
     vocab = {c: i for i, c in enumerate(letters)} | {c + "</w>": 26 + i for i, c in enumerate(letters)}
     vocab |= {"<|startoftext|>": 52, "<|endoftext|>": 53}
     tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=16)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        vocab_size=54, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-        max_position_embeddings=16, bos_token_id=52, eos_token_id=53, pad_token_id=53)).eval()
-    scheduler = DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
-                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=54,
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=16,
+            bos_token_id=52,
+            eos_token_id=53,
+            pad_token_id=53,
+        )
+    ).eval()
+    scheduler = DDIMScheduler(
+        beta_schedule="scaled_linear",
+        beta_start=0.00085,
+        beta_end=0.012,
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
     return MaskVideoPipeline(vae, text_encoder, tokenizer, inflate_unet(unet2d).eval(), scheduler, base_unet=unet2d)
 
 
@@ -145,22 +181,42 @@ def bench_chunks(chunk_counts: list[int], window: int, steps: int) -> list[dict]
         # the same frames in a single window, for contrast (identical to "chunked" for one chunk)
         variants = [("chunked", window)] + ([("one window", num_frames)] if chunks > 1 else [])
         for label, w in variants:
-            def generate():
-                pipe("a red ball", masks, first_frame=first, num_inference_steps=steps, guidance_scale=7.5,
-                     window=w, generator=torch.Generator().manual_seed(0))
 
-            row = dict(how=label, chunks=chunks if w == window else 1, frames=num_frames, window=w,
-                       steps=steps, **measure(generate, repeats=2))
-            print(f"video {label:10s} frames={num_frames:3d} chunks={row['chunks']:2d}  {row['seconds']:6.2f} s"
-                  f"  +{row['peak_extra_mb']:7.1f} MB", flush=True)
+            def generate():
+                pipe(
+                    "a red ball",
+                    masks,
+                    first_frame=first,
+                    num_inference_steps=steps,
+                    guidance_scale=7.5,
+                    window=w,
+                    generator=torch.Generator().manual_seed(0),
+                )
+
+            row = dict(
+                how=label,
+                chunks=chunks if w == window else 1,
+                frames=num_frames,
+                window=w,
+                steps=steps,
+                **measure(generate, repeats=2),
+            )
+            print(
+                f"video {label:10s} frames={num_frames:3d} chunks={row['chunks']:2d}  {row['seconds']:6.2f} s"
+                f"  +{row['peak_extra_mb']:7.1f} MB",
+                flush=True,
+            )
             rows.append(row)
     return rows
 
 
 def bench_sd14(latent: int, frames: int) -> dict:
     unet = inflate_unet(build_sd14_unet().eval(), copy_unet=False).eval()
-    base_params = sum(p.numel() for n, p in unet.named_parameters()
-                      if not any(k in n for k in ("temporal_conv", "temporal_attention", "mask_branch")))
+    base_params = sum(
+        p.numel()
+        for n, p in unet.named_parameters()
+        if not any(k in n for k in ("temporal_conv", "temporal_attention", "mask_branch"))
+    )
     counts = {scheme: set_trainable(unet, scheme) for scheme in ("paper", "lamp", "new_layers")}
     latents, text = torch.randn(1, 4, frames, latent, latent), torch.randn(1, 77, 768)
     masks = torch.ones(1, frames, latent * 8, latent * 8)
@@ -169,19 +225,33 @@ def bench_sd14(latent: int, frames: int) -> dict:
         with torch.no_grad():
             unet(latents, 500, text, masks)
 
-    row = dict(latent=latent, frames=frames, base_2d_params=base_params, total_params=counts["paper"].total,
-               trainable_paper=counts["paper"].trainable, trainable_lamp=counts["lamp"].trainable,
-               new_layer_params=counts["new_layers"].trainable, **measure(forward, repeats=2))
-    print(f"sd14  latent={latent} F={frames}: {row['seconds']:.2f} s  +{row['peak_extra_mb']:.0f} MB; "
-          f"{counts['paper']}; {counts['lamp']}", flush=True)
+    row = dict(
+        latent=latent,
+        frames=frames,
+        base_2d_params=base_params,
+        total_params=counts["paper"].total,
+        trainable_paper=counts["paper"].trainable,
+        trainable_lamp=counts["lamp"].trainable,
+        new_layer_params=counts["new_layers"].trainable,
+        **measure(forward, repeats=2),
+    )
+    print(
+        f"sd14  latent={latent} F={frames}: {row['seconds']:.2f} s  +{row['peak_extra_mb']:.0f} MB; "
+        f"{counts['paper']}; {counts['lamp']}",
+        flush=True,
+    )
     return row
 
 
 def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    return (f"{platform.machine()}, {os.cpu_count()} cores ({model}), "
-            f"{os.sysconf('SC_PHYS_PAGES') * PAGE / 2**30:.0f} GiB RAM, torch {torch.__version__} "
-            f"({torch.get_num_threads()} thread), no GPU")
+    model = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?"
+    )
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores ({model}), "
+        f"{os.sysconf('SC_PHYS_PAGES') * PAGE / 2**30:.0f} GiB RAM, torch {torch.__version__} "
+        f"({torch.get_num_threads()} thread), no GPU"
+    )
 
 
 def write_markdown(results: dict, path: Path) -> None:
@@ -202,13 +272,17 @@ def write_markdown(results: dict, path: Path) -> None:
     ]
     steps = results["step_vs_frames"]
     for r in steps:
-        lines.append(f"| {r['mode']} | {r['sdpa']} | {r['frames']} | {r['seconds'] * 1e3:.0f} | {r['peak_extra_mb']:.1f} |")
+        lines.append(
+            f"| {r['mode']} | {r['sdpa']} | {r['frames']} | {r['seconds'] * 1e3:.0f} | {r['peak_extra_mb']:.1f} |"
+        )
     lines += ["", "Growth from the fewest to the most frames (x frames, x time, x memory):", ""]
     for mode, sdpa in dict.fromkeys((r["mode"], r["sdpa"]) for r in steps):
         rows = [r for r in steps if r["mode"] == mode and r["sdpa"] == sdpa]
         lo, hi = rows[0], rows[-1]
-        lines.append(f"- {mode} ({sdpa}): frames x{hi['frames'] / lo['frames']:.0f}, time "
-                     f"x{hi['seconds'] / lo['seconds']:.1f}, memory x{hi['peak_extra_mb'] / lo['peak_extra_mb']:.1f}")
+        lines.append(
+            f"- {mode} ({sdpa}): frames x{hi['frames'] / lo['frames']:.0f}, time "
+            f"x{hi['seconds'] / lo['seconds']:.1f}, memory x{hi['peak_extra_mb'] / lo['peak_extra_mb']:.1f}"
+        )
     lines += [
         "",
         "## 2. Long-video generation vs number of chunks (tiny pipeline, 32x32 frames, window 8, CFG 7.5)",
@@ -218,11 +292,16 @@ def write_markdown(results: dict, path: Path) -> None:
     ]
     videos = results["video_vs_chunks"]
     for r in videos:
-        lines.append(f"| {r['how']} | {r['frames']} | {r['chunks']} | {r['window']} | {r['steps']} | "
-                     f"{r['seconds']:.2f} | {r['peak_extra_mb']:.1f} |")
+        lines.append(
+            f"| {r['how']} | {r['frames']} | {r['chunks']} | {r['window']} | {r['steps']} | "
+            f"{r['seconds']:.2f} | {r['peak_extra_mb']:.1f} |"
+        )
     chunked = [r["peak_extra_mb"] for r in videos if r["how"] == "chunked"]
-    lines += ["", f"Chunked peak memory ranges {min(chunked):.1f}-{max(chunked):.1f} MB over "
-                  f"{videos[0]['chunks']}-{max(r['chunks'] for r in videos)} chunks."]
+    lines += [
+        "",
+        f"Chunked peak memory ranges {min(chunked):.1f}-{max(chunked):.1f} MB over "
+        f"{videos[0]['chunks']}-{max(r['chunks'] for r in videos)} chunks.",
+    ]
     if results.get("load_average"):
         lines += ["", f"Load average (1, 5, 15 min) at start and end of the run: {results['load_average']}."]
     sd = results.get("sd14")
@@ -234,11 +313,13 @@ def write_markdown(results: dict, path: Path) -> None:
             "| quantity | value |",
             "|---|---:|",
             f"| 2-D UNet parameters | {sd['base_2d_params']:,} |",
-            f"| new layer parameters (temporal conv + temporal attention + mask branches) | {sd['new_layer_params']:,} |",
+            "| new layer parameters (temporal conv + temporal attention + mask branches) "
+            f"| {sd['new_layer_params']:,} |",
             f"| total parameters of the video UNet | {sd['total_params']:,} |",
             f"| trainable, paper scheme (new layers + attn1/attn2 Q, K, V, out) | {sd['trainable_paper']:,} |",
             f"| trainable, LAMP scheme (new layers + attn1 Q) | {sd['trainable_lamp']:,} |",
-            f"| one forward, latent {sd['latent']}x{sd['latent']}, {sd['frames']} frames, batch 1: time | {sd['seconds']:.2f} s |",
+            f"| one forward, latent {sd['latent']}x{sd['latent']}, {sd['frames']} frames, batch 1: time "
+            f"| {sd['seconds']:.2f} s |",
             f"| same forward: peak extra memory | {sd['peak_extra_mb']:.0f} MB |",
         ]
     if results.get("notes"):

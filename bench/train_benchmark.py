@@ -37,8 +37,17 @@ from model.training import first_frame_loss  # noqa: E402
 from model.video_unet import build_sd14_unet, inflate_unet  # noqa: E402
 
 
-def step_fn(video_unet, scheduler, batch: int, frames: int, latent: int | tuple[int, int], text_len: int,
-            text_dim: int, device: str = "cpu", autocast_dtype: torch.dtype | None = None):
+def step_fn(
+    video_unet,
+    scheduler,
+    batch: int,
+    frames: int,
+    latent: int | tuple[int, int],
+    text_len: int,
+    text_dim: int,
+    device: str = "cpu",
+    autocast_dtype: torch.dtype | None = None,
+):
     """A closure doing one full training step on fixed random inputs (``latent``: side or (h, w))."""
     h, w = (latent, latent) if isinstance(latent, int) else latent
     counts = set_trainable(video_unet, "paper")
@@ -51,8 +60,9 @@ def step_fn(video_unet, scheduler, batch: int, frames: int, latent: int | tuple[
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(torch.device(device).type, dtype=autocast_dtype or torch.float32,
-                            enabled=autocast_dtype is not None):
+        with torch.autocast(
+            torch.device(device).type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+        ):
             loss = first_frame_loss(video_unet, scheduler, latents, text, masks, generator=g)
         loss.backward()
         optimizer.step()
@@ -61,9 +71,9 @@ def step_fn(video_unet, scheduler, batch: int, frames: int, latent: int | tuple[
 
 
 def toy_case() -> dict | None:
-    from tasks.params import load_stage_config
-    from tasks.pretrained import load_base
-    from tasks.train import TrainConfig
+    from tasks.common.params import load_stage_config
+    from tasks.common.pretrained import load_base
+    from tasks.train.stage import TrainConfig
 
     cfg = load_stage_config(TrainConfig, "train", ROOT / "params.yaml")
     base_dir = ROOT / cfg.base_dir
@@ -72,25 +82,46 @@ def toy_case() -> dict | None:
     base = load_base(base_dir, "train.base_dir", with_controlnet=False)
     video_unet = inflate_unet(base.unet, cfg.video_unet_config(), copy_unet=False)
     latent = base.unet.config.sample_size
-    fn, counts = step_fn(video_unet, base.train_scheduler, cfg.batch_size, cfg.window, latent,
-                         base.tokenizer.model_max_length, base.text_encoder.config.hidden_size)
+    fn, counts = step_fn(
+        video_unet,
+        base.train_scheduler,
+        cfg.batch_size,
+        cfg.window,
+        latent,
+        base.tokenizer.model_max_length,
+        base.text_encoder.config.hidden_size,
+    )
     r = measure(fn, repeats=5)
-    return {"case": f"toy: batch {cfg.batch_size}, {cfg.window} frames, {latent}x{latent} latent",
-            "trainable": counts.trainable, "total": counts.total, **r, "steps_per_second": 1 / r["seconds"]}
+    return {
+        "case": f"toy: batch {cfg.batch_size}, {cfg.window} frames, {latent}x{latent} latent",
+        "trainable": counts.trainable,
+        "total": counts.total,
+        **r,
+        "steps_per_second": 1 / r["seconds"],
+    }
 
 
 def sd14_cases() -> list[dict]:
     rows = []
-    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085,
-                              beta_end=0.012)
+    scheduler = DDPMScheduler(
+        num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012
+    )
     for checkpointing in (False, True):
         video_unet = inflate_unet(build_sd14_unet(), copy_unet=False)
         if checkpointing:
             video_unet.enable_gradient_checkpointing()
         fn, counts = step_fn(video_unet, scheduler, 1, 4, 8, 77, 768)
         r = measure(fn, repeats=2)
-        rows.append({"case": f"SD1.4 arch: batch 1, 4 frames, 8x8 latent, gradient checkpointing {'on' if checkpointing else 'off'}",
-                     "trainable": counts.trainable, "total": counts.total, **r, "steps_per_second": 1 / r["seconds"]})
+        rows.append(
+            {
+                "case": "SD1.4 arch: batch 1, 4 frames, 8x8 latent, gradient checkpointing "
+                f"{'on' if checkpointing else 'off'}",
+                "trainable": counts.trainable,
+                "total": counts.total,
+                **r,
+                "steps_per_second": 1 / r["seconds"],
+            }
+        )
         del video_unet, fn
     return rows
 
@@ -108,12 +139,21 @@ def main() -> None:
     rows = sorted(fresh + kept, key=lambda r: not r["case"].startswith("toy"))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, one thread"
     (ROOT / "bench/train_results.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
-    lines = ["# Training step cost (CPU)", "", f"Machine: {machine}. Command: `HF_HUB_OFFLINE=1 python bench/train_benchmark.py [toy] [sd14]`.",
-             "Time: fastest of the repeats after one warm-up; memory: peak resident set of the forked child minus "
-             "its resident set before the first step (weights built in the parent are shared, not counted).", "",
-             "| case | trainable / total params | s/step | steps/s | peak extra memory (MB) | load avg |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['case']} | {r['trainable'] / 1e6:.1f}M / {r['total'] / 1e6:.1f}M | {r['seconds']:.2f} | "
-              f"{r['steps_per_second']:.2f} | {r['peak_extra_mb']:.0f} | {r.get('load_avg', 'n/a')} |" for r in rows]
+    lines = [
+        "# Training step cost (CPU)",
+        "",
+        f"Machine: {machine}. Command: `HF_HUB_OFFLINE=1 python bench/train_benchmark.py [toy] [sd14]`.",
+        "Time: fastest of the repeats after one warm-up; memory: peak resident set of the forked child minus "
+        "its resident set before the first step (weights built in the parent are shared, not counted).",
+        "",
+        "| case | trainable / total params | s/step | steps/s | peak extra memory (MB) | load avg |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['case']} | {r['trainable'] / 1e6:.1f}M / {r['total'] / 1e6:.1f}M | {r['seconds']:.2f} | "
+        f"{r['steps_per_second']:.2f} | {r['peak_extra_mb']:.0f} | {r.get('load_avg', 'n/a')} |"
+        for r in rows
+    ]
     (ROOT / "bench/train_results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

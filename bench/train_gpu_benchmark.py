@@ -52,14 +52,17 @@ def time_steps(fn, warmup: int, repeats: int) -> dict:
         torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
-    return {"seconds": seconds, "steps_per_second": 1 / seconds,
-            "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20}
+    return {
+        "seconds": seconds,
+        "steps_per_second": 1 / seconds,
+        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20,
+    }
 
 
 def toy_cases() -> list[dict]:
-    from tasks.params import load_stage_config
-    from tasks.pretrained import load_base
-    from tasks.train import TrainConfig
+    from tasks.common.params import load_stage_config
+    from tasks.common.pretrained import load_base
+    from tasks.train.stage import TrainConfig
 
     cfg = load_stage_config(TrainConfig, "train", ROOT / "params.yaml")
     rows = []
@@ -67,16 +70,32 @@ def toy_cases() -> list[dict]:
         base = load_base(ROOT / cfg.base_dir, "train.base_dir", with_controlnet=False)
         video_unet = inflate_unet(base.unet, cfg.video_unet_config(), copy_unet=False).to("cuda")
         latent = base.unet.config.sample_size
-        fn, counts = step_fn(video_unet, base.train_scheduler, cfg.batch_size, cfg.window, latent,
-                             base.tokenizer.model_max_length, base.text_encoder.config.hidden_size, "cuda", dtype)
-        rows.append({"case": f"toy: batch {cfg.batch_size}, {cfg.window} frames, {latent}x{latent} latent, {name}",
-                     "trainable": counts.trainable, "total": counts.total, **time_steps(fn, 20, 50)})
+        fn, counts = step_fn(
+            video_unet,
+            base.train_scheduler,
+            cfg.batch_size,
+            cfg.window,
+            latent,
+            base.tokenizer.model_max_length,
+            base.text_encoder.config.hidden_size,
+            "cuda",
+            dtype,
+        )
+        rows.append(
+            {
+                "case": f"toy: batch {cfg.batch_size}, {cfg.window} frames, {latent}x{latent} latent, {name}",
+                "trainable": counts.trainable,
+                "total": counts.total,
+                **time_steps(fn, 20, 50),
+            }
+        )
     return rows
 
 
 def sd14_cases() -> list[dict]:
-    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085,
-                              beta_end=0.012)
+    scheduler = DDPMScheduler(
+        num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012
+    )
     rows = []
     video_unet = inflate_unet(build_sd14_unet(), copy_unet=False).to("cuda")
     for frames, (h, w), label in ((16, (40, 64), "16 frames, 320x512"), (8, (64, 64), "8 frames, 512x512")):
@@ -86,8 +105,12 @@ def sd14_cases() -> list[dict]:
             else:
                 video_unet.disable_gradient_checkpointing()
             fn, counts = step_fn(video_unet, scheduler, 1, frames, (h, w), 77, 768, "cuda", torch.bfloat16)
-            row = {"case": f"SD1.4 arch: batch 1, {label} ({h}x{w} latent), bf16, gradient checkpointing "
-                           f"{'on' if checkpointing else 'off'}", "trainable": counts.trainable, "total": counts.total}
+            row = {
+                "case": f"SD1.4 arch: batch 1, {label} ({h}x{w} latent), bf16, gradient checkpointing "
+                f"{'on' if checkpointing else 'off'}",
+                "trainable": counts.trainable,
+                "total": counts.total,
+            }
             try:
                 row.update(time_steps(fn, 2, 5))
             except torch.cuda.OutOfMemoryError as err:  # a result too: this size does not fit this card
@@ -107,14 +130,22 @@ def main() -> None:
     gpu = torch.cuda.get_device_properties(0)
     machine = f"{gpu.name} ({gpu.total_memory / 2**30:.0f} GiB), torch {torch.__version__}"
     (ROOT / "bench/train_gpu_results.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
-    lines = ["# Training step cost (CUDA GPU)", "",
-             f"Machine: {machine}. Command: `HF_HUB_OFFLINE=1 python bench/train_gpu_benchmark.py`.",
-             "Time: median step after warm-up, GPU synchronised; memory: `torch.cuda.max_memory_allocated` "
-             "(weights fp32, optimizer state and activations; not the CUDA context).", "",
-             "| case | trainable / total params | s/step | steps/s | peak GPU memory (GB) |", "|---|---|---|---|---|"]
+    lines = [
+        "# Training step cost (CUDA GPU)",
+        "",
+        f"Machine: {machine}. Command: `HF_HUB_OFFLINE=1 python bench/train_gpu_benchmark.py`.",
+        "Time: median step after warm-up, GPU synchronised; memory: `torch.cuda.max_memory_allocated` "
+        "(weights fp32, optimizer state and activations; not the CUDA context).",
+        "",
+        "| case | trainable / total params | s/step | steps/s | peak GPU memory (GB) |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
-        cost = (f"{r['seconds']:.3f} | {r['steps_per_second']:.2f} | {r['peak_gpu_mb'] / 1024:.1f}" if "seconds" in r
-                else f"- | - | {r['error']}")
+        cost = (
+            f"{r['seconds']:.3f} | {r['steps_per_second']:.2f} | {r['peak_gpu_mb'] / 1024:.1f}"
+            if "seconds" in r
+            else f"- | - | {r['error']}"
+        )
         lines.append(f"| {r['case']} | {r['trainable'] / 1e6:.1f}M / {r['total'] / 1e6:.1f}M | {cost} |")
     (ROOT / "bench/train_gpu_results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -28,18 +28,34 @@ def main() -> None:
     if not changes:
         ap.error("give --n-train and/or --seed")
     sys.path.insert(0, str(ROOT))
-    from tasks.ingest import IngestConfig, ingest
-    from tasks.masks import MasksConfig, run_masks
-    from tasks.params import load_stage_config
-    from tasks.toyworld import ToyWorldConfig, render_toyworld
+    from tasks.common.params import load_stage_config
+    from tasks.ingest.stage import IngestConfig, ingest
+    from tasks.masks.stage import MasksConfig, run_masks
+    from tasks.toyworld.stage import ToyWorldConfig, render_toyworld
 
     name = "-".join({"n_train": "n{}", "seed": "seed{}"}[k].format(v) for k, v in changes.items())
     params, out = ROOT / "params.yaml", ROOT / "data" / "variants" / name
     render_toyworld(load_stage_config(ToyWorldConfig, "toyworld", params, {**changes, "out_dir": str(out / "raw")}))
-    ingest(load_stage_config(IngestConfig, "ingest", params, {
-        "manifest": str(out / "raw" / "manifest.yaml"), "input_dir": str(out / "raw"), "out_dir": str(out / "clips")}))
-    m = run_masks(load_stage_config(MasksConfig, "masks", params, {
-        "clips_dir": str(out / "clips"), "out_dir": str(out / "masks"), "metrics": str(out / "masks.json")}))
+    ingest(
+        load_stage_config(
+            IngestConfig,
+            "ingest",
+            params,
+            {
+                "manifest": str(out / "raw" / "manifest.yaml"),
+                "input_dir": str(out / "raw"),
+                "out_dir": str(out / "clips"),
+            },
+        )
+    )
+    m = run_masks(
+        load_stage_config(
+            MasksConfig,
+            "masks",
+            params,
+            {"clips_dir": str(out / "clips"), "out_dir": str(out / "masks"), "metrics": str(out / "masks.json")},
+        )
+    )
     print(f"{out}: {m['n_videos']} clips, mask IoU against the truth {m['mean_iou']:.3f}")
 
 

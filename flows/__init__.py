@@ -1,23 +1,37 @@
 """Prefect flows: one module per stage, runnable as ``python -m flows.<stage>``.
 
-Flows only wire tasks and carry config. The environment defaults below are set before Prefect is
-imported anywhere, so a bare ``python -m flows.ingest`` keeps its state inside the project, sends
-no telemetry, never waits on a model hub, and gives the ephemeral server time to start on a busy
-2-core machine. Anything already set in the environment wins.
+Flows only wire tasks and carry config. Importing this package sets the environment defaults of every
+maskmotion process, the one place they are written: before Prefect or torch is imported, so a bare
+``python -m flows.ingest`` and the test suite get them. ``python -m flows`` prints them as shell
+``export`` lines for the processes that are not ours (``dvc``, ``prefect server``, ``prefect worker``)::
+
+    eval "$(python -m flows)"
+
+Anything already set in the environment wins.
 """
 
 import os
 from pathlib import Path
 
-_PROJECT = Path(__file__).resolve().parent.parent
-for _key, _value in {
-    "HF_HUB_OFFLINE": "1",
-    "PREFECT_HOME": str(_PROJECT / ".prefect"),
+PROJECT = Path(__file__).resolve().parent.parent
+
+DEFAULTS = {
+    "HF_HUB_OFFLINE": "1",  # only local folders: a hub id fails in seconds instead of retrying for ~30 s
+    "PREFECT_HOME": str(PROJECT / ".prefect"),
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
     "DVC_NO_ANALYTICS": "1",
+    # the ephemeral server's 20 s start-up limit is close on a busy 2-core machine
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-    # OpenMP threads that spin while waiting made torch steps up to 8x slower on 2 shared cores
+    # OpenMP threads that spin while waiting made torch steps up to 8x slower on 2 shared cores; must be
+    # set before torch starts its thread pool
     "OMP_WAIT_POLICY": "PASSIVE",
-}.items():
-    os.environ.setdefault(_key, _value)
+}
+
+
+def apply_defaults() -> None:
+    for key, value in DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+apply_defaults()

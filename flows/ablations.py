@@ -1,6 +1,6 @@
 """The ablation table (paper Table II + baselines): its own command, outside the main DAG.
 
-    python -m flows.ablations          # or: make ablations
+python -m flows.ablations          # or: make ablations
 """
 
 from prefect import flow, task

@@ -27,9 +27,14 @@ def _cell(text) -> str:
 def output_links_markdown(rows: list[dict], out_dir: str | Path, limit: int = 100) -> str:
     """A table of the generated videos with links to each one's mp4, gif and contact sheet."""
     out = Path(out_dir).resolve()
-    lines = ["# Generated videos", "", f"{len(rows)} video(s) in `{out}` "
-             f"([manifest.csv]({(out / 'manifest.csv').as_uri()})).", "",
-             "| video | prompt | seed | files |", "|---|---|---|---|"]
+    lines = [
+        "# Generated videos",
+        "",
+        f"{len(rows)} video(s) in `{out}` ([manifest.csv]({(out / 'manifest.csv').as_uri()})).",
+        "",
+        "| video | prompt | seed | files |",
+        "|---|---|---|---|",
+    ]
     for row in rows[:limit]:
         folder = out / row["video_id"]
         files = " · ".join(f"[{name}]({(folder / name).as_uri()})" for name in ("video.mp4", "video.gif", "sheet.png"))
@@ -70,10 +75,12 @@ def report_markdown(report_path: str | Path, max_thumbs: int = MAX_THUMBS) -> st
 
 
 def publish_output_links(rows: list[dict], out_dir: str | Path, key: str = "generate-outputs") -> None:
-    create_markdown_artifact(key=key, markdown=output_links_markdown(rows, out_dir),
-                             description=f"Generated videos in {out_dir}")
+    create_markdown_artifact(
+        key=key, markdown=output_links_markdown(rows, out_dir), description=f"Generated videos in {out_dir}"
+    )
 
 
 def publish_report(report_path: str | Path, key: str = "eval-report") -> None:
-    create_markdown_artifact(key=key, markdown=report_markdown(report_path),
-                             description="Evaluation report (first thumbnails embedded)")
+    create_markdown_artifact(
+        key=key, markdown=report_markdown(report_path), description="Evaluation report (first thumbnails embedded)"
+    )

@@ -1,18 +1,13 @@
 """Base models: train the toy world's SD / ControlNet / CLIP stand-ins, or check the sd14 weights."""
 
-import os
 import sys
 from pathlib import Path
 
-# Under CPU contention (other jobs on the same 2 cores) OpenMP's default spin-waiting makes torch
-# steps up to ~8x slower; passive waiting must be set before torch starts its thread pool.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from prefect import flow, task
 
-from prefect import flow, task  # noqa: E402
-
-from flows.common import publish_summary, run_stage, stage_config  # noqa: E402
-from tasks.base.config import BaseConfig  # noqa: E402
-from tasks.io import write_json  # noqa: E402
+from flows.common import publish_summary, run_stage, stage_config
+from tasks.base.config import BaseConfig
+from tasks.common.io import write_json
 
 
 @task(name="build-toy-base")

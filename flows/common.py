@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from prefect import tags
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
-from tasks.params import DEFAULT_PARAMS, ConfigT, load_stage_config
-
+from tasks.common.params import DEFAULT_PARAMS, ConfigT, load_stage_config
 
 # Set by the pipeline flow for the `dvc repro` it runs, so every stage run carries the pipeline's tag.
 PIPELINE_TAG_ENV = "MASKMOTION_PIPELINE_TAG"
@@ -67,8 +67,16 @@ def publish_summary(key: str, title: str, data: dict) -> None:
 
 # Bad input (tasks.manifest.BadInput and tasks.params.ConfigError are ValueErrors), missing files and
 # timeouts fail at once: running them again gives the same answer, later.
-NEVER_RETRY = (ValueError, TypeError, KeyError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
-               PermissionError, TimeoutError)
+NEVER_RETRY = (
+    ValueError,
+    TypeError,
+    KeyError,
+    FileNotFoundError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+    TimeoutError,
+)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -90,18 +98,45 @@ def retry_if_transient(task, task_run, state) -> bool:
 
 def transient_retries(retries: int = 2, first_delay_s: float = 10.0) -> dict:
     """Task options: up to ``retries`` more tries on transient errors, waiting 10 s, 20 s, ... (+-50%)."""
-    return dict(retries=retries, retry_delay_seconds=exponential_backoff(backoff_factor=first_delay_s),
-                retry_jitter_factor=0.5, retry_condition_fn=retry_if_transient)
+    return dict(
+        retries=retries,
+        retry_delay_seconds=exponential_backoff(backoff_factor=first_delay_s),
+        retry_jitter_factor=0.5,
+        retry_condition_fn=retry_if_transient,
+    )
+
+
+class _OncePerFlowRun(logging.Filter):
+    """Lets the first record per flow run whose message starts with ``prefix`` through, drops repeats."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix, self.said = prefix, set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(self.prefix):
+            return True
+        run = str(getattr(record, "flow_run_id", None))
+        first = run not in self.said
+        self.said.add(run)
+        return first
+
+
+# Prefect warns on every task run with a timeout that runs on a worker thread (mapped videos do): the
+# timeout then lands between Python steps. Said once per run is enough.
+WORKER_THREAD_TIMEOUT_WARNING = _OncePerFlowRun("Timeout of %s seconds configured for this task, but the task is")
 
 
 def timeout_from_env(name: str, default_s: float) -> float | None:
     """A task timeout in seconds from ``$name`` (``0`` turns it off); read when the flow module loads."""
     value = float(os.environ.get(name, default_s))
+    if WORKER_THREAD_TIMEOUT_WARNING not in logging.getLogger("prefect.task_runs").filters:
+        logging.getLogger("prefect.task_runs").addFilter(WORKER_THREAD_TIMEOUT_WARNING)
     return value if value > 0 else None
 
 
 def run_label(now: datetime | None = None) -> str:
     """A folder name for one run: UTC time, then the flow run's name (``20261125T030000Z-crimson-fox``)."""
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     name = flow_run.get_name()
     return f"{stamp}-{name}" if name else stamp

@@ -6,41 +6,48 @@ the videos go to a folder of their own (``data/batches/{run}``), never into the 
 ``data/outputs``.
 """
 
-from pathlib import Path
-
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
 from flows.artifacts import publish_output_links
 from flows.common import run_label, run_stage, stage_config, task_runner_from_env, timeout_from_env, transient_retries
-from tasks.generate import GenerateConfig, Job, generate_one, plan_jobs, resolve_checkpoint, write_outputs_manifest
-from tasks.params import validate_config
+from tasks.common.params import validate_config
+from tasks.generate.stage import GenerateConfig, Job, generate, generate_one
 
 # The job key in each video's meta.json already skips finished work (it hashes the checkpoint file,
 # the sampler settings, the prompt, the masks and the seed); a Prefect cache would say less.
 # Timeout: a 16-frame toy video takes ~20 s on a 2-core CPU, an SD1.4 512x512 one ~1-2 min on a GPU;
 # 30 min means something hangs. Set MASKMOTION_VIDEO_TIMEOUT_S for slower set-ups (0: none).
 # On a worker thread the timeout lands between Python steps (denoising steps), not inside one torch call.
-VIDEO_TASK_OPTIONS = dict(cache_policy=NO_CACHE, timeout_seconds=timeout_from_env("MASKMOTION_VIDEO_TIMEOUT_S", 1800),
-                          **transient_retries(retries=2, first_delay_s=10))
+VIDEO_TASK_OPTIONS = dict(
+    cache_policy=NO_CACHE,
+    timeout_seconds=timeout_from_env("MASKMOTION_VIDEO_TIMEOUT_S", 1800),
+    **transient_retries(retries=2, first_delay_s=10),
+)
 generate_video = task(generate_one, name="generate-video", **VIDEO_TASK_OPTIONS)
 
 
 def generate_videos(cfg: GenerateConfig, jobs: list[Job] | None = None) -> list[dict]:
-    """Map the jobs over the flow's task runner; write ``out_dir/manifest.csv``. Inside a flow only."""
-    checkpoint = resolve_checkpoint(cfg)
-    jobs = plan_jobs(cfg) if jobs is None else jobs
-    Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
-    futures = generate_video.map(jobs, unmapped(cfg), unmapped(checkpoint))
-    rows = [f.result() for f in futures]
-    write_outputs_manifest(cfg, rows)
+    """The generate loop with its jobs mapped over the flow's task runner; the rows. Inside a flow only."""
+    rows: list[dict] = []
+
+    def mapped(jobs: list[Job], cfg: GenerateConfig, checkpoint) -> list[dict]:
+        rows.extend(f.result() for f in generate_video.map(jobs, unmapped(cfg), unmapped(checkpoint)))
+        return rows
+
+    generate(cfg, jobs, run_jobs=mapped)
     return rows
 
 
 @flow(name="generate", log_prints=True, task_runner=task_runner_from_env())
-def generate_flow(params_path: str = "params.yaml", prompts: list[str] | None = None,
-                  sequences: str | None = None, seeds: list[int] | None = None, out_dir: str | None = None,
-                  overrides: dict | None = None) -> list[dict]:
+def generate_flow(
+    params_path: str = "params.yaml",
+    prompts: list[str] | None = None,
+    sequences: str | None = None,
+    seeds: list[int] | None = None,
+    out_dir: str | None = None,
+    overrides: dict | None = None,
+) -> list[dict]:
     """Generate a video for every (mask sequence x prompt x seed).
 
     Args:

@@ -3,7 +3,7 @@
 from prefect import flow, task
 
 from flows.common import publish_summary, run_stage, stage_config
-from tasks.ingest import IngestConfig, ingest
+from tasks.ingest.stage import IngestConfig, ingest
 
 # Bad input is not transient: no retries here; a failure leaves the previous clips untouched.
 ingest_task = task(ingest, name="ingest-videos")

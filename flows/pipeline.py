@@ -25,9 +25,12 @@ def dvc_repro(targets: list[str], force: bool, cwd: str) -> str:
     """Run ``dvc repro`` and stream its output into the run log. Bad input fails it: no retries."""
     logger = get_run_logger()
     cmd = [str(Path(sys.executable).parent / "dvc"), "repro", *(["--force"] if force else []), *targets]
-    env = {**os.environ, PIPELINE_TAG_ENV: f"pipeline:{flow_run.get_id()}",
-           # stages run `python -m flows.<stage>`: make it this environment's python
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        PIPELINE_TAG_ENV: f"pipeline:{flow_run.get_id()}",
+        # stages run `python -m flows.<stage>`: make it this environment's python
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     logger.info("running %s in %s", " ".join(cmd), cwd)
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []

@@ -3,7 +3,7 @@
 from prefect import flow, task
 
 from flows.common import publish_summary, run_stage, stage_config
-from tasks.toyworld import ToyWorldConfig, render_toyworld
+from tasks.toyworld.stage import ToyWorldConfig, render_toyworld
 
 render = task(render_toyworld, name="render-toyworld")
 

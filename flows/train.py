@@ -4,7 +4,7 @@ from prefect import flow, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from flows.common import publish_summary, run_stage, stage_config
-from tasks.train import TrainConfig, train
+from tasks.train.stage import TrainConfig, train
 
 
 class ProgressArtifact:
@@ -16,7 +16,9 @@ class ProgressArtifact:
 
     def __call__(self, step: int, total: int, loss: float) -> None:
         if step % self.every == 0 or step == total:
-            update_progress_artifact(self.id, 100.0 * step / total, description=f"step {step}/{total}, loss {loss:.4f}")
+            update_progress_artifact(
+                self.id, 100.0 * step / total, description=f"step {step}/{total}, loss {loss:.4f}"
+            )
 
 
 @task(name="train-video-model")

@@ -156,7 +156,9 @@ class SpatialSelfAttnProcessor:
             previous = torch.clamp(torch.arange(f, device=key.device) - 1, min=0)
             # keys of frame i: [frame 1 | frame i-1] concatenated along the token axis
             key = torch.cat([key[:, :1].expand(b, f, n, inner), key[:, previous]], dim=2).reshape(bf, 2 * n, inner)
-            value = torch.cat([value[:, :1].expand(b, f, n, inner), value[:, previous]], dim=2).reshape(bf, 2 * n, inner)
+            value = torch.cat([value[:, :1].expand(b, f, n, inner), value[:, previous]], dim=2).reshape(
+                bf, 2 * n, inner
+            )
         elif self.mode == "full":
             query = query.reshape(b, f * n, inner)
             key = attn.to_k(hidden_states).reshape(b, f * n, inner)

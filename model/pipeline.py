@@ -19,7 +19,7 @@ Usage::
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -53,7 +53,9 @@ def _to_images(frames) -> torch.Tensor:
     if frames.ndim == 3:
         frames = frames[None]
     if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"first_frame must be uint8 (H, W, 3) or (B, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
+        raise ValueError(
+            f"first_frame must be uint8 (H, W, 3) or (B, H, W, 3), got {frames.dtype} {tuple(frames.shape)}"
+        )
     return frames.permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
@@ -88,7 +90,7 @@ class MaskVideoPipeline:
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
 
     # ---- memory / device switches, as diffusers users expect them ---------------------------------
-    def to(self, device=None, dtype: torch.dtype | None = None) -> "MaskVideoPipeline":
+    def to(self, device=None, dtype: torch.dtype | None = None) -> MaskVideoPipeline:
         """Move every network (e.g. ``pipe.to("cuda", torch.float16)``; bf16 works the same way)."""
         for module in (self.vae, self.text_encoder, self.video_unet, self.base_unet, self.controlnet):
             if module is not None:
@@ -114,8 +116,9 @@ class MaskVideoPipeline:
         """Text embeddings ``(B, L, D)``, or ``(2B, L, D)`` = [negative; positive] for guidance."""
         texts = prompts if negative_prompts is None else list(negative_prompts) + list(prompts)
         max_length = min(self.tokenizer.model_max_length, self.text_encoder.config.max_position_embeddings)
-        ids = self.tokenizer(texts, padding="max_length", max_length=max_length, truncation=True,
-                             return_tensors="pt").input_ids
+        ids = self.tokenizer(
+            texts, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt"
+        ).input_ids
         return self.text_encoder(ids.to(self.text_encoder.device))[0].to(self.dtype)
 
     @torch.no_grad()
@@ -172,7 +175,9 @@ class MaskVideoPipeline:
         if self.base_unet is None:
             raise ValueError("making frame 1 needs base_unet (or pass first_frame)")
         if source == "controlnet" and self.controlnet is None:
-            raise ValueError("no controlnet: pass first_frame, or first_frame_source='text' for the w/o-ControlNet ablation")
+            raise ValueError(
+                "no controlnet: pass first_frame, or first_frame_source='text' for the w/o-ControlNet ablation"
+            )
         if source == "controlnet" and first_masks is None:
             raise ValueError("the ControlNet first frame is conditioned on the first mask: pass first_masks")
         guided = guidance_scale > 1.0
@@ -182,7 +187,11 @@ class MaskVideoPipeline:
         residuals = {}
         if source == "controlnet":
             cn_factor = 2 ** (len(self.controlnet.config.conditioning_embedding_out_channels) - 1)
-            cond = F.interpolate(first_masks[:, None].float(), size=(latent_size[0] * cn_factor, latent_size[1] * cn_factor), mode="nearest")
+            cond = F.interpolate(
+                first_masks[:, None].float(),
+                size=(latent_size[0] * cn_factor, latent_size[1] * cn_factor),
+                mode="nearest",
+            )
             cond = cond.expand(-1, self.controlnet.config.conditioning_channels, -1, -1).to(self.device, self.dtype)
             cond = torch.cat([cond, cond]) if guided else cond
 
@@ -192,8 +201,14 @@ class MaskVideoPipeline:
             model_input = torch.cat([latents, latents]) if guided else latents
             model_input = self.scheduler.scale_model_input(model_input, t)
             if source == "controlnet":
-                down, mid = self.controlnet(model_input, t, text_emb, controlnet_cond=cond,
-                                            conditioning_scale=controlnet_conditioning_scale, return_dict=False)
+                down, mid = self.controlnet(
+                    model_input,
+                    t,
+                    text_emb,
+                    controlnet_cond=cond,
+                    conditioning_scale=controlnet_conditioning_scale,
+                    return_dict=False,
+                )
                 residuals = dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
             pred = self.base_unet(model_input, t, text_emb, return_dict=False, **residuals)[0]
             if guided:
@@ -259,8 +274,16 @@ class MaskVideoPipeline:
             if adain and i >= adain_start * num_inference_steps:
                 rest = adain_match(rest, first_latent)
             if callback is not None:
-                callback(dict(chunk=chunk, num_chunks=num_chunks, step=i, num_steps=num_inference_steps,
-                              timestep=t, latents=torch.cat([first, rest], dim=2)))
+                callback(
+                    dict(
+                        chunk=chunk,
+                        num_chunks=num_chunks,
+                        step=i,
+                        num_steps=num_inference_steps,
+                        timestep=t,
+                        latents=torch.cat([first, rest], dim=2),
+                    )
+                )
         return torch.cat([first, rest], dim=2)
 
     # ---- the whole video --------------------------------------------------------------------------
@@ -337,7 +360,11 @@ class MaskVideoPipeline:
         guided = guidance_scale > 1.0 or video_guidance_scale > 1.0
         if guided and negative_prompt is None:
             negative_prompt = ""
-        negatives = None if not guided else ([negative_prompt] * batch if isinstance(negative_prompt, str) else negative_prompt)
+        negatives = (
+            None
+            if not guided
+            else ([negative_prompt] * batch if isinstance(negative_prompt, str) else negative_prompt)
+        )
         text_emb = self.encode_prompt(prompts, negatives)
 
         def text_for(scale: float) -> torch.Tensor:  # [negative; positive] only where that part is guided
@@ -357,8 +384,14 @@ class MaskVideoPipeline:
         latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
         if first_frame is None:
             images, first_noise = self.make_first_frame(
-                text_for(guidance_scale), masks[:, 0].to(self.device), latent_size, num_inference_steps, guidance_scale,
-                generator, first_frame_source, controlnet_conditioning_scale,
+                text_for(guidance_scale),
+                masks[:, 0].to(self.device),
+                latent_size,
+                num_inference_steps,
+                guidance_scale,
+                generator,
+                first_frame_source,
+                controlnet_conditioning_scale,
             )
         first_latent = self.encode_images(images.to(self.device))
         if shared_noise == "lamp" and first_noise is None:
@@ -375,10 +408,20 @@ class MaskVideoPipeline:
             noise = mix_shared_noise(fresh, first_latent, shared_noise, alpha, first_noise)
             if lowfreq_grid:
                 noise = lowfreq_from_first(noise, video_first_latent, fresh[:, :, 0], alpha_bar, lowfreq_grid)
-            window_masks = masks[:, frame_ids.start:frame_ids.stop] if use_masks else None
+            window_masks = masks[:, frame_ids.start : frame_ids.stop] if use_masks else None
             latents = self.denoise_window(
-                first_latent, noise, text_for(video_guidance_scale), window_masks, num_inference_steps, video_guidance_scale,
-                adain, adain_start, callback, k, len(windows), mask_guidance_scale,
+                first_latent,
+                noise,
+                text_for(video_guidance_scale),
+                window_masks,
+                num_inference_steps,
+                video_guidance_scale,
+                adain,
+                adain_start,
+                callback,
+                k,
+                len(windows),
+                mask_guidance_scale,
             )
             new = latents if k == 0 else latents[:, :, 1:]  # chunk k+1's frame 1 is chunk k's last frame
             if output_type == "latent":
@@ -395,4 +438,3 @@ class MaskVideoPipeline:
             return torch.cat(latents_out, dim=2)
         video = np.concatenate(frames, axis=1)
         return video[0] if single else video
-

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.utils.checkpoint
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
 from torch import nn
@@ -72,7 +72,9 @@ class TemporalAttention(nn.Module):
         if channels % heads:
             raise ValueError(f"channels {channels} not divisible by heads {heads}")
         self.norm = nn.LayerNorm(channels)
-        self.attn = Attention(query_dim=channels, heads=heads, dim_head=channels // heads, processor=AttnProcessor2_0())
+        self.attn = Attention(
+            query_dim=channels, heads=heads, dim_head=channels // heads, processor=AttnProcessor2_0()
+        )
         nn.init.zeros_(self.attn.to_out[0].weight)
         nn.init.zeros_(self.attn.to_out[0].bias)
 
@@ -112,14 +114,22 @@ class SpatioTemporalTransformer(nn.Module):
             hidden_states = self.temporal_attention(hidden_states, num_frames)
         return hidden_states
 
-    def forward(self, hidden_states, encoder_hidden_states=None, *args, cross_attention_kwargs=None, return_dict=True, **kwargs):
+    def forward(
+        self, hidden_states, encoder_hidden_states=None, *args, cross_attention_kwargs=None, return_dict=True, **kwargs
+    ):
         video = (cross_attention_kwargs or {}).get("video")
         if video is None:
-            raise ValueError("SpatioTemporalTransformer needs cross_attention_kwargs={'video': VideoContext}; "
-                             "call the VideoUNet, not its inner 2-D UNet")
+            raise ValueError(
+                "SpatioTemporalTransformer needs cross_attention_kwargs={'video': VideoContext}; "
+                "call the VideoUNet, not its inner 2-D UNet"
+            )
         hidden_states = self.spatial(
-            hidden_states, encoder_hidden_states, *args,
-            cross_attention_kwargs=cross_attention_kwargs, return_dict=False, **kwargs,
+            hidden_states,
+            encoder_hidden_states,
+            *args,
+            cross_attention_kwargs=cross_attention_kwargs,
+            return_dict=False,
+            **kwargs,
         )[0]
         if self.temporal_conv is not None or self.temporal_attention is not None:
             if self.gradient_checkpointing and torch.is_grad_enabled():

@@ -32,8 +32,9 @@ def add_offset_noise(noise: torch.Tensor, offset: float, generator: torch.Genera
     return noise + offset * draw.to(noise.device)
 
 
-def foreground_mse(pred: torch.Tensor, target: torch.Tensor, masks: torch.Tensor | None,
-                   foreground_weight: float) -> torch.Tensor:
+def foreground_mse(
+    pred: torch.Tensor, target: torch.Tensor, masks: torch.Tensor | None, foreground_weight: float
+) -> torch.Tensor:
     """MSE with each latent cell weighted 1 + ``foreground_weight`` x (the fraction of it the object
     covers), normalised by the mean weight so the loss keeps its scale. Why: a toy object covers 2-9%
     of the frame, so with a plain MSE its colour, shape and place are a few percent of the signal.
@@ -88,7 +89,9 @@ def first_frame_loss(
     gen_device = generator.device if generator is not None else device
     noise = torch.randn(latents.shape, generator=generator, device=gen_device, dtype=latents.dtype).to(device)
     if timesteps is None:
-        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator, device=gen_device)
+        timesteps = torch.randint(
+            0, scheduler.config.num_train_timesteps, (b,), generator=generator, device=gen_device
+        )
     timesteps = timesteps.to(device).long()
     noise = add_offset_noise(noise, noise_offset, generator)
 
@@ -102,5 +105,9 @@ def first_frame_loss(
         target = scheduler.get_velocity(latents, noise, timesteps)
     else:
         raise ValueError(f"unsupported prediction_type {prediction_type!r}")
-    return foreground_mse(prediction[:, :, 1:].float(), target[:, :, 1:].float(),
-                          None if masks is None else masks[:, 1:].float(), foreground_weight)
+    return foreground_mse(
+        prediction[:, :, 1:].float(),
+        target[:, :, 1:].float(),
+        None if masks is None else masks[:, 1:].float(),
+        foreground_weight,
+    )

@@ -164,7 +164,9 @@ def _per_frame_timesteps(timestep, batch: int, num_frames: int, device) -> torch
     raise ValueError(f"timestep must be a scalar, ({batch},) or ({batch}, {num_frames}); got {tuple(t.shape)}")
 
 
-def inflate_unet(unet2d: UNet2DConditionModel, config: VideoUNetConfig | None = None, copy_unet: bool = True) -> VideoUNet:
+def inflate_unet(
+    unet2d: UNet2DConditionModel, config: VideoUNetConfig | None = None, copy_unet: bool = True
+) -> VideoUNet:
     """Build a ``VideoUNet`` from a 2-D ``UNet2DConditionModel``.
 
     Args:

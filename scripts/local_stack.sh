@@ -15,13 +15,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export PATH="$ROOT/.venv/bin:$PATH"
-export PREFECT_HOME=${PREFECT_HOME:-$ROOT/.prefect}
+eval "$(python -m flows)"   # PREFECT_HOME (<repo>/.prefect), no telemetry, no hub: flows/__init__.py
 export MASKMOTION_PREFECT_PORT=${MASKMOTION_PREFECT_PORT:-4200}
 export MASKMOTION_POOL=${MASKMOTION_POOL:-maskmotion-local}
 export MASKMOTION_POOL_CONCURRENCY=${MASKMOTION_POOL_CONCURRENCY:-1}
 export MASKMOTION_ROOT=$ROOT
 export PREFECT_API_URL="http://127.0.0.1:${MASKMOTION_PREFECT_PORT}/api"
-export PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1 DVC_NO_ANALYTICS=1 HF_HUB_OFFLINE=1
 export PREFECT_WORKER_QUERY_SECONDS=${PREFECT_WORKER_QUERY_SECONDS:-2}
 STACK="$PREFECT_HOME/stack"
 mkdir -p "$STACK"
@@ -60,7 +59,7 @@ next:
   export PREFECT_API_URL=$PREFECT_API_URL
   prefect deployment run 'pipeline/default' --watch
   prefect deployment run 'generate/batch' --params '{"prompts": ["a red star runs across a blue lake"], "seeds": [0, 1]}'
-  prefect deployment inspect 'evaluate/scheduled'      # nightly at 03:00 UTC
+  prefect deployment inspect 'scheduled-evaluation/nightly'      # nightly at 03:00 UTC
 stop:
   scripts/local_stack.sh down
 MSG

@@ -24,12 +24,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from pydantic import Field  # noqa: E402
 
-from tasks.evaluate import SUMMARY, EvaluateConfig, evaluate  # noqa: E402
-from tasks.generate import GenerateConfig, generate  # noqa: E402
-from tasks.io import atomic_write_text, write_json  # noqa: E402
-from tasks.params import StageConfig, load_stage_config  # noqa: E402
-from tasks.report import markdown_table  # noqa: E402
-from tasks.train import TrainConfig, finished_run, train  # noqa: E402
+from tasks.common.io import atomic_write_text, write_json  # noqa: E402
+from tasks.common.params import StageConfig, load_stage_config  # noqa: E402
+from tasks.evaluate.report import markdown_table  # noqa: E402
+from tasks.evaluate.stage import SUMMARY, EvaluateConfig, evaluate  # noqa: E402
+from tasks.generate.stage import GenerateConfig, generate  # noqa: E402
+from tasks.train.stage import TrainConfig, finished_run, train  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,13 @@ def variant_weights(name: str, params: str, out: Path) -> str:
         log.info("%s: using the train stage's checkpoint in %s", name, stage_run.out_dir)
         return stage_run.out_dir
     wdir = out / "weights" / weights
-    own = stage_run.model_copy(update={"out_dir": str(wdir / "checkpoints"), "metrics": str(wdir / "train.json"),
-                                       "loss_log": str(wdir / "loss.csv")})
+    own = stage_run.model_copy(
+        update={
+            "out_dir": str(wdir / "checkpoints"),
+            "metrics": str(wdir / "train.json"),
+            "loss_log": str(wdir / "loss.csv"),
+        }
+    )
     train(own)
     return own.out_dir
 
@@ -84,13 +89,34 @@ def run_variant(name: str, params: str, out: Path) -> dict:
     t0 = time.perf_counter()
     checkpoint_dir = variant_weights(name, params, out)
     vdir = out / slug(name)
-    generate(load_stage_config(GenerateConfig, "generate", params, {
-        **gen_over, "checkpoint_dir": checkpoint_dir, "out_dir": str(vdir / "outputs")}))
-    metrics = evaluate(load_stage_config(EvaluateConfig, "evaluate", params, {
-        "outputs_dir": str(vdir / "outputs"), "report_dir": str(vdir / "eval"), "metrics": str(vdir / "eval.json"),
-        "frame_log": str(vdir / "eval_frames.csv")}))
-    return {"variant": name, "weights": checkpoint_dir, **{k: metrics[k] for k in SUMMARY},
-            "n_videos": metrics["n_videos"], "seconds": round(time.perf_counter() - t0, 1)}
+    generate(
+        load_stage_config(
+            GenerateConfig,
+            "generate",
+            params,
+            {**gen_over, "checkpoint_dir": checkpoint_dir, "out_dir": str(vdir / "outputs")},
+        )
+    )
+    metrics = evaluate(
+        load_stage_config(
+            EvaluateConfig,
+            "evaluate",
+            params,
+            {
+                "outputs_dir": str(vdir / "outputs"),
+                "report_dir": str(vdir / "eval"),
+                "metrics": str(vdir / "eval.json"),
+                "frame_log": str(vdir / "eval_frames.csv"),
+            },
+        )
+    )
+    return {
+        "variant": name,
+        "weights": checkpoint_dir,
+        **{k: metrics[k] for k in SUMMARY},
+        "n_videos": metrics["n_videos"],
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
 
 
 def run_ablations(cfg: AblationsConfig, params: str = "params.yaml") -> pd.DataFrame:

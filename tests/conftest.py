@@ -2,13 +2,12 @@
 
 import os
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: no spin-waiting on shared cores
+os.environ["HF_HUB_OFFLINE"] = "1"  # forced, not a default: no test may reach a hub
 
+# the project's environment defaults, before torch loads OpenMP
+import flows  # noqa: E402, F401
+
+# isort: split
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -36,7 +35,7 @@ def tiny_world(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_run(tiny_world, tmp_path_factory):
     """A 4-step training run on the tiny world: its folder holds checkpoints/."""
-    from tasks.train import train
+    from tasks.train.stage import train
     from tests.tiny_world import tiny_train_config
 
     run = tmp_path_factory.mktemp("tiny-run")

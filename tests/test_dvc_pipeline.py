@@ -8,16 +8,25 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks.params import apply_profile
-from tests.project_copy import copy_working_tree, run
+from tasks.common.params import apply_profile
+from tests.project_copy import QUERY_STAGE_RUNS, copy_working_tree, run
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 STAGES = ["toyworld", "ingest", "masks", "train", "generate", "evaluate"]
+PIPELINE_RUN = """
+from flows.pipeline import pipeline_flow
+state = pipeline_flow(return_state=True)
+print("PIPELINE-RUN-ID", state.state_details.flow_run_id)
+print(state.result())
+"""
 OUTPUTS = ["data/raw/toy", "data/clips", "data/masks", "data/checkpoints", "data/outputs", "data/eval"]
 
 
@@ -48,9 +57,14 @@ def test_whole_dag_on_the_ci_profile_then_push_and_pull(tmp_path):
     copy_working_tree(project)
     apply_profile(project / "params.yaml", project / "profiles" / "ci.yaml")
 
-    out = run(["dvc", "repro"], project)
+    # through the pipeline flow (what `pipeline/default` runs): dvc repro, each stage a flow run of its own
+    out = run(["python", "-c", PIPELINE_RUN], project)
     for stage in STAGES:
         assert f"Running stage '{stage}'" in out, stage
+    pipeline_id = out.split("PIPELINE-RUN-ID ")[1].split()[0]
+    tagged = run(["python", "-c", QUERY_STAGE_RUNS, f"pipeline:{pipeline_id}"], project)
+    found = json.loads(next(line for line in reversed(tagged.splitlines()) if line.startswith("{")))
+    assert found == dict.fromkeys(STAGES, "COMPLETED")  # every stage's flow run carries the pipeline tag
     assert "Running stage 'base'" not in out  # the shipped base models are up to date
     metrics = json.loads((project / "metrics" / "eval.json").read_text())
     assert metrics["n_videos"] == 1 and 0.0 <= metrics["iou"] <= 1.0

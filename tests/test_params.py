@@ -3,10 +3,11 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tasks.ingest import IngestConfig
-from tasks.params import ConfigError, load_stage_config
-from tasks.toyworld import ToyWorldConfig
+from tasks.common.params import ConfigError, load_stage_config
+from tasks.ingest.stage import IngestConfig
+from tasks.toyworld.stage import ToyWorldConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,7 +39,7 @@ def test_missing_section_means_defaults(tmp_path):
 
 
 def test_profile_overrides_existing_keys_only(tmp_path):
-    from tasks.params import apply_profile, read_params
+    from tasks.common.params import apply_profile, read_params
 
     p, prof = tmp_path / "params.yaml", tmp_path / "ci.yaml"
     p.write_text("train:\n  steps: 300\n  lr: 0.1\n")
@@ -53,8 +54,90 @@ def test_profile_overrides_existing_keys_only(tmp_path):
 def test_shipped_ci_profile_applies_to_shipped_params(tmp_path):
     import shutil
 
-    from tasks.params import apply_profile
+    from tasks.common.params import apply_profile
 
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     merged = apply_profile(tmp_path / "params.yaml", REPO / "profiles" / "ci.yaml")
     assert merged["train"]["steps"] == 4
+
+
+def _stage_configs():
+    from tasks.ablations import AblationsConfig
+    from tasks.base.config import BaseConfig
+    from tasks.evaluate.stage import EvaluateConfig
+    from tasks.generate.stage import GenerateConfig
+    from tasks.masks.stage import MasksConfig
+    from tasks.train.stage import TrainConfig
+
+    return {
+        "toyworld": ToyWorldConfig,
+        "ingest": IngestConfig,
+        "masks": MasksConfig,
+        "base": BaseConfig,
+        "train": TrainConfig,
+        "generate": GenerateConfig,
+        "evaluate": EvaluateConfig,
+        "ablations": AblationsConfig,
+    }
+
+
+def _default_mismatches(model, section: dict, where: str, compare: bool = True) -> list[str]:
+    """Keys of ``model`` that ``section`` lacks, or whose pydantic default differs from the value there.
+
+    Below a required field (each base model's training schedule) there is no one default to agree with:
+    only the keys are checked there."""
+    from pydantic import BaseModel, TypeAdapter
+
+    found = []
+    for name, field in model.model_fields.items():
+        key = f"{where}.{name}"
+        if name not in section:
+            found.append(f"{key}: missing from params.yaml")
+            continue
+        value = section[name]
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) and isinstance(value, dict):
+            found += _default_mismatches(field.annotation, value, key, compare and not field.is_required())
+        if not compare or field.is_required():
+            continue
+        default = field.get_default(call_default_factory=True)
+        shipped = TypeAdapter(field.annotation).validate_python(value)
+        if isinstance(default, BaseModel):
+            default, shipped = default.model_dump(), shipped.model_dump()
+        if shipped != default:
+            found.append(f"{key}: pydantic default {default!r}, params.yaml {value!r}")
+    return found
+
+
+def test_params_yaml_is_the_one_source_of_defaults():
+    """Every key of every stage config is in params.yaml, and every pydantic default equals it."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    found = []
+    for section, model in _stage_configs().items():
+        found += _default_mismatches(model, params.get(section) or {}, section)
+    assert not found, "\n".join(found)
+
+
+def test_a_changed_default_is_caught():
+    """The comparison above can fail: a default that drifts from params.yaml is named."""
+    from tasks.generate.stage import GenerateConfig
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["generate"]["guidance_scale"] = 7.5
+    del params["generate"]["alpha"]
+    found = _default_mismatches(GenerateConfig, params["generate"], "generate")
+    assert found == [
+        "generate.guidance_scale: pydantic default 4.0, params.yaml 7.5",
+        "generate.alpha: missing from params.yaml",
+    ]
+
+
+@pytest.mark.parametrize("profile", ["ci.yaml", "sd14.yaml"])
+def test_profiles_apply_and_validate(tmp_path, profile):
+    """Each shipped profile sets only keys params.yaml has, and every stage section still validates."""
+    from tasks.common.params import apply_profile
+
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO / "params.yaml").read_text())
+    apply_profile(params, REPO / "profiles" / profile)
+    for section, model in _stage_configs().items():
+        load_stage_config(model, section, params)

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 from diffusers import DDPMScheduler
 
-from tasks.ingest import IngestConfig, ingest
-from tasks.io import load_clip
-from tasks.toyworld import ToyWorldConfig, render_toyworld
-from tasks.train import TrainConfig
+from tasks.common.io import load_clip
+from tasks.ingest.stage import IngestConfig, ingest
+from tasks.toyworld.stage import ToyWorldConfig, render_toyworld
+from tasks.train.stage import TrainConfig
 from tests.model.conftest import tiny_controlnet, tiny_text_encoder, tiny_tokenizer, tiny_unet2d, tiny_vae
 
 
@@ -21,8 +21,9 @@ def write_tiny_base(folder: Path) -> Path:
     unet = tiny_unet2d()
     unet.save_pretrained(folder / "unet")
     tiny_controlnet(unet).save_pretrained(folder / "controlnet")
-    DDPMScheduler(num_train_timesteps=100, beta_schedule="scaled_linear", beta_start=0.00085,
-                  beta_end=0.012).save_pretrained(folder / "scheduler")
+    DDPMScheduler(
+        num_train_timesteps=100, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012
+    ).save_pretrained(folder / "scheduler")
     return folder
 
 
@@ -37,28 +38,62 @@ def write_truth_masks(clips_dir: Path, masks_dir: Path) -> None:
 
 def build_tiny_world(root: Path) -> Path:
     """32x32 toy clips (6 frames), their truth masks as the masks stage's output, a tiny base."""
-    render_toyworld(ToyWorldConfig(size=32, n_frames=6, n_train=3, n_heldout=1, heldout_frames=6,
-                                   out_dir=str(root / "data/raw/toy")))
-    ingest(IngestConfig(manifest=str(root / "data/raw/toy/manifest.yaml"), input_dir=str(root / "data/raw/toy"),
-                        data_root=str(root / "data"), out_dir=str(root / "data/clips"), n_frames=6,
-                        height=32, width=32))
+    render_toyworld(
+        ToyWorldConfig(
+            size=32, n_frames=6, n_train=3, n_heldout=1, heldout_frames=6, out_dir=str(root / "data/raw/toy")
+        )
+    )
+    ingest(
+        IngestConfig(
+            manifest=str(root / "data/raw/toy/manifest.yaml"),
+            input_dir=str(root / "data/raw/toy"),
+            data_root=str(root / "data"),
+            out_dir=str(root / "data/clips"),
+            n_frames=6,
+            height=32,
+            width=32,
+        )
+    )
     write_truth_masks(root / "data/clips", root / "data/masks")
     write_tiny_base(root / "base")
     return root
 
 
 def tiny_train_config(root: Path, run: Path, **overrides) -> TrainConfig:
-    base = dict(clips_dir=str(root / "data/clips"), masks_dir=str(root / "data/masks"), base_dir=str(root / "base"),
-                out_dir=str(run / "checkpoints"), metrics=str(run / "train.json"),
-                loss_log=str(run / "loss.csv"), steps=6, batch_size=2, window=4, lr=1e-3, validation_steps=2,
-                validation_sequences=str(root / "data/raw/toy/heldout/manifest.yaml"),
-                checkpoint_every=2, keep_last=2, mask_hidden_channels=8)
+    base = dict(
+        clips_dir=str(root / "data/clips"),
+        masks_dir=str(root / "data/masks"),
+        base_dir=str(root / "base"),
+        out_dir=str(run / "checkpoints"),
+        metrics=str(run / "train.json"),
+        loss_log=str(run / "loss.csv"),
+        steps=6,
+        batch_size=2,
+        window=4,
+        lr=1e-3,
+        validation_steps=2,
+        validation_sequences=str(root / "data/raw/toy/heldout/manifest.yaml"),
+        checkpoint_every=2,
+        keep_last=2,
+        mask_hidden_channels=8,
+    )
     return TrainConfig(**{**base, **overrides})
 
 
 def tiny_generate_config(root: Path, run: Path, **overrides):
-    from tasks.generate import GenerateConfig
+    from tasks.generate.stage import GenerateConfig
 
-    base = dict(checkpoint_dir=str(run / "checkpoints"), sequences=str(root / "data/raw/toy/heldout/manifest.yaml"),
-                out_dir=str(run / "outputs"), num_inference_steps=2, guidance_scale=2.0, window=4)
+    base = dict(
+        checkpoint_dir=str(run / "checkpoints"),
+        sequences=str(root / "data/raw/toy/heldout/manifest.yaml"),
+        out_dir=str(run / "outputs"),
+        num_inference_steps=2,
+        guidance_scale=2.0,
+        window=4,
+        seeds=[0],
+        video_guidance_scale=None,
+        shared_noise="paper",
+        adain=False,
+        mask_guidance_scale=0.0,
+    )
     return GenerateConfig(**{**base, **overrides})

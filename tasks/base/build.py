@@ -33,17 +33,27 @@ from tasks.base.text import build_text_encoder, build_tokenizer, tokenize
 from tasks.base.train_loop import train
 from tasks.base.unet import build_scheduler, build_unet, drop_prompts, t2i_loss
 from tasks.base.vae import build_vae, latent_scaling_factor, vae_loss
-from tasks.device import resolve_device
-from tasks.io import atomic_dir, write_json
+from tasks.common.device import resolve_device
+from tasks.common.io import atomic_dir, write_json
 
 CL = torch.channels_last  # mkldnn convolutions run ~3x faster in channels-last on this CPU
 CPU = torch.device("cpu")
 
 
 def _train(name: str, params, loss_fn, batches, sched: TrainSchedule, logs_dir: str) -> dict:
-    return train(name, list(params), loss_fn, batches, steps=sched.steps, lr=sched.lr, min_lr=sched.min_lr,
-                 warmup=sched.warmup, ema_decay=sched.ema_decay, log_path=Path(logs_dir) / f"{name}.csv",
-                 max_seconds=sched.max_minutes * 60 if sched.max_minutes else None)
+    return train(
+        name,
+        list(params),
+        loss_fn,
+        batches,
+        steps=sched.steps,
+        lr=sched.lr,
+        min_lr=sched.min_lr,
+        warmup=sched.warmup,
+        ema_decay=sched.ema_decay,
+        log_path=Path(logs_dir) / f"{name}.csv",
+        max_seconds=sched.max_minutes * 60 if sched.max_minutes else None,
+    )
 
 
 def _on(device: torch.device, batches):
@@ -59,8 +69,8 @@ def _random_crops(batch: dict, crop: int, rng: np.random.Generator) -> dict:
     size = pixels.shape[-1]
     if crop < size:
         corners = rng.integers(0, size - crop + 1, (len(pixels), 2))
-        pixels = torch.stack([p[:, y:y + crop, x:x + crop] for p, (y, x) in zip(pixels, corners)])
-        masks = torch.stack([m[:, y:y + crop, x:x + crop] for m, (y, x) in zip(masks, corners)])
+        pixels = torch.stack([p[:, y : y + crop, x : x + crop] for p, (y, x) in zip(pixels, corners)])
+        masks = torch.stack([m[:, y : y + crop, x : x + crop] for m, (y, x) in zip(masks, corners)])
     return {"pixels": pixels.contiguous(memory_format=CL), "masks": masks}
 
 
@@ -71,11 +81,18 @@ def train_vae(cfg: BaseConfig, pool: FramePool, device: torch.device = CPU) -> t
     rng = np.random.default_rng(cfg.seed + 1)
     crops = (_random_crops(b, c.crop, rng) for b in BatchSampler(pool, c.train.batch_size, cfg.seed + 1))
     batches = _on(device, crops)
-    report = _train("vae", vae.parameters(),
-                    lambda b: vae_loss(vae, b["pixels"], c.kl_weight, c.edge_weight, b["masks"], c.foreground_weight),
-                    batches, c.train, cfg.logs_dir)
+    report = _train(
+        "vae",
+        vae.parameters(),
+        lambda b: vae_loss(vae, b["pixels"], c.kl_weight, c.edge_weight, b["masks"], c.foreground_weight),
+        batches,
+        c.train,
+        cfg.logs_dir,
+    )
     vae.eval()
-    sample = pool.batch(np.random.default_rng(cfg.seed + 2).choice(len(pool), min(512, len(pool)), replace=False))["pixels"]
+    sample = pool.batch(np.random.default_rng(cfg.seed + 2).choice(len(pool), min(512, len(pool)), replace=False))[
+        "pixels"
+    ]
     with torch.no_grad():
         factor = latent_scaling_factor(vae, sample.to(device).contiguous(memory_format=CL))
     vae.register_to_config(scaling_factor=factor)
@@ -83,8 +100,9 @@ def train_vae(cfg: BaseConfig, pool: FramePool, device: torch.device = CPU) -> t
     return vae, report
 
 
-def train_vae_decoder(cfg: BaseConfig, vae, pool: FramePool,
-                      device: torch.device = CPU) -> tuple[torch.nn.Module, dict]:
+def train_vae_decoder(
+    cfg: BaseConfig, vae, pool: FramePool, device: torch.device = CPU
+) -> tuple[torch.nn.Module, dict]:
     """Train the VAE's decoder on with its encoder frozen (the loss of ``train_vae``); returns the VAE.
 
     The encoder, and so every latent the UNet and ControlNet learnt from, stays as it was; only
@@ -103,24 +121,40 @@ def train_vae_decoder(cfg: BaseConfig, vae, pool: FramePool,
     crops = (_random_crops(b, c.crop, rng) for b in BatchSampler(pool, c.decoder_train.batch_size, seed))
     batches = _on(device, crops)
     params = [p for p in vae.parameters() if p.requires_grad]
-    report = _train("vae_decoder", params,
-                    lambda b: vae_loss(vae, b["pixels"], c.kl_weight, c.edge_weight, b["masks"], c.foreground_weight, gen),
-                    batches, c.decoder_train, cfg.logs_dir)
+    report = _train(
+        "vae_decoder",
+        params,
+        lambda b: vae_loss(vae, b["pixels"], c.kl_weight, c.edge_weight, b["masks"], c.foreground_weight, gen),
+        batches,
+        c.decoder_train,
+        cfg.logs_dir,
+    )
     return vae.eval().requires_grad_(False), report
 
 
-def train_clip(cfg: BaseConfig, pool: FramePool, tokenizer,
-               device: torch.device = CPU) -> tuple[torch.nn.Module, dict, dict]:
+def train_clip(
+    cfg: BaseConfig, pool: FramePool, tokenizer, device: torch.device = CPU
+) -> tuple[torch.nn.Module, dict, dict]:
     c = cfg.clip
     model_cfg = toy_clip.clip_model_cfg(
-        len(tokenizer), cfg.text.max_length, 64, c.embed_dim, c.vision_width, c.vision_layers, c.patch_size,
-        c.text_width, c.text_layers, c.text_heads)
+        len(tokenizer),
+        cfg.text.max_length,
+        64,
+        c.embed_dim,
+        c.vision_width,
+        c.vision_layers,
+        c.patch_size,
+        c.text_width,
+        c.text_layers,
+        c.text_heads,
+    )
     model, _ = toy_clip.build_clip(model_cfg, cfg.seed + 3)
     model.to(device).train()
 
     def loss_fn(b):
-        return toy_clip.contrastive_loss(model, toy_clip.normalise(b["pixels"]),
-                                         tokenize(tokenizer, b["prompts"]).to(device), b["prompts"])
+        return toy_clip.contrastive_loss(
+            model, toy_clip.normalise(b["pixels"]), tokenize(tokenizer, b["prompts"]).to(device), b["prompts"]
+        )
 
     batches = _on(device, BatchSampler(pool, c.train.batch_size, cfg.seed + 3))
     report = _train("clip", model.parameters(), loss_fn, batches, c.train, cfg.logs_dir)
@@ -159,16 +193,29 @@ class LatentBatches:
         t = torch.from_numpy(idx).to(device)
         eps = torch.randn(self.mean[t].shape, generator=self.gen).to(device)
         latents = (self.mean[t] + self.std[t] * eps) * self.factor
-        return {"latents": latents, "masks": torch.from_numpy(self.pool.masks[idx]).float()[:, None].to(device),
-                "prompts": drop_prompts([self.pool.prompts[i] for i in idx], self.drop, self.rng)}
+        return {
+            "latents": latents,
+            "masks": torch.from_numpy(self.pool.masks[idx]).float()[:, None].to(device),
+            "prompts": drop_prompts([self.pool.prompts[i] for i in idx], self.drop, self.rng),
+        }
 
 
 def train_unet(cfg: BaseConfig, tokenizer, latents, pool: FramePool, factor: float):
     c, t = cfg.unet, cfg.text
     device = latents[0].device
-    text_encoder = build_text_encoder(len(tokenizer), t.max_length, t.width, t.layers, t.heads, cfg.seed + 4).to(device)
-    unet = build_unet(cfg.vae.latent_channels, latents[0].shape[-1], tuple(c.channels), c.layers_per_block,
-                      c.attention_heads, t.width, c.norm_groups, cfg.seed + 5).to(device, memory_format=CL)
+    text_encoder = build_text_encoder(len(tokenizer), t.max_length, t.width, t.layers, t.heads, cfg.seed + 4).to(
+        device
+    )
+    unet = build_unet(
+        cfg.vae.latent_channels,
+        latents[0].shape[-1],
+        tuple(c.channels),
+        c.layers_per_block,
+        c.attention_heads,
+        t.width,
+        c.norm_groups,
+        cfg.seed + 5,
+    ).to(device, memory_format=CL)
     scheduler = build_scheduler()
     gen = torch.Generator().manual_seed(cfg.seed + 6)
     params = list(unet.parameters())
@@ -178,10 +225,25 @@ def train_unet(cfg: BaseConfig, tokenizer, latents, pool: FramePool, factor: flo
         text_encoder.requires_grad_(False)
     unet.train(), text_encoder.train(t.trained)
     batches = LatentBatches(pool, *latents, factor, c.train.batch_size, c.prompt_dropout, cfg.seed + 6)
-    report = _train("unet", params,
-                    lambda b: t2i_loss(unet, text_encoder, tokenizer, scheduler, b["latents"], b["prompts"], gen,
-                                      b["masks"], c.foreground_weight, c.noise_offset),
-                    batches, c.train, cfg.logs_dir)
+    report = _train(
+        "unet",
+        params,
+        lambda b: t2i_loss(
+            unet,
+            text_encoder,
+            tokenizer,
+            scheduler,
+            b["latents"],
+            b["prompts"],
+            gen,
+            b["masks"],
+            c.foreground_weight,
+            c.noise_offset,
+        ),
+        batches,
+        c.train,
+        cfg.logs_dir,
+    )
     return unet.eval(), text_encoder.eval().requires_grad_(False), scheduler, report
 
 
@@ -194,8 +256,19 @@ def train_controlnet(cfg: BaseConfig, unet, text_encoder, tokenizer, scheduler, 
     batches = LatentBatches(pool, *latents, factor, c.train.batch_size, c.prompt_dropout, cfg.seed + 8)
 
     def loss_fn(b):
-        return controlnet_loss(controlnet, unet, text_encoder, tokenizer, scheduler, b["latents"], b["masks"],
-                               b["prompts"], gen, c.foreground_weight, cfg.unet.noise_offset)
+        return controlnet_loss(
+            controlnet,
+            unet,
+            text_encoder,
+            tokenizer,
+            scheduler,
+            b["latents"],
+            b["masks"],
+            b["prompts"],
+            gen,
+            c.foreground_weight,
+            cfg.unet.noise_offset,
+        )
 
     report = _train("controlnet", controlnet.parameters(), loss_fn, batches, c.train, cfg.logs_dir)
     return controlnet.eval(), report
@@ -234,8 +307,9 @@ def build_toy_base(cfg: BaseConfig) -> dict:
     latents = encode_pool(vae, pool)
     factor = vae.config.scaling_factor
     unet, text_encoder, scheduler, report["unet"] = train_unet(cfg, tokenizer, latents, pool, factor)
-    controlnet, report["controlnet"] = train_controlnet(cfg, unet, text_encoder, tokenizer, scheduler, latents,
-                                                        pool, factor)
+    controlnet, report["controlnet"] = train_controlnet(
+        cfg, unet, text_encoder, tokenizer, scheduler, latents, pool, factor
+    )
     del latents
     if cfg.vae.decoder_train is not None:
         vae, report["vae_decoder"] = train_vae_decoder(cfg, vae, pool, device)
@@ -243,17 +317,31 @@ def build_toy_base(cfg: BaseConfig) -> dict:
     for model in (vae, text_encoder, unet, controlnet, clip_model):
         model.to(CPU)
     with atomic_dir(cfg.out_dir) as out:
-        pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                       scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                       requires_safety_checker=False)
+        pipe = StableDiffusionPipeline(
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            unet=unet,
+            scheduler=scheduler,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
         pipe.to(torch.float16).save_pretrained(out)
         controlnet.to(torch.float16).save_pretrained(out / "controlnet")
         toy_clip.save_clip(clip_model, clip_cfg, tokenizer, out / "clip")
         # quality is measured on what was saved, loaded the way downstream stages load it
         report["quality"] = measure_quality(out, eval_pool, cfg)
-        sizes = {part: {"params": n, "mb": _size_mb(out / part)} for part, n in [
-            ("vae", _n_params(vae)), ("text_encoder", _n_params(text_encoder)), ("unet", _n_params(unet)),
-            ("controlnet", _n_params(controlnet)), ("clip", _n_params(clip_model))]}
+        sizes = {
+            part: {"params": n, "mb": _size_mb(out / part)}
+            for part, n in [
+                ("vae", _n_params(vae)),
+                ("text_encoder", _n_params(text_encoder)),
+                ("unet", _n_params(unet)),
+                ("controlnet", _n_params(controlnet)),
+                ("clip", _n_params(clip_model)),
+            ]
+        }
         report["sizes"] = sizes
         report["total_mb"] = _size_mb(out)
         report["heldout_combos"] = [" ".join(c) for c in held_combos]
@@ -303,7 +391,7 @@ def readme(report: dict) -> str:
     return f"""# Toy-world base models (stand-ins for SD1.4, a mask ControlNet and CLIP)
 
 Trained from scratch on rendered toy frames by the `base` stage (`python -m flows.base`); float16
-safetensors; {report['total_mb']} MB in all; built in {report['wall_minutes']} minutes on 2 CPU cores.
+safetensors; {report["total_mb"]} MB in all; built in {report["wall_minutes"]} minutes on 2 CPU cores.
 
 | part | parameters | MB |
 |---|---|---|
@@ -312,7 +400,8 @@ safetensors; {report['total_mb']} MB in all; built in {report['wall_minutes']} m
 Load them as SD1.4 is loaded (pass `dtype=torch.float32` on a CPU):
 
 ```python
-pipe = StableDiffusionPipeline.from_pretrained("base/toy", dtype=torch.float32)   # vae, text_encoder, tokenizer, unet, scheduler
+# vae, text_encoder, tokenizer, unet, scheduler
+pipe = StableDiffusionPipeline.from_pretrained("base/toy", dtype=torch.float32)
 vae = AutoencoderKL.from_pretrained("base/toy", subfolder="vae", dtype=torch.float32)
 unet = UNet2DConditionModel.from_pretrained("base/toy", subfolder="unet", dtype=torch.float32)
 text_encoder = CLIPTextModel.from_pretrained("base/toy", subfolder="text_encoder", dtype=torch.float32)
@@ -322,11 +411,11 @@ controlnet = ControlNetModel.from_pretrained("base/toy", subfolder="controlnet",
 clip_model, preprocess, clip_tokenizer = tasks.base.clip.load_toy_clip("base/toy/clip")
 ```
 
-Frames are 64x64 RGB; latents 4x16x16 (`vae.config.scaling_factor` = {report['vae']['scaling_factor']});
+Frames are 64x64 RGB; latents 4x16x16 (`vae.config.scaling_factor` = {report["vae"]["scaling_factor"]});
 prompts are padded to 16 tokens. The ControlNet's conditioning image is the binary foreground mask
 as a 3-channel image in {{0, 1}}.
 
-Held-out (colour, shape, ground) combinations, never trained on: {', '.join(report['heldout_combos'])}.
+Held-out (colour, shape, ground) combinations, never trained on: {", ".join(report["heldout_combos"])}.
 Quality on them is in `metrics/base.json`; `samples.png` shows text-to-image samples (top rows) and
 ControlNet samples with their conditioning mask outlined (bottom rows).
 """

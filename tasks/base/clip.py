@@ -13,27 +13,45 @@ from pathlib import Path
 
 import numpy as np
 import open_clip
-from open_clip.tokenizer import HFTokenizer
 import torch
 import torch.nn.functional as F
 
-MODEL_NAME = "toy-clip"
-CONFIG_FILE = "open_clip_config.json"
-WEIGHTS_FILE = "open_clip_model.safetensors"
-# the toy frames' own statistics would do as well; CLIP's keep the preprocessing familiar
-MEAN, STD = open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD
+from tasks.common.toy_clip import CONFIG_FILE, MEAN, MODEL_NAME, STD, WEIGHTS_FILE, load_toy_clip  # noqa: F401
 
 
-def clip_model_cfg(vocab_size: int, context_length: int, image_size: int, embed_dim: int, vision_width: int,
-                   vision_layers: int, patch_size: int, text_width: int, text_layers: int, text_heads: int) -> dict:
+def clip_model_cfg(
+    vocab_size: int,
+    context_length: int,
+    image_size: int,
+    embed_dim: int,
+    vision_width: int,
+    vision_layers: int,
+    patch_size: int,
+    text_width: int,
+    text_layers: int,
+    text_heads: int,
+) -> dict:
     """An open_clip model config. Text pooling takes the [EOS] token (id 3), CLIP's own choice."""
     return {
         "embed_dim": embed_dim,
-        "vision_cfg": {"image_size": image_size, "layers": vision_layers, "width": vision_width,
-                       "head_width": 32, "patch_size": patch_size},
-        "text_cfg": {"context_length": context_length, "vocab_size": vocab_size, "width": text_width,
-                     "heads": text_heads, "layers": text_layers, "pad_id": 0, "eos_id": 3, "pool_type": "eos",
-                     "hf_tokenizer_name": "tokenizer"},
+        "vision_cfg": {
+            "image_size": image_size,
+            "layers": vision_layers,
+            "width": vision_width,
+            "head_width": 32,
+            "patch_size": patch_size,
+        },
+        "text_cfg": {
+            "context_length": context_length,
+            "vocab_size": vocab_size,
+            "width": text_width,
+            "heads": text_heads,
+            "layers": text_layers,
+            "pad_id": 0,
+            "eos_id": 3,
+            "pool_type": "eos",
+            "hf_tokenizer_name": "tokenizer",
+        },
     }
 
 
@@ -56,27 +74,10 @@ def save_clip(model, model_cfg: dict, tokenizer, folder: str | Path) -> None:
     save_file(state, folder / WEIGHTS_FILE)
     preprocess_cfg = {"size": model_cfg["vision_cfg"]["image_size"], "mean": list(MEAN), "std": list(STD)}
     (folder / f"{MODEL_NAME}.json").write_text(json.dumps(model_cfg, indent=2) + "\n")
-    (folder / CONFIG_FILE).write_text(json.dumps({"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}, indent=2) + "\n")
-    tokenizer.save_pretrained(str(folder))
-
-
-def load_toy_clip(folder: str | Path):
-    """(model, preprocess, tokenizer) of the toy CLIP saved in ``folder``: eval mode, float32.
-
-    ``preprocess`` maps a PIL image to a float tensor (3, S, S); ``tokenizer(list_of_str)`` gives long
-    ids (B, context_length); ``model.encode_image`` / ``model.encode_text`` give (B, embed_dim).
-    """
-    folder = Path(folder)
-    cfg_path = folder / f"{MODEL_NAME}.json"
-    if not cfg_path.is_file():
-        raise FileNotFoundError(f"{cfg_path}: toy CLIP config not found")
-    open_clip.add_model_config(cfg_path)  # registers the architecture under the file's stem
-    model_cfg = json.loads(cfg_path.read_text())
-    model, _, preprocess = open_clip.create_model_and_transforms(
-        MODEL_NAME, pretrained=str(folder / WEIGHTS_FILE), image_mean=MEAN, image_std=STD,
+    (folder / CONFIG_FILE).write_text(
+        json.dumps({"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}, indent=2) + "\n"
     )
-    tokenizer = HFTokenizer(str(folder), context_length=model_cfg["text_cfg"]["context_length"])
-    return model.float().eval(), preprocess, tokenizer
+    tokenizer.save_pretrained(str(folder))
 
 
 def normalise(pixels: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from tasks.params import StageConfig
+from tasks.common.params import StageConfig
 
 
 class TrainSchedule(StageConfig):
@@ -28,7 +28,7 @@ class TrainSchedule(StageConfig):
 
 
 class DataConfig(StageConfig):
-    n_scenes: int = Field(6000, ge=1, description="rendered scenes in the training pool")
+    n_scenes: int = Field(4000, ge=1, description="rendered scenes in the training pool")
     frames_per_scene: int = Field(4, ge=1, le=16)
     n_heldout_combos: int = Field(12, ge=1, description="(colour, shape, ground) combos never trained on")
     n_eval_scenes: int = Field(96, ge=1, description="held-out scenes for the quality figures")
@@ -42,12 +42,17 @@ class VaeConfig(StageConfig):
     crop: int = Field(32, ge=8, description="training crop (the VAE is convolutional; crops are 4x cheaper)")
     kl_weight: float = 1e-6
     edge_weight: float = 0.5
-    foreground_weight: float = Field(0.0, ge=0, description="extra reconstruction weight on the object and a "
-                                     "2-px ring around it (0 = every pixel alike)")
+    foreground_weight: float = Field(
+        10.0,
+        ge=0,
+        description="extra reconstruction weight on the object and a 2-px ring around it (0 = every pixel alike)",
+    )
     train: TrainSchedule
     decoder_train: TrainSchedule | None = Field(
-        None, description="after the other models, the decoder alone trains on with the encoder frozen, "
-        "so the latent space the UNet and ControlNet learnt stays put (null = skip)")
+        None,
+        description="after the other models, the decoder alone trains on with the encoder frozen, "
+        "so the latent space the UNet and ControlNet learnt stays put (null = skip)",
+    )
 
 
 class TextConfig(StageConfig):
@@ -65,8 +70,12 @@ class UNetConfig(StageConfig):
     norm_groups: int = 16
     prompt_dropout: float = Field(0.1, ge=0, le=1, description="empty prompt rate, for classifier-free guidance")
     foreground_weight: float = Field(0.0, ge=0, description="extra loss weight on object cells (0 = SD's plain MSE)")
-    noise_offset: float = Field(0.0, ge=0, description="offset noise: a per-channel constant added to the "
-                                "training noise, so the prompt sets the frame's overall colour (0 = SD's noise)")
+    noise_offset: float = Field(
+        0.1,
+        ge=0,
+        description="offset noise: a per-channel constant added to the "
+        "training noise, so the prompt sets the frame's overall colour (0 = SD's noise)",
+    )
     train: TrainSchedule
 
 
@@ -110,8 +119,11 @@ class BaseConfig(StageConfig):
     metrics: str = "metrics/base.json"
     logs_dir: str = "logs/base"
     threads: int = Field(2, ge=1)
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present (the same "
-                                                  "recipe: an estimated 12 min on an H100, 58 measured on 2 CPU cores), else CPU")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="auto: CUDA when present (the same "
+        "recipe: an estimated 12 min on an H100, 58 measured on 2 CPU cores), else CPU",
+    )
     data: DataConfig = DataConfig()
     vae: VaeConfig
     text: TextConfig = TextConfig()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from tasks.toyworld import COLOURS, GROUNDS, MOTIONS, SHAPES, Scene, random_motion_params, render_video
+from tasks.common.toy import COLOURS, GROUNDS, MOTIONS, SHAPES, Scene, random_motion_params, render_video
 
 Combo = tuple[str, str, str]  # (colour, shape, ground)
 
@@ -68,8 +68,14 @@ def render_pool(n_scenes: int, frames_per_scene: int, combos: list[Combo], seed:
             order = rng.permutation(len(combos))
         colour, shape, ground = combos[order[i % len(combos)]]
         motion = motions[rng.integers(len(motions))]
-        scene = Scene(colour=colour, shape=shape, ground=ground, motion=motion,
-                      radius=float(rng.uniform(0.1, 0.17) * size), params=random_motion_params(motion, rng))
+        scene = Scene(
+            colour=colour,
+            shape=shape,
+            ground=ground,
+            motion=motion,
+            radius=float(rng.uniform(0.1, 0.17) * size),
+            params=random_motion_params(motion, rng),
+        )
         # 16 rendered positions along the path; keep a random few so object positions cover the frame
         video, video_masks = render_video(scene, size, 16, rng)
         for t in rng.choice(16, size=frames_per_scene, replace=False):

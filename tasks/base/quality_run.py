@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
-from diffusers import (AutoencoderKL, ControlNetModel, DDIMScheduler, StableDiffusionControlNetPipeline,
-                       StableDiffusionPipeline)
+from diffusers import (
+    AutoencoderKL,
+    ControlNetModel,
+    DDIMScheduler,
+    StableDiffusionControlNetPipeline,
+    StableDiffusionPipeline,
+)
 from PIL import Image
 
-from tasks.base.clip import load_toy_clip, zero_shot
+from tasks.base.clip import zero_shot
 from tasks.base.data import FramePool, all_combos
-from tasks.base.quality import iou, object_pixels, psnr, score_samples
-from tasks.toyworld import GROUNDS, MOTIONS
-from tasks.visualize import contact_sheet
+from tasks.common.geometry import iou
+from tasks.common.io import write_rgb_png
+from tasks.common.toy import GROUNDS, MOTIONS
+from tasks.common.toy_clip import load_toy_clip
+from tasks.common.toy_palette import object_pixels, psnr, score_samples
+from tasks.common.visualize import contact_sheet
 
 
 @torch.no_grad()
@@ -29,8 +36,9 @@ def vae_roundtrip(folder: Path, pool: FramePool, min_object_pixels: int) -> dict
     recon = ((recon + 1) * 127.5).round().permute(0, 2, 3, 1).numpy().astype(np.uint8)
     return {
         "vae_psnr_db": round(float(np.mean([psnr(a, b) for a, b in zip(pool.frames, recon)])), 3),
-        "vae_mask_iou": round(float(np.mean([iou(object_pixels(r, min_object_pixels), m)
-                                             for r, m in zip(recon, pool.masks)])), 4),
+        "vae_mask_iou": round(
+            float(np.mean([iou(object_pixels(r, min_object_pixels), m) for r, m in zip(recon, pool.masks)])), 4
+        ),
     }
 
 
@@ -44,14 +52,20 @@ def sample_t2i(folder: Path, prompts: list[str], steps: int, guidance: float, se
     pipe = StableDiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
-    out = pipe(prompts, num_inference_steps=steps, guidance_scale=guidance, output_type="np",
-               generator=torch.Generator().manual_seed(seed))
+    out = pipe(
+        prompts,
+        num_inference_steps=steps,
+        guidance_scale=guidance,
+        output_type="np",
+        generator=torch.Generator().manual_seed(seed),
+    )
     return _to_uint8(out.images)
 
 
 @torch.no_grad()
-def sample_controlnet(folder: Path, prompts: list[str], masks: np.ndarray, steps: int, guidance: float,
-                      seed: int) -> np.ndarray:
+def sample_controlnet(
+    folder: Path, prompts: list[str], masks: np.ndarray, steps: int, guidance: float, seed: int
+) -> np.ndarray:
     """ControlNet samples uint8 (N, H, W, 3) for bool ``masks`` (N, H, W), given as PIL mask images."""
     base = StableDiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
     controlnet = ControlNetModel.from_pretrained(folder / "controlnet", dtype=torch.float32)
@@ -59,8 +73,14 @@ def sample_controlnet(folder: Path, prompts: list[str], masks: np.ndarray, steps
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     images = [Image.fromarray(m.astype(np.uint8) * 255).convert("RGB") for m in masks]
-    out = pipe(prompts, image=images, num_inference_steps=steps, guidance_scale=guidance, output_type="np",
-               generator=torch.Generator().manual_seed(seed))
+    out = pipe(
+        prompts,
+        image=images,
+        num_inference_steps=steps,
+        guidance_scale=guidance,
+        output_type="np",
+        generator=torch.Generator().manual_seed(seed),
+    )
     return _to_uint8(out.images)
 
 
@@ -75,9 +95,14 @@ def clip_zero_shot(folder: Path, pool: FramePool) -> dict:
     pred = [classes[i] for i in zero_shot(model, tokenizer, images, classes, prompts_of)]
     truth = pool.combos
     acc = lambda k: round(float(np.mean([p[k] == t[k] for p, t in zip(pred, truth)])), 4)  # noqa: E731
-    return {"colour_accuracy": acc(0), "shape_accuracy": acc(1), "ground_accuracy": acc(2),
-            "all_three_accuracy": round(float(np.mean([p == t for p, t in zip(pred, truth)])), 4),
-            "n": len(truth), "chance": {"colour": round(1 / 6, 4), "shape": 0.2, "ground": 0.25}}
+    return {
+        "colour_accuracy": acc(0),
+        "shape_accuracy": acc(1),
+        "ground_accuracy": acc(2),
+        "all_three_accuracy": round(float(np.mean([p == t for p, t in zip(pred, truth)])), 4),
+        "n": len(truth),
+        "chance": {"colour": round(1 / 6, 4), "shape": 0.2, "ground": 0.25},
+    }
 
 
 def measure_quality(folder: Path, pool: FramePool, cfg) -> dict:
@@ -98,9 +123,9 @@ def measure_quality(folder: Path, pool: FramePool, cfg) -> dict:
 
 
 def _write_samples(path: Path, t2i: np.ndarray, ctrl: np.ndarray, masks: np.ndarray, per_row: int = 8) -> None:
-    rows = [t2i[i:i + per_row] for i in range(0, len(t2i), per_row)]
-    ctrl_rows = [ctrl[i:i + per_row] for i in range(0, len(ctrl), per_row)]
+    rows = [t2i[i : i + per_row] for i in range(0, len(t2i), per_row)]
+    ctrl_rows = [ctrl[i : i + per_row] for i in range(0, len(ctrl), per_row)]
     mask_rows = [np.zeros(r.shape[:3], bool) for r in rows]
-    mask_rows += [masks[i:i + per_row] for i in range(0, len(ctrl), per_row)]
+    mask_rows += [masks[i : i + per_row] for i in range(0, len(ctrl), per_row)]
     sheet = contact_sheet(rows + ctrl_rows, masks=mask_rows, max_frames=per_row)
-    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    write_rgb_png(path, sheet)

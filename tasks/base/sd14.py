@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasks.base.config import Sd14Config
-from tasks.params import ConfigError
+from tasks.common.params import ConfigError
 
 
 def _folder(cfg: Sd14Config, key: str) -> Path:
@@ -27,8 +27,13 @@ def check_sd14(cfg: Sd14Config) -> dict:
 
     report: dict = {"world": "sd14"}
     sd = _folder(cfg, "sd14_dir")
-    parts = {"vae": AutoencoderKL, "unet": UNet2DConditionModel, "text_encoder": CLIPTextModel,
-             "tokenizer": AutoTokenizer, "scheduler": DDIMScheduler}
+    parts = {
+        "vae": AutoencoderKL,
+        "unet": UNet2DConditionModel,
+        "text_encoder": CLIPTextModel,
+        "tokenizer": AutoTokenizer,
+        "scheduler": DDIMScheduler,
+    }
     for sub, cls in parts.items():
         try:
             obj = cls.from_pretrained(str(sd), subfolder=sub)
@@ -42,11 +47,14 @@ def check_sd14(cfg: Sd14Config) -> dict:
         raise ConfigError(f"params.yaml: base.sd14.controlnet_dir = '{cn}' does not load ({err})") from None
     ckpt = _folder(cfg, "clip_checkpoint")
     if not cfg.clip_model:
-        raise ConfigError("params.yaml: base.sd14.clip_model is not set (the open_clip architecture of clip_checkpoint)")
+        raise ConfigError(
+            "params.yaml: base.sd14.clip_model is not set (the open_clip architecture of clip_checkpoint)"
+        )
     try:
         open_clip.create_model_and_transforms(cfg.clip_model, pretrained=str(ckpt))
     except Exception as err:  # noqa: BLE001
-        raise ConfigError(f"params.yaml: base.sd14.clip_checkpoint = '{ckpt}' does not load as "
-                          f"{cfg.clip_model} ({err})") from None
+        raise ConfigError(
+            f"params.yaml: base.sd14.clip_checkpoint = '{ckpt}' does not load as {cfg.clip_model} ({err})"
+        ) from None
     report["clip"] = cfg.clip_model
     return report

@@ -28,8 +28,13 @@ def build_tokenizer(words: list[str], max_length: int) -> PreTrainedTokenizerFas
         single=f"{BOS} $A {EOS}", special_tokens=[(BOS, vocab[BOS]), (EOS, vocab[EOS])]
     )
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=core, pad_token=PAD, unk_token=UNK, bos_token=BOS, eos_token=EOS,
-        model_max_length=max_length, padding_side="right",
+        tokenizer_object=core,
+        pad_token=PAD,
+        unk_token=UNK,
+        bos_token=BOS,
+        eos_token=EOS,
+        model_max_length=max_length,
+        padding_side="right",
     )
     return tok
 
@@ -37,19 +42,31 @@ def build_tokenizer(words: list[str], max_length: int) -> PreTrainedTokenizerFas
 def tokenize(tokenizer, prompts: list[str]) -> torch.Tensor:
     """Token ids, long (B, max_length), as SD pipelines call the tokenizer."""
     return tokenizer(
-        list(prompts), padding="max_length", max_length=tokenizer.model_max_length,
-        truncation=True, return_tensors="pt",
+        list(prompts),
+        padding="max_length",
+        max_length=tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
     ).input_ids
 
 
-def build_text_encoder(vocab_size: int, max_length: int, width: int, layers: int, heads: int, seed: int) -> CLIPTextModel:
+def build_text_encoder(
+    vocab_size: int, max_length: int, width: int, layers: int, heads: int, seed: int
+) -> CLIPTextModel:
     """A tiny CLIP text transformer (causal, as CLIP's); ``last_hidden_state`` (B, max_length, width)
     is what the UNet cross-attends to."""
     torch.manual_seed(seed)
     config = CLIPTextConfig(
-        vocab_size=vocab_size, hidden_size=width, intermediate_size=4 * width, num_hidden_layers=layers,
-        num_attention_heads=heads, max_position_embeddings=max_length, projection_dim=width,
-        pad_token_id=0, bos_token_id=2, eos_token_id=3,
+        vocab_size=vocab_size,
+        hidden_size=width,
+        intermediate_size=4 * width,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        max_position_embeddings=max_length,
+        projection_dim=width,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
     )
     return CLIPTextModel(config)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import csv
 import math
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import torch
 from tqdm import tqdm
@@ -111,7 +111,9 @@ def train(
             ema.update()
         losses.append(loss.item())
         if writer is not None:
-            writer.writerow([step, f"{losses[-1]:.6f}", f"{opt.param_groups[0]['lr']:.3g}", f"{time.time() - start:.1f}"])
+            writer.writerow(
+                [step, f"{losses[-1]:.6f}", f"{opt.param_groups[0]['lr']:.3g}", f"{time.time() - start:.1f}"]
+            )
         bar.update(1)
         if step % 50 == 0:
             bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
@@ -121,6 +123,10 @@ def train(
     if ema is not None:
         ema.copy_to()
     tail = max(1, len(losses) // 20)
-    return {"steps": len(losses), "planned_steps": planned, "seconds": round(time.time() - start, 1),
-            "first_loss": round(sum(losses[:tail]) / tail, 6) if losses else None,
-            "last_loss": round(sum(losses[-tail:]) / tail, 6) if losses else None}
+    return {
+        "steps": len(losses),
+        "planned_steps": planned,
+        "seconds": round(time.time() - start, 1),
+        "first_loss": round(sum(losses[:tail]) / tail, 6) if losses else None,
+        "last_loss": round(sum(losses[-tail:]) / tail, 6) if losses else None,
+    }

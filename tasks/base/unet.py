@@ -19,25 +19,43 @@ def build_scheduler() -> DDPMScheduler:
     """SD1.4's noise schedule (its scheduler/scheduler_config.json values). ``set_alpha_to_one`` is
     DDIM's key, kept in the saved config so ``DDIMScheduler.from_pretrained`` reads SD's value."""
     scheduler = DDPMScheduler(
-        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-        prediction_type="epsilon", clip_sample=False, steps_offset=1,
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        prediction_type="epsilon",
+        clip_sample=False,
+        steps_offset=1,
     )
     scheduler.register_to_config(set_alpha_to_one=False)
     return scheduler
 
 
-def build_unet(latent_channels: int, latent_size: int, channels: tuple[int, ...], layers_per_block: int,
-               attention_heads: int, cross_attention_dim: int, norm_groups: int, seed: int) -> UNet2DConditionModel:
+def build_unet(
+    latent_channels: int,
+    latent_size: int,
+    channels: tuple[int, ...],
+    layers_per_block: int,
+    attention_heads: int,
+    cross_attention_dim: int,
+    norm_groups: int,
+    seed: int,
+) -> UNet2DConditionModel:
     """Cross-attention at every resolution but the lowest, as SD (which has 4 levels to our 3).
     (diffusers' ``attention_head_dim`` argument is, for historical reasons, the number of heads.)"""
     torch.manual_seed(seed)
     n = len(channels)
     return UNet2DConditionModel(
-        sample_size=latent_size, in_channels=latent_channels, out_channels=latent_channels,
-        block_out_channels=tuple(channels), layers_per_block=layers_per_block,
+        sample_size=latent_size,
+        in_channels=latent_channels,
+        out_channels=latent_channels,
+        block_out_channels=tuple(channels),
+        layers_per_block=layers_per_block,
         down_block_types=("CrossAttnDownBlock2D",) * (n - 1) + ("DownBlock2D",),
         up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (n - 1),
-        cross_attention_dim=cross_attention_dim, attention_head_dim=attention_heads, norm_num_groups=norm_groups,
+        cross_attention_dim=cross_attention_dim,
+        attention_head_dim=attention_heads,
+        norm_num_groups=norm_groups,
     )
 
 
@@ -65,9 +83,18 @@ def noised(scheduler: DDPMScheduler, latents: torch.Tensor, generator: torch.Gen
     return scheduler.add_noise(latents, noise, t), noise, t
 
 
-def t2i_loss(unet, text_encoder, tokenizer, scheduler, latents: torch.Tensor, prompts: list[str],
-             generator: torch.Generator, masks: torch.Tensor | None = None,
-             foreground_weight: float = 0.0, noise_offset: float = 0.0) -> torch.Tensor:
+def t2i_loss(
+    unet,
+    text_encoder,
+    tokenizer,
+    scheduler,
+    latents: torch.Tensor,
+    prompts: list[str],
+    generator: torch.Generator,
+    masks: torch.Tensor | None = None,
+    foreground_weight: float = 0.0,
+    noise_offset: float = 0.0,
+) -> torch.Tensor:
     """Epsilon-prediction MSE on scaled ``latents`` (B, C, h, w) with ``prompts`` (already dropped),
     weighted towards the object by ``masks`` (B, 1, H, W) (see ``foreground_mse``); ``noise_offset``:
     see ``noised``."""

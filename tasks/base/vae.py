@@ -12,14 +12,21 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL
 
 
-def build_vae(channels: tuple[int, ...], layers_per_block: int, latent_channels: int, norm_groups: int,
-              size: int, seed: int) -> AutoencoderKL:
+def build_vae(
+    channels: tuple[int, ...], layers_per_block: int, latent_channels: int, norm_groups: int, size: int, seed: int
+) -> AutoencoderKL:
     torch.manual_seed(seed)
     n = len(channels)
     return AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=latent_channels, sample_size=size,
-        down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
-        block_out_channels=tuple(channels), layers_per_block=layers_per_block, norm_num_groups=norm_groups,
+        in_channels=3,
+        out_channels=3,
+        latent_channels=latent_channels,
+        sample_size=size,
+        down_block_types=("DownEncoderBlock2D",) * n,
+        up_block_types=("UpDecoderBlock2D",) * n,
+        block_out_channels=tuple(channels),
+        layers_per_block=layers_per_block,
+        norm_num_groups=norm_groups,
     )
 
 
@@ -40,9 +47,15 @@ def object_weight(masks: torch.Tensor, foreground_weight: float, ring: int = 2) 
     return 1 + foreground_weight * grown
 
 
-def vae_loss(vae: AutoencoderKL, pixels: torch.Tensor, kl_weight: float, edge_weight: float,
-             masks: torch.Tensor | None = None, foreground_weight: float = 0.0,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+def vae_loss(
+    vae: AutoencoderKL,
+    pixels: torch.Tensor,
+    kl_weight: float,
+    edge_weight: float,
+    masks: torch.Tensor | None = None,
+    foreground_weight: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """``pixels`` float (B, 3, H, W) in [-1, 1]. L1 + MSE + edge term, plus a small KL pulling the
     posterior towards N(0, I) (weighted per pixel, as SD's autoencoder weights it: 1e-6 there).
     With ``masks`` (B, 1, H, W) and ``foreground_weight`` > 0 the L1 + MSE term is weighted towards
@@ -63,7 +76,7 @@ def vae_loss(vae: AutoencoderKL, pixels: torch.Tensor, kl_weight: float, edge_we
 @torch.no_grad()
 def latent_scaling_factor(vae: AutoencoderKL, pixels: torch.Tensor, chunk: int = 64) -> float:
     """1 / std of sampled latents over ``pixels`` (B, 3, H, W) in [-1, 1]: SD's 0.18215 computed here."""
-    latents = torch.cat([vae.encode(pixels[i:i + chunk]).latent_dist.sample() for i in range(0, len(pixels), chunk)])
+    latents = torch.cat([vae.encode(pixels[i : i + chunk]).latent_dist.sample() for i in range(0, len(pixels), chunk)])
     return float(1.0 / latents.std())
 
 

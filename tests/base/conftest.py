@@ -28,8 +28,14 @@ def components(tokenizer):
     text_encoder = build_text_encoder(len(tokenizer), 16, 32, 1, 2, seed=0).eval()
     unet = build_unet(4, 32, (16, 32), 1, 2, 32, 8, seed=0).eval()
     controlnet = build_controlnet(unet, 3, (8, 16), seed=0).eval()
-    return {"vae": vae, "text_encoder": text_encoder, "unet": unet, "controlnet": controlnet,
-            "tokenizer": tokenizer, "scheduler": build_scheduler()}
+    return {
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "unet": unet,
+        "controlnet": controlnet,
+        "tokenizer": tokenizer,
+        "scheduler": build_scheduler(),
+    }
 
 
 @pytest.fixture

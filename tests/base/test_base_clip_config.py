@@ -16,8 +16,8 @@ from tasks.base.data import all_combos, render_pool, split_combos, vocabulary
 from tasks.base.sd14 import check_sd14
 from tasks.base.text import tokenize
 from tasks.base.train_loop import lr_at, steps_that_fit, train
-from tasks.device import resolve_device
-from tasks.params import ConfigError, load_stage_config
+from tasks.common.device import resolve_device
+from tasks.common.params import ConfigError, load_stage_config
 
 
 @pytest.fixture
@@ -56,9 +56,18 @@ def test_clip_contrastive_steps_lower_the_loss(tiny_clip, tokenizer, pool):
         while True:
             yield {}
 
-    report = train("clip", list(model.parameters()),
-                   lambda _: toy_clip.contrastive_loss(model, toy_clip.normalise(b["pixels"]), ids, b["prompts"]),
-                   fixed(), steps=20, lr=3e-3, min_lr=3e-3, warmup=0, ema_decay=None, show_progress=False)
+    report = train(
+        "clip",
+        list(model.parameters()),
+        lambda _: toy_clip.contrastive_loss(model, toy_clip.normalise(b["pixels"]), ids, b["prompts"]),
+        fixed(),
+        steps=20,
+        lr=3e-3,
+        min_lr=3e-3,
+        warmup=0,
+        ema_decay=None,
+        show_progress=False,
+    )
     assert report["last_loss"] < report["first_loss"]
 
 
@@ -97,8 +106,20 @@ def _run(steps, max_seconds, warmup, log_path, monkeypatch, seconds_per_step=0.0
         clock[0] += seconds_per_step
         return (w * torch.randn(8, generator=gen)).sum()
 
-    report = train("fit", [w], loss_fn, iter(lambda: {}, None), steps=steps, lr=0.1, min_lr=1e-3, warmup=warmup,
-                   ema_decay=None, log_path=log_path, max_seconds=max_seconds, show_progress=False)
+    report = train(
+        "fit",
+        [w],
+        loss_fn,
+        iter(lambda: {}, None),
+        steps=steps,
+        lr=0.1,
+        min_lr=1e-3,
+        warmup=warmup,
+        ema_decay=None,
+        log_path=log_path,
+        max_seconds=max_seconds,
+        show_progress=False,
+    )
     with open(log_path) as f:
         lrs = [float(r["lr"]) for r in csv.DictReader(f)]
     return report, w.detach().clone(), lrs
@@ -135,8 +156,19 @@ def test_train_stops_at_the_time_cap():
         while True:
             yield {}
 
-    report = train("cap", [w], lambda _: (w ** 2).sum(), endless(), steps=10**6, lr=0.1, min_lr=0.0,
-                   warmup=0, ema_decay=0.9, max_seconds=0.3, show_progress=False)
+    report = train(
+        "cap",
+        [w],
+        lambda _: (w**2).sum(),
+        endless(),
+        steps=10**6,
+        lr=0.1,
+        min_lr=0.0,
+        warmup=0,
+        ema_decay=0.9,
+        max_seconds=0.3,
+        show_progress=False,
+    )
     assert 0 < report["steps"] < 10**6 and report["planned_steps"] == 10**6
     assert not math.isnan(w.sum().item())
 

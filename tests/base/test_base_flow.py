@@ -8,19 +8,40 @@ import yaml
 from diffusers import ControlNetModel, DDIMScheduler, StableDiffusionPipeline
 from transformers import AutoTokenizer
 
-from tasks.base.clip import load_toy_clip
-from tasks.params import ConfigError
+from tasks.common.params import ConfigError
+from tasks.common.toy_clip import load_toy_clip
 
 TINY = {
-    "world": "toy", "seed": 0,
+    "world": "toy",
+    "seed": 0,
     "data": {"n_scenes": 24, "frames_per_scene": 2, "n_heldout_combos": 4, "n_eval_scenes": 4},
-    "vae": {"channels": [8, 16, 16], "norm_groups": 4, "train": {"steps": 3, "batch_size": 4, "lr": 1e-3, "min_lr": 1e-4, "warmup": 1}},
+    "vae": {
+        "channels": [8, 16, 16],
+        "norm_groups": 4,
+        "train": {"steps": 3, "batch_size": 4, "lr": 1e-3, "min_lr": 1e-4, "warmup": 1},
+    },
     "text": {"width": 32, "layers": 1, "heads": 2},
-    "unet": {"channels": [16, 32, 32], "norm_groups": 8, "attention_heads": 2, "noise_offset": 0.1,
-             "train": {"steps": 3, "batch_size": 4, "lr": 1e-3, "min_lr": 1e-4, "warmup": 1}},
-    "controlnet": {"embedding_channels": [8, 8, 16], "train": {"steps": 3, "batch_size": 4, "lr": 1e-3, "min_lr": 1e-4, "warmup": 1}},
-    "clip": {"embed_dim": 16, "vision_width": 32, "vision_layers": 1, "patch_size": 16, "text_width": 16, "text_layers": 1,
-             "text_heads": 2, "train": {"steps": 3, "batch_size": 8, "lr": 1e-3, "min_lr": 1e-4, "warmup": 1}},
+    "unet": {
+        "channels": [16, 32, 32],
+        "norm_groups": 8,
+        "attention_heads": 2,
+        "noise_offset": 0.1,
+        "train": {"steps": 3, "batch_size": 4, "lr": 1e-3, "min_lr": 1e-4, "warmup": 1},
+    },
+    "controlnet": {
+        "embedding_channels": [8, 8, 16],
+        "train": {"steps": 3, "batch_size": 4, "lr": 1e-3, "min_lr": 1e-4, "warmup": 1},
+    },
+    "clip": {
+        "embed_dim": 16,
+        "vision_width": 32,
+        "vision_layers": 1,
+        "patch_size": 16,
+        "text_width": 16,
+        "text_layers": 1,
+        "text_heads": 2,
+        "train": {"steps": 3, "batch_size": 8, "lr": 1e-3, "min_lr": 1e-4, "warmup": 1},
+    },
     "quality": {"n_samples": 2, "inference_steps": 2},
 }
 
@@ -36,7 +57,9 @@ def test_toy_base_flow_writes_an_sd14_style_folder(tmp_path, prefect_harness):
     from flows.base import base_flow
 
     out, metrics = tmp_path / "base" / "toy", tmp_path / "metrics" / "base.json"
-    report = base_flow(_params(tmp_path, **TINY, out_dir=str(out), metrics=str(metrics), logs_dir=str(tmp_path / "logs")))
+    report = base_flow(
+        _params(tmp_path, **TINY, out_dir=str(out), metrics=str(metrics), logs_dir=str(tmp_path / "logs"))
+    )
     for part in ("vae", "text_encoder", "tokenizer", "unet", "scheduler", "controlnet", "clip", "logs"):
         assert (out / part).is_dir(), part
     assert (out / "model_index.json").is_file() and (out / "samples.png").is_file() and (out / "README.md").is_file()
@@ -60,8 +83,13 @@ def test_toy_base_flow_writes_an_sd14_style_folder(tmp_path, prefect_harness):
 def test_sd14_flow_names_the_missing_setting(tmp_path, prefect_harness):
     from flows.base import base_flow
 
-    params = _params(tmp_path, world="sd14", out_dir=str(tmp_path / "out"), **{k: TINY[k] for k in ("vae", "unet", "controlnet", "clip")},
-                     sd14={"sd14_dir": str(tmp_path / "missing")})
+    params = _params(
+        tmp_path,
+        world="sd14",
+        out_dir=str(tmp_path / "out"),
+        **{k: TINY[k] for k in ("vae", "unet", "controlnet", "clip")},
+        sd14={"sd14_dir": str(tmp_path / "missing")},
+    )
     with pytest.raises(ConfigError, match="base.sd14.sd14_dir"):
         base_flow(params)
 

@@ -66,9 +66,18 @@ def test_vae_steps_lower_the_loss(components, pool):
     vae = components["vae"].train()
     x = pool.batch(range(4))["pixels"][:, :, 16:48, 16:48]  # 32x32 crops, as the stage trains
     torch.manual_seed(0)
-    report = train("vae", list(vae.parameters()), lambda b: vae_loss(vae, b["pixels"], 1e-6, 0.5),
-                   _fixed({"pixels": x}), steps=20, lr=3e-3, min_lr=3e-3, warmup=0, ema_decay=None,
-                   show_progress=False)
+    report = train(
+        "vae",
+        list(vae.parameters()),
+        lambda b: vae_loss(vae, b["pixels"], 1e-6, 0.5),
+        _fixed({"pixels": x}),
+        steps=20,
+        lr=3e-3,
+        min_lr=3e-3,
+        warmup=0,
+        ema_decay=None,
+        show_progress=False,
+    )
     assert report["steps"] == 20 and report["last_loss"] < 0.8 * report["first_loss"]
 
 
@@ -81,8 +90,18 @@ def test_unet_and_text_encoder_steps_lower_the_loss(components, pool):
     def loss_fn(_):  # same noise and timesteps every step: the loss is a function of the weights only
         return t2i_loss(unet, enc, c["tokenizer"], c["scheduler"], latents, prompts, torch.Generator().manual_seed(1))
 
-    report = train("unet", [*unet.parameters(), *enc.parameters()], loss_fn, _fixed({}), steps=15, lr=2e-3,
-                   min_lr=2e-3, warmup=0, ema_decay=None, show_progress=False)
+    report = train(
+        "unet",
+        [*unet.parameters(), *enc.parameters()],
+        loss_fn,
+        _fixed({}),
+        steps=15,
+        lr=2e-3,
+        min_lr=2e-3,
+        warmup=0,
+        ema_decay=None,
+        show_progress=False,
+    )
     assert report["last_loss"] < 0.8 * report["first_loss"]
 
 
@@ -94,11 +113,30 @@ def test_controlnet_steps_lower_the_loss_with_unet_frozen(components, pool):
     masks = torch.from_numpy(pool.masks[:2, 16:48, 16:48]).float()[:, None]  # 32 px: 2x the 16 px latents
 
     def loss_fn(_):
-        return controlnet_loss(controlnet, unet, c["text_encoder"], c["tokenizer"], c["scheduler"], latents, masks,
-                               pool.prompts[:2], torch.Generator().manual_seed(1))
+        return controlnet_loss(
+            controlnet,
+            unet,
+            c["text_encoder"],
+            c["tokenizer"],
+            c["scheduler"],
+            latents,
+            masks,
+            pool.prompts[:2],
+            torch.Generator().manual_seed(1),
+        )
 
-    report = train("controlnet", list(controlnet.parameters()), loss_fn, _fixed({}), steps=15, lr=2e-3,
-                   min_lr=2e-3, warmup=0, ema_decay=None, show_progress=False)
+    report = train(
+        "controlnet",
+        list(controlnet.parameters()),
+        loss_fn,
+        _fixed({}),
+        steps=15,
+        lr=2e-3,
+        min_lr=2e-3,
+        warmup=0,
+        ema_decay=None,
+        show_progress=False,
+    )
     assert report["last_loss"] < report["first_loss"]
     assert all(torch.equal(v, unet.state_dict()[k]) for k, v in before.items())
 
@@ -174,4 +212,4 @@ def test_noise_offset_moves_each_channels_mean_and_nothing_else():
     # ... of std `offset`, so a channel's mean over the 256 cells has std sqrt(0.3^2 + 1/256), not 1/16
     assert abs(shift[:, :, 0, 0].std().item() - 0.3) < 0.02
     assert abs(plain.mean((2, 3)).std().item() - 1 / 16) < 0.005
-    assert abs(offset.mean((2, 3)).std().item() - (0.3 ** 2 + 1 / 256) ** 0.5) < 0.015
+    assert abs(offset.mean((2, 3)).std().item() - (0.3**2 + 1 / 256) ** 0.5) < 0.015

@@ -1,9 +1,16 @@
 import numpy as np
 import pytest
 
-from tasks.base.quality import (classify_shape, detect_ground, detect_object, iou, palette_labels, psnr,
-                                score_samples)
-from tasks.toyworld import COLOURS, GROUNDS, SHAPES, Scene, render_video
+from tasks.common.toy import COLOURS, GROUNDS, SHAPES, Scene, render_video
+from tasks.common.toy_palette import (
+    classify_shape,
+    detect_ground,
+    detect_object,
+    iou,
+    palette_labels,
+    psnr,
+    score_samples,
+)
 
 
 def _frame(colour, shape, ground, seed=0):
@@ -64,7 +71,7 @@ def test_psnr_known_values():
     a = np.zeros((4, 4, 3), np.uint8)
     assert psnr(a, a) == float("inf")
     assert psnr(a, a + 255) == pytest.approx(0.0)
-    assert psnr(a, a + 1) == pytest.approx(10 * np.log10(255.0 ** 2))
+    assert psnr(a, a + 1) == pytest.approx(10 * np.log10(255.0**2))
 
 
 def test_score_samples_on_rendered_frames():

@@ -16,7 +16,7 @@ def test_tokenizer_round_trip_pads_to_fixed_length(tokenizer, tmp_path):
     vocab = ["[PAD]", "[UNK]", "[BOS]", "[EOS]", *vocabulary()]
     expected = [2] + [vocab.index(w) for w in PROMPT.split()] + [3]
     assert ids[0].tolist() == expected + [0] * (16 - len(expected))
-    assert ids[1].tolist()[:3] == [2, 3, 0]                       # empty prompt (classifier-free guidance)
+    assert ids[1].tolist()[:3] == [2, 3, 0]  # empty prompt (classifier-free guidance)
     assert ids[2].tolist()[:5] == [2, vocab.index("a"), vocab.index("blue"), 1, 3]  # lower-cased; dog -> [UNK]
     assert reloaded.model_max_length == 16 and reloaded.pad_token_id == 0
 

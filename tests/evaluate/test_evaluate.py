@@ -1,15 +1,12 @@
 """Evaluate: the metric equations, the toy segmenter on rendered frames, the stage end to end."""
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from tasks.evaluate import clip_scores, mask_scores, toy_segmenter
-from tasks.toyworld import Scene, render_video
+from tasks.common.toy import Scene, render_video
+from tasks.evaluate.stage import clip_scores, mask_scores, toy_segmenter
 
 
 def test_clip_scores_follow_their_definitions():
@@ -39,8 +36,15 @@ def test_mask_scores():
     assert s["centroid_error_px"] == pytest.approx((0 + 2) / 2) and s["missing_frames"] == 1
 
 
-@pytest.mark.parametrize("colour, shape, ground", [("red", "star", "sand"), ("black", "circle", "rock"),
-                                                   ("yellow", "square", "grass"), ("purple", "triangle", "water")])
+@pytest.mark.parametrize(
+    "colour, shape, ground",
+    [
+        ("red", "star", "sand"),
+        ("black", "circle", "rock"),
+        ("yellow", "square", "grass"),
+        ("purple", "triangle", "water"),
+    ],
+)
 def test_toy_segmenter_finds_the_rendered_object(colour, shape, ground):
     scene = Scene(colour, shape, ground, "run", radius=9, params=(0.0, 1.0, 2.0, 0.2))
     frames, truth = render_video(scene, 64, 6, np.random.default_rng(0))

@@ -11,8 +11,10 @@ from flows.artifacts import MAX_THUMBS, output_links_markdown, report_markdown
 
 
 def test_links_to_each_videos_files(tmp_path):
-    rows = [{"video_id": "seq-p0-s0", "prompt": "a red | star", "seed": 0},
-            {"video_id": "seq-p0-s1", "prompt": "a red | star", "seed": 1}]
+    rows = [
+        {"video_id": "seq-p0-s0", "prompt": "a red | star", "seed": 0},
+        {"video_id": "seq-p0-s1", "prompt": "a red | star", "seed": 1},
+    ]
     md = output_links_markdown(rows, tmp_path / "out")
     for vid in ("seq-p0-s0", "seq-p0-s1"):
         for name in ("video.mp4", "video.gif", "sheet.png"):

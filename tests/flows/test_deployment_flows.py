@@ -1,4 +1,4 @@
-"""The flows behind generate/batch and evaluate/scheduled, on stand-ins for the model.
+"""The flows behind generate/batch and scheduled-evaluation/nightly, on stand-ins for the model.
 
 The toy world's base models are not in this branch yet, so generation and scoring are stand-ins
 here: a ``generate_one`` that writes a video folder, an ``evaluate`` that writes a report and
@@ -17,12 +17,12 @@ from PIL import Image
 from prefect import task
 from prefect.artifacts import Artifact
 
-import flows.evaluate as evaluate_flows
 import flows.generate as generate_flows
-from tasks.evaluate import SUMMARY
-from tasks.history import read_history
-from tasks.io import write_json, write_mask_pngs
-from tasks.params import ConfigError
+import flows.scheduled_evaluation as evaluate_flows
+from tasks.common.io import write_json, write_mask_pngs
+from tasks.common.params import ConfigError
+from tasks.evaluate.history import read_history
+from tasks.evaluate.stage import SUMMARY
 
 
 @pytest.fixture
@@ -40,10 +40,20 @@ def project(tmp_path):
         write_mask_pngs(masks, tmp_path / "heldout" / sid)
         rows.append({"id": sid, "prompt": f"a red star ({sid})", "masks": sid})
     (tmp_path / "heldout" / "manifest.yaml").write_text(yaml.safe_dump({"sequences": rows}))
-    params = {"generate": {"checkpoint_dir": str(tmp_path / "checkpoints"), "out_dir": str(tmp_path / "outputs"),
-                           "sequences": str(tmp_path / "heldout" / "manifest.yaml")},
-              "evaluate": {"outputs_dir": str(tmp_path / "outputs"), "report_dir": str(tmp_path / "eval"),
-                           "metrics": str(tmp_path / "eval.json"), "frame_log": str(tmp_path / "frames.csv")}}
+    params = {
+        "generate": {
+            "checkpoint_dir": str(tmp_path / "checkpoints"),
+            "out_dir": str(tmp_path / "outputs"),
+            "sequences": str(tmp_path / "heldout" / "manifest.yaml"),
+            "seeds": [0],
+        },
+        "evaluate": {
+            "outputs_dir": str(tmp_path / "outputs"),
+            "report_dir": str(tmp_path / "eval"),
+            "metrics": str(tmp_path / "eval.json"),
+            "frame_log": str(tmp_path / "frames.csv"),
+        },
+    }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     return tmp_path
 
@@ -52,8 +62,13 @@ def fake_generate_one(job, cfg, checkpoint, progress=None) -> dict:
     folder = Path(cfg.out_dir) / job.video_id
     folder.mkdir(parents=True)
     Image.new("RGB", (64, 16), "red").save(folder / "sheet.png")
-    meta = {"video_id": job.video_id, "sequence": job.sequence, "prompt": job.prompt, "seed": job.seed,
-            "checkpoint": checkpoint.name}
+    meta = {
+        "video_id": job.video_id,
+        "sequence": job.sequence,
+        "prompt": job.prompt,
+        "seed": job.seed,
+        "checkpoint": checkpoint.name,
+    }
     write_json(folder / "meta.json", meta)
     return meta
 
@@ -80,10 +95,16 @@ def fake_evaluate(cfg) -> dict:
 @pytest.fixture
 def stand_ins(monkeypatch):
     fast = {"retry_delay_seconds": 0}
-    monkeypatch.setattr(generate_flows, "generate_video",
-                        task(fake_generate_one, name="generate-video", **{**generate_flows.VIDEO_TASK_OPTIONS, **fast}))
-    monkeypatch.setattr(evaluate_flows, "evaluate_task",
-                        task(fake_evaluate, name="evaluate-videos", **{**evaluate_flows.EVALUATE_TASK_OPTIONS, **fast}))
+    monkeypatch.setattr(
+        generate_flows,
+        "generate_video",
+        task(fake_generate_one, name="generate-video", **{**generate_flows.VIDEO_TASK_OPTIONS, **fast}),
+    )
+    monkeypatch.setattr(
+        evaluate_flows,
+        "evaluate_task",
+        task(fake_evaluate, name="evaluate-videos", **{**evaluate_flows.EVALUATE_TASK_OPTIONS, **fast}),
+    )
     fake_evaluate.fail = False
 
 
@@ -92,8 +113,12 @@ def markdown_of(key: str) -> str:
 
 
 def test_batch_generation_from_parameters(project, stand_ins, prefect_harness):
-    rows = generate_flows.generate_flow(params_path=str(project / "params.yaml"), prompts=["a red star", "a blue disc"],
-                                        seeds=[0, 1], out_dir=str(project / "batches" / "{run}"))
+    rows = generate_flows.generate_flow(
+        params_path=str(project / "params.yaml"),
+        prompts=["a red star", "a blue disc"],
+        seeds=[0, 1],
+        out_dir=str(project / "batches" / "{run}"),
+    )
     assert [r["video_id"] for r in rows] == [f"seq-{s}-p{p}-s{seed}" for s in "ab" for p in (0, 1) for seed in (0, 1)]
     (batch,) = (project / "batches").iterdir()
     assert re.fullmatch(r"\d{8}T\d{6}Z-[a-z]+-[a-z]+", batch.name)  # UTC time, then the run's name
@@ -105,8 +130,7 @@ def test_batch_generation_from_parameters(project, stand_ins, prefect_harness):
 
 def test_batch_generation_refuses_a_misspelt_setting(project, stand_ins, prefect_harness):
     with pytest.raises(ConfigError, match="generate.num_inference_stpes"):
-        generate_flows.generate_flow(params_path=str(project / "params.yaml"),
-                                     overrides={"num_inference_stpes": 5})
+        generate_flows.generate_flow(params_path=str(project / "params.yaml"), overrides={"num_inference_stpes": 5})
 
 
 def test_scheduled_evaluation_history_skip_and_failure(project, stand_ins, prefect_harness):
@@ -144,8 +168,9 @@ def test_scheduled_evaluation_history_skip_and_failure(project, stand_ins, prefe
 def test_scheduled_evaluation_needs_a_checkpoint(project, stand_ins, prefect_harness):
     (project / "checkpoints" / "latest").unlink()
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        evaluate_flows.scheduled_evaluation_flow(params_path=str(project / "params.yaml"),
-                                                 root=str(project / "scheduled"))
+        evaluate_flows.scheduled_evaluation_flow(
+            params_path=str(project / "params.yaml"), root=str(project / "scheduled")
+        )
 
 
 @pytest.mark.slow
@@ -157,11 +182,16 @@ def test_scheduled_evaluation_with_real_generation(tiny_world, tiny_run, tmp_pat
     monkeypatch.setattr(evaluate_flows, "evaluate_task", task(fake_evaluate, name="evaluate-videos"))
     fake_evaluate.fail = False
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"generate": tiny_generate_config(tiny_world, tiny_run, seeds=[0, 1]).model_dump()}))
+    params.write_text(
+        yaml.safe_dump({"generate": tiny_generate_config(tiny_world, tiny_run, seeds=[0, 1]).model_dump()})
+    )
     result = evaluate_flows.scheduled_evaluation_flow(params_path=str(params), root=str(tmp_path / "scheduled"))
     outputs = tmp_path / "scheduled" / result["run"] / "outputs"
     for vid in ("heldout-000-s0", "heldout-000-s1"):
         assert np.load(outputs / vid / "frames.npy").shape == (6, 32, 32, 3)
         assert json.loads((outputs / vid / "meta.json").read_text())["video"] == f"{vid}/video.mp4"
-    assert {p.name for p in (tmp_path / "scheduled").iterdir()} == {".history.parquet.lock", "history.parquet",
-                                                                    result["run"]}  # no temp folder left
+    assert {p.name for p in (tmp_path / "scheduled").iterdir()} == {
+        ".history.parquet.lock",
+        "history.parquet",
+        result["run"],
+    }  # no temp folder left

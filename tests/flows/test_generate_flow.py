@@ -12,8 +12,9 @@ VIDEOS = ["heldout-000-s0", "heldout-000-s1", "heldout-000-s2"]
 
 
 @pytest.mark.slow
-def test_flow_on_threads_and_on_dask_make_the_same_videos(tiny_world, tiny_run, tmp_path, monkeypatch,
-                                                          prefect_harness):
+def test_flow_on_threads_and_on_dask_make_the_same_videos(
+    tiny_world, tiny_run, tmp_path, monkeypatch, prefect_harness
+):
     from prefect_dask import DaskTaskRunner
 
     monkeypatch.setenv("MASKMOTION_WORKERS", "2")

@@ -1,17 +1,23 @@
 """The scheduled evaluations' history: appended atomically, never shortened, safe under concurrency."""
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
 
-from tasks.history import append_history, inputs_key, read_history, table_rows
+from tasks.evaluate.history import append_history, inputs_key, read_history, table_rows
 
 
 def row(n: int) -> dict:
-    return {"time": datetime(2026, 11, n % 28 + 1, 3, tzinfo=timezone.utc), "run": f"run-{n}",
-            "checkpoint": "ckpt-000300", "key": f"k{n}", "iou": 0.5 + n / 100, "centroid_error_px": None}
+    return {
+        "time": datetime(2026, 11, n % 28 + 1, 3, tzinfo=UTC),
+        "run": f"run-{n}",
+        "checkpoint": "ckpt-000300",
+        "key": f"k{n}",
+        "iou": 0.5 + n / 100,
+        "centroid_error_px": None,
+    }
 
 
 def test_append_and_read(tmp_path):
@@ -45,8 +51,10 @@ def test_a_failed_write_leaves_the_old_table(tmp_path, monkeypatch):
 
 def test_concurrent_appends_lose_no_row(tmp_path):
     path = tmp_path / "history.parquet"
-    threads = [threading.Thread(target=lambda n=n: [append_history(path, row(10 * n + i)) for i in range(4)])
-               for n in range(5)]
+    threads = [
+        threading.Thread(target=lambda n=n: [append_history(path, row(10 * n + i)) for i in range(4)])
+        for n in range(5)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -1,29 +1,33 @@
 """Retries only for transient errors, with backoff; timeouts from settings; run folder names."""
 
 import errno
-from datetime import datetime, timezone
+import logging
+from datetime import UTC, datetime
 
 import pytest
 import torch
 from prefect import flow, task
 
 from flows.common import is_transient, run_label, timeout_from_env, transient_retries
-from tasks.manifest import BadInput
-from tasks.params import ConfigError
+from tasks.common.io import BadInput
+from tasks.common.params import ConfigError
 
 
-@pytest.mark.parametrize("exc, transient", [
-    (OSError(errno.EIO, "input/output error"), True),
-    (ConnectionResetError("peer went away"), True),
-    (torch.OutOfMemoryError("CUDA out of memory"), True),
-    (ValueError("bad mask"), False),
-    (BadInput("data/raw/x/manifest.yaml", "no prompt"), False),
-    (ConfigError("invalid params"), False),
-    (FileNotFoundError("no checkpoint"), False),
-    (PermissionError("read-only"), False),
-    (TimeoutError("task timed out"), False),
-    (RuntimeError("a bug"), False),
-])
+@pytest.mark.parametrize(
+    "exc, transient",
+    [
+        (OSError(errno.EIO, "input/output error"), True),
+        (ConnectionResetError("peer went away"), True),
+        (torch.OutOfMemoryError("CUDA out of memory"), True),
+        (ValueError("bad mask"), False),
+        (BadInput("data/raw/x/manifest.yaml", "no prompt"), False),
+        (ConfigError("invalid params"), False),
+        (FileNotFoundError("no checkpoint"), False),
+        (PermissionError("read-only"), False),
+        (TimeoutError("task timed out"), False),
+        (RuntimeError("a bug"), False),
+    ],
+)
 def test_what_counts_as_transient(exc, transient):
     assert is_transient(exc) is transient
 
@@ -69,4 +73,25 @@ def test_timeout_setting(monkeypatch):
 
 
 def test_run_label_outside_a_run_is_the_utc_time():
-    assert run_label(datetime(2026, 11, 25, 3, 0, 5, tzinfo=timezone.utc)) == "20261125T030005Z"
+    assert run_label(datetime(2026, 11, 25, 3, 0, 5, tzinfo=UTC)) == "20261125T030005Z"
+
+
+def test_worker_thread_timeout_warning_is_said_once(prefect_harness, caplog):
+    """Prefect warns on each timed task run in a worker thread; a run of many videos says it once."""
+    from prefect import flow, task
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.common import timeout_from_env
+
+    @task(timeout_seconds=timeout_from_env("MASKMOTION_TEST_TIMEOUT_S", 60))
+    def one(i: int) -> int:
+        return i
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def many() -> list[int]:
+        return [f.result() for f in one.map(range(4))]
+
+    with caplog.at_level(logging.WARNING, logger="prefect.task_runs"):
+        assert many() == [0, 1, 2, 3]
+    said = [r for r in caplog.records if "running in a worker thread" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage()[:80] for r in said]

@@ -12,8 +12,8 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from tasks.generate import generate, plan_jobs
-from tasks.io import read_mask_pngs, write_mask_pngs
+from tasks.common.io import read_mask_pngs, write_mask_pngs
+from tasks.generate.stage import generate, plan_jobs
 from tests.tiny_world import tiny_generate_config
 
 
@@ -27,8 +27,9 @@ def test_videos_and_manifest(tiny_world, tiny_run, tmp_path):
         assert frames.dtype == np.uint8 and frames.shape == (6, 32, 32, 3)  # 6 masks -> 6 frames, 2 chunks
         for name in ("video.mp4", "video.gif", "sheet.png", "meta.json"):
             assert (folder / name).stat().st_size > 0, name
-        np.testing.assert_array_equal(read_mask_pngs(folder / "masks"),
-                                      read_mask_pngs(tiny_world / "data/raw/toy/heldout/heldout-000"))
+        np.testing.assert_array_equal(
+            read_mask_pngs(folder / "masks"), read_mask_pngs(tiny_world / "data/raw/toy/heldout/heldout-000")
+        )
     a, b = (np.load(tmp_path / "out" / v / "frames.npy") for v in table["video_id"])
     assert not np.array_equal(a, b)  # another seed, another video
 
@@ -37,8 +38,9 @@ def test_same_seed_same_video_and_done_work_is_kept(tiny_world, tiny_run, tmp_pa
     first = tiny_generate_config(tiny_world, tiny_run, out_dir=str(tmp_path / "a"))
     generate(first)
     generate(tiny_generate_config(tiny_world, tiny_run, out_dir=str(tmp_path / "b")))
-    np.testing.assert_array_equal(np.load(tmp_path / "a/heldout-000-s0/frames.npy"),
-                                  np.load(tmp_path / "b/heldout-000-s0/frames.npy"))
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "a/heldout-000-s0/frames.npy"), np.load(tmp_path / "b/heldout-000-s0/frames.npy")
+    )
     # meta.json and the manifest are DVC-cached: made again, they are the same bytes (no timings)
     written = {p: (tmp_path / "a" / p).read_bytes() for p in ("heldout-000-s0/meta.json", "manifest.csv")}
     shutil.rmtree(tmp_path / "a")
@@ -64,24 +66,33 @@ def test_prompts_cross_sequences_and_seeds(tiny_world, tiny_run):
 
 def test_long_prompt_is_truncated_with_a_warning(tiny_world, tiny_run, tmp_path, caplog):
     cfg = tiny_generate_config(tiny_world, tiny_run, out_dir=str(tmp_path / "o"), prompts=["a red star " * 20])
-    with caplog.at_level(logging.WARNING, logger="tasks.generate"):
+    with caplog.at_level(logging.WARNING, logger="tasks.generate.stage"):
         generate(cfg)
     assert "the text encoder reads 16; the rest is ignored" in caplog.text
 
 
 def test_first_frame_from_the_manifest(tiny_world, tiny_run, tmp_path):
-    from tasks.generate import load_pipeline, resolve_checkpoint
+    from tasks.generate.stage import load_pipeline, resolve_checkpoint
 
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     seqs = sequence_set(tmp_path, moving_square(), first_frame=image)
-    cfg = tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o"),
-                               first_frame_source="manifest")
+    cfg = tiny_generate_config(
+        tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o"), first_frame_source="manifest"
+    )
     generate(cfg)
     frames = np.load(tmp_path / "o/s-s0/frames.npy")
     # exactly the pipeline run from that image (the PNG round trip is lossless)
     pipe, config = load_pipeline(resolve_checkpoint(cfg), None, "cpu")
-    expected = pipe("a red star", moving_square(), first_frame=image, num_inference_steps=2, guidance_scale=2.0,
-                    window=4, lowfreq_grid=cfg.lowfreq_grid, generator=torch.Generator().manual_seed(0))
+    expected = pipe(
+        "a red star",
+        moving_square(),
+        first_frame=image,
+        num_inference_steps=2,
+        guidance_scale=2.0,
+        window=4,
+        lowfreq_grid=cfg.lowfreq_grid,
+        generator=torch.Generator().manual_seed(0),
+    )
     np.testing.assert_array_equal(frames, expected)
     assert json.loads((tmp_path / "o/s-s0/meta.json").read_text())["first_frame"].endswith("first.png")
     # another picture in the same file (same size) is another video, not a kept one
@@ -94,7 +105,9 @@ def test_first_frame_from_the_manifest(tiny_world, tiny_run, tmp_path):
 # bad input
 
 
-def sequence_set(tmp_path: Path, masks: np.ndarray, prompt: str = "a red star", first_frame: np.ndarray | None = None) -> str:
+def sequence_set(
+    tmp_path: Path, masks: np.ndarray, prompt: str = "a red star", first_frame: np.ndarray | None = None
+) -> str:
     write_mask_pngs(masks, tmp_path / "seq" / "s")
     row = {"id": "s", "prompt": prompt, "masks": "s"}
     if first_frame is not None:
@@ -107,7 +120,7 @@ def sequence_set(tmp_path: Path, masks: np.ndarray, prompt: str = "a red star", 
 def moving_square(n: int = 6, size: int = 32) -> np.ndarray:
     masks = np.zeros((n, size, size), bool)
     for i in range(n):
-        masks[i, 10:18, 2 + 3 * i:10 + 3 * i] = True
+        masks[i, 10:18, 2 + 3 * i : 10 + 3 * i] = True
     return masks
 
 
@@ -123,8 +136,10 @@ def refused(cfg, *phrases):
 @pytest.mark.parametrize("prompt", ["", "   "])
 def test_empty_prompt(tiny_world, tiny_run, tmp_path, prompt):
     seqs = sequence_set(tmp_path, moving_square(), prompt)
-    refused(tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o")),
-            "(id 's'): empty prompt")
+    refused(
+        tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o")),
+        "(id 's'): empty prompt",
+    )
 
 
 @pytest.mark.parametrize("fill, word", [(False, "all background"), (True, "all foreground")])
@@ -132,37 +147,53 @@ def test_all_zero_or_all_one_masks(tiny_world, tiny_run, tmp_path, fill, word):
     masks = moving_square()
     masks[2] = fill
     seqs = sequence_set(tmp_path, masks)
-    refused(tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o")),
-            "sequence 's'", f"frame 2 is {word}")
+    refused(
+        tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o")),
+        "sequence 's'",
+        f"frame 2 is {word}",
+    )
 
 
 def test_wrong_size_masks(tiny_world, tiny_run, tmp_path):
     seqs = sequence_set(tmp_path, moving_square(size=48))
-    refused(tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o")),
-            "masks are 48x48, the model generates 32x32")
+    refused(
+        tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o")),
+        "masks are 48x48, the model generates 32x32",
+    )
 
 
 def test_sequence_shorter_than_two_frames(tiny_world, tiny_run, tmp_path):
     seqs = sequence_set(tmp_path, moving_square(n=1))
-    refused(tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o")),
-            "1 mask frame(s); a video needs at least 2")
+    refused(
+        tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o")),
+        "1 mask frame(s); a video needs at least 2",
+    )
 
 
 def test_bad_first_frames(tiny_world, tiny_run, tmp_path):
     seqs = sequence_set(tmp_path, moving_square())
     manifest = dict(first_frame_source="manifest", out_dir=str(tmp_path / "o"))
-    refused(tiny_generate_config(tiny_world, tiny_run, sequences=seqs, **manifest),
-            "(id 's'): no first_frame", "first_frame_source=manifest")
+    refused(
+        tiny_generate_config(tiny_world, tiny_run, sequences=seqs, **manifest),
+        "(id 's'): no first_frame",
+        "first_frame_source=manifest",
+    )
     seqs = sequence_set(tmp_path, moving_square(), first_frame=np.zeros((48, 48, 3), np.uint8))
-    refused(tiny_generate_config(tiny_world, tiny_run, sequences=seqs, **manifest),
-            "first.png (sequence 's')", "first frame is 48x48, the model generates 32x32")
+    refused(
+        tiny_generate_config(tiny_world, tiny_run, sequences=seqs, **manifest),
+        "first.png (sequence 's')",
+        "first frame is 48x48, the model generates 32x32",
+    )
     (tmp_path / "seq/first.png").unlink()
     refused(tiny_generate_config(tiny_world, tiny_run, sequences=seqs, **manifest), "first.png", "not found")
 
 
 def test_missing_checkpoint(tiny_world, tmp_path):
-    refused(tiny_generate_config(tiny_world, tmp_path / "never-trained", out_dir=str(tmp_path / "o")),
-            "generate.checkpoint_dir: no checkpoint", "run the train stage")
+    refused(
+        tiny_generate_config(tiny_world, tmp_path / "never-trained", out_dir=str(tmp_path / "o")),
+        "generate.checkpoint_dir: no checkpoint",
+        "run the train stage",
+    )
 
 
 def test_mismatched_checkpoint(tiny_world, tiny_run, tmp_path):

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import yaml
 
-from tasks.ingest import IngestConfig
-from tasks.io import write_mask_pngs
-from tasks.toyworld import Scene, render_video
-from tasks.video import write_mp4
+from tasks.common.io import write_mask_pngs
+from tasks.common.toy import Scene, render_video
+from tasks.common.video import write_mp4
+from tasks.ingest.stage import IngestConfig
 
 
 def toy_video(seed: int, size: int = 32, n_frames: int = 12):
@@ -48,8 +48,15 @@ class Dataset:
     def config(self, **overrides) -> IngestConfig:
         manifest = self.dir / "manifest.yaml"
         manifest.write_text(yaml.safe_dump({"videos": self.rows}, sort_keys=False))
-        base = dict(manifest=str(manifest), input_dir=str(self.dir), data_root=str(self.root),
-                    out_dir=str(self.root / "clips"), n_frames=8, height=32, width=32)
+        base = dict(
+            manifest=str(manifest),
+            input_dir=str(self.dir),
+            data_root=str(self.root),
+            out_dir=str(self.root / "clips"),
+            n_frames=8,
+            height=32,
+            width=32,
+        )
         return IngestConfig(**{**base, **overrides})
 
 

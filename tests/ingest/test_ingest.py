@@ -8,9 +8,9 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from tasks.ingest import fit_and_crop, ingest, read_clip_manifest, sample_indices
-from tasks.io import file_sha256, load_clip, write_mask_pngs
-from tasks.manifest import BadInput
+from tasks.common.io import BadInput, file_sha256, load_clip, write_mask_pngs
+from tasks.contract import read_clip_manifest
+from tasks.ingest.stage import fit_and_crop, ingest, sample_indices
 from tests.ingest.conftest import toy_video
 
 
@@ -39,7 +39,7 @@ def test_clip_matches_source_frames_and_manifest(dataset):
 
 
 def test_stride_sampling_and_too_short():
-    from tasks.ingest import IngestConfig
+    from tasks.ingest.stage import IngestConfig
 
     cfg = IngestConfig(n_frames=4, sampling="stride", stride=3, start=2)
     assert sample_indices(20, cfg).tolist() == [2, 5, 8, 11]
@@ -48,7 +48,7 @@ def test_stride_sampling_and_too_short():
 
 
 def test_uniform_sampling_by_time_follows_timestamps():
-    from tasks.ingest import IngestConfig
+    from tasks.ingest.stage import IngestConfig
 
     stamps = np.array([0.0, 0.1, 0.2, 0.3, 1.0, 1.7, 2.0])  # a slow stretch in the middle
     idx = sample_indices(len(stamps), IngestConfig(n_frames=3), stamps)
@@ -139,16 +139,34 @@ def test_grayscale(dataset):
 
 def test_huge_resolution(dataset):
     dataset.rows.append({"id": "big", "video": "big.mp4", "prompt": "a red band"})
-    _ffmpeg("-f", "lavfi", "-i", "color=c=red:s=4200x16:d=1:r=10", "-c:v", "libx264",
-            "-pix_fmt", "yuv420p", str(dataset.dir / "big.mp4"))
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=4200x16:d=1:r=10",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        str(dataset.dir / "big.mp4"),
+    )
     _assert_refused(dataset.config(), "big.mp4", "resolution 4200x16 exceeds ingest.max_long_side=4096")
 
 
 def test_variable_frame_rate(dataset):
     src = dataset.add("cfr")
     dataset.rows.pop()
-    _ffmpeg("-i", str(src), "-vf", "setpts='if(lt(N,6),N*0.1,0.6+(N-6)*0.4)/TB'",
-            "-fps_mode", "passthrough", "-c:v", "libx264", str(dataset.dir / "vfr.mp4"))
+    _ffmpeg(
+        "-i",
+        str(src),
+        "-vf",
+        "setpts='if(lt(N,6),N*0.1,0.6+(N-6)*0.4)/TB'",
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "libx264",
+        str(dataset.dir / "vfr.mp4"),
+    )
     dataset.rows.append({"id": "vfr", "video": "vfr.mp4", "prompt": "a red star"})
     _assert_refused(dataset.config(), "vfr.mp4", "variable frame rate")
     # allowed, it is sampled uniformly in time. Frame times: 0, 0.1, ..., 0.6, then 1.0, 1.4, ..., 2.6 s;

@@ -5,10 +5,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from tasks.io import read_mask_pngs
-from tasks.mask_sequences import (SequenceSpec, build_sequence, load_spec, main, path_centres,
-                                  scale_schedule)
-from tasks.params import ConfigError
+from tasks.common.io import read_mask_pngs
+from tasks.common.params import ConfigError
+from tasks.masks.sequences import SequenceSpec, build_sequence, load_spec, main, path_centres, scale_schedule
 
 
 def centroid(mask):
@@ -30,14 +29,20 @@ def test_line_by_speed_moves_the_centroid_that_many_pixels_per_frame():
 
 
 def test_direction_90_moves_down():
-    p = path_centres(spec(mask="toy:circle", path={"type": "line", "start": [10, 10], "speed": 2,
-                                                    "direction_deg": 90}).objects[0].path, 5)
+    p = path_centres(
+        spec(mask="toy:circle", path={"type": "line", "start": [10, 10], "speed": 2, "direction_deg": 90})
+        .objects[0]
+        .path,
+        5,
+    )
     np.testing.assert_allclose(p, [[10, 10], [10, 12], [10, 14], [10, 16], [10, 18]], atol=1e-9)
 
 
 def test_keyframes_hit_their_frames_and_ease():
-    s = spec(mask="toy:circle", path={"type": "keyframes", "points": [[0, 10, 10], [4, 50, 10], [7, 50, 50]],
-                                      "easing": "ease_in_out"})
+    s = spec(
+        mask="toy:circle",
+        path={"type": "keyframes", "points": [[0, 10, 10], [4, 50, 10], [7, 50, 50]], "easing": "ease_in_out"},
+    )
     p = path_centres(s.objects[0].path, 8)
     np.testing.assert_allclose(p[[0, 4, 7]], [[10, 10], [50, 10], [50, 50]], atol=1e-9)
     steps = np.diff(p[:5, 0])
@@ -45,16 +50,16 @@ def test_keyframes_hit_their_frames_and_ease():
 
 
 def test_arc_stays_on_its_circle():
-    s = spec(mask="toy:circle", path={"type": "arc", "center": [32, 32], "radius": 20, "start_deg": 180,
-                                      "end_deg": 360})
+    s = spec(
+        mask="toy:circle", path={"type": "arc", "center": [32, 32], "radius": 20, "start_deg": 180, "end_deg": 360}
+    )
     p = path_centres(s.objects[0].path, 8)
     np.testing.assert_allclose(np.hypot(*(p - 32).T), 20, atol=1e-9)
     np.testing.assert_allclose(p[[0, -1]], [[12, 32], [52, 32]], atol=1e-9)
 
 
 def test_scale_schedule_grows_the_area():
-    s = spec(mask="toy:circle", radius=5, path={"type": "line", "start": [32, 32], "end": [32, 32]},
-             scale=[1.0, 2.0])
+    s = spec(mask="toy:circle", radius=5, path={"type": "line", "start": [32, 32], "end": [32, 32]}, scale=[1.0, 2.0])
     areas = build_sequence(s).sum(axis=(1, 2))
     assert np.all(np.diff(areas) >= 0) and areas[-1] / areas[0] == pytest.approx(4.0, rel=0.15)
     assert scale_schedule([1, 2, 3], 3).tolist() == [1, 2, 3]
@@ -63,8 +68,12 @@ def test_scale_schedule_grows_the_area():
 
 
 def test_hop_lifts_the_object_between_landings():
-    s = spec(mask="toy:circle", radius=4, path={"type": "line", "start": [10, 50], "end": [54, 50]},
-             hop={"height": 10, "count": 1})
+    s = spec(
+        mask="toy:circle",
+        radius=4,
+        path={"type": "line", "start": [10, 50], "end": [54, 50]},
+        hop={"height": 10, "count": 1},
+    )
     ys = np.array([centroid(m)[1] for m in build_sequence(s)])
     assert ys[0] == pytest.approx(50, abs=1) and ys[-1] == pytest.approx(50, abs=1)
     assert ys.min() < 42
@@ -81,10 +90,16 @@ def test_several_objects_union(tmp_path):
     drawn = np.zeros((20, 10), np.uint8)
     drawn[2:18, 3:7] = 255
     Image.fromarray(drawn).save(tmp_path / "bar.png")
-    s = SequenceSpec.model_validate({"size": [64, 64], "n_frames": 4, "objects": [
-        {"mask": "bar.png", "path": {"type": "line", "start": [10, 32], "end": [10, 32]}},
-        {"mask": "toy:circle", "radius": 5, "path": {"type": "line", "start": [50, 32], "end": [50, 20]}},
-    ]})
+    s = SequenceSpec.model_validate(
+        {
+            "size": [64, 64],
+            "n_frames": 4,
+            "objects": [
+                {"mask": "bar.png", "path": {"type": "line", "start": [10, 32], "end": [10, 32]}},
+                {"mask": "toy:circle", "radius": 5, "path": {"type": "line", "start": [50, 32], "end": [50, 20]}},
+            ],
+        }
+    )
     masks = build_sequence(s, tmp_path)
     assert masks[:, :, :32].sum(axis=(1, 2)).tolist() == [16 * 4] * 4  # the drawn bar, unscaled
     assert masks[:, :, 32:].sum() > 0
@@ -92,8 +107,14 @@ def test_several_objects_union(tmp_path):
 
 def test_bad_specs_name_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"n_frames": 1, "objects": [{"mask": "toy:star", "path": {"type": "line",
-                                                                "start": [0, 0]}, "colour": "red"}]}))
+    bad.write_text(
+        yaml.safe_dump(
+            {
+                "n_frames": 1,
+                "objects": [{"mask": "toy:star", "path": {"type": "line", "start": [0, 0]}, "colour": "red"}],
+            }
+        )
+    )
     with pytest.raises(ConfigError) as info:
         load_spec(bad)
     msg = str(info.value)
@@ -105,9 +126,15 @@ def test_bad_specs_name_the_key(tmp_path):
 
 
 def test_command_line_writes_pngs_and_gif(tmp_path):
-    (tmp_path / "spec.yaml").write_text(yaml.safe_dump({
-        "size": [32, 48], "n_frames": 6,
-        "objects": [{"mask": "toy:star", "radius": 5, "path": {"type": "line", "start": [8, 16], "speed": 5}}]}))
+    (tmp_path / "spec.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "size": [32, 48],
+                "n_frames": 6,
+                "objects": [{"mask": "toy:star", "radius": 5, "path": {"type": "line", "start": [8, 16], "speed": 5}}],
+            }
+        )
+    )
     main([str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "seq"), "--gif", str(tmp_path / "p.gif")])
     masks = read_mask_pngs(tmp_path / "seq")
     assert masks.shape == (6, 32, 48)

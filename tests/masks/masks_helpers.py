@@ -5,12 +5,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.io import save_clip
-from tasks.masks import MasksConfig
+from tasks.common.io import save_clip
+from tasks.masks.stage import MasksConfig
 
-
-MANIFEST_COLUMNS = ["id", "clip", "source_path", "fps", "orig_width", "orig_height", "n_source_frames",
-                    "frame_indices", "content_hash", "prompt", "mask_source", "has_truth", "box"]
+MANIFEST_COLUMNS = [
+    "id",
+    "clip",
+    "source_path",
+    "fps",
+    "orig_width",
+    "orig_height",
+    "n_source_frames",
+    "frame_indices",
+    "content_hash",
+    "prompt",
+    "mask_source",
+    "has_truth",
+    "box",
+]
 
 
 def moving_square(n_frames: int = 6, size: int = 32, side: int = 10, step: int = 2, seed: int = 0):
@@ -21,7 +33,7 @@ def moving_square(n_frames: int = 6, size: int = 32, side: int = 10, step: int =
     for t in range(n_frames):
         m = np.zeros((size, size), bool)
         y0, x0 = size // 2 - side // 2, 2 + step * t
-        m[y0:y0 + side, x0:x0 + side] = True
+        m[y0 : y0 + side, x0 : x0 + side] = True
         frames.append(np.where(m[..., None], [215, 35, 35], ground))
         masks.append(m)
     return np.stack(frames).astype(np.uint8), np.stack(masks)
@@ -37,14 +49,24 @@ class ClipsDir:
 
     def add(self, vid: str, frames, user_masks=None, truth_masks=None, box: str = "", **extra) -> None:
         save_clip(self.dir / f"{vid}.npz", frames, user_masks=user_masks, truth_masks=truth_masks)
-        self.rows.append({
-            "id": vid, "clip": f"{vid}.npz", "source_path": f"raw/{vid}.mp4", "fps": 8.0,
-            "orig_width": frames.shape[2], "orig_height": frames.shape[1], "n_source_frames": len(frames),
-            "frame_indices": " ".join(map(str, range(len(frames)))), "content_hash": "0" * 64,
-            "prompt": "a red square runs across a grassy meadow",
-            "mask_source": "user" if user_masks is not None else "none",
-            "has_truth": truth_masks is not None, "box": box, **extra,
-        })
+        self.rows.append(
+            {
+                "id": vid,
+                "clip": f"{vid}.npz",
+                "source_path": f"raw/{vid}.mp4",
+                "fps": 8.0,
+                "orig_width": frames.shape[2],
+                "orig_height": frames.shape[1],
+                "n_source_frames": len(frames),
+                "frame_indices": " ".join(map(str, range(len(frames)))),
+                "content_hash": "0" * 64,
+                "prompt": "a red square runs across a grassy meadow",
+                "mask_source": "user" if user_masks is not None else "none",
+                "has_truth": truth_masks is not None,
+                "box": box,
+                **extra,
+            }
+        )
 
     def write(self) -> Path:
         pd.DataFrame(self.rows).to_csv(self.dir / "manifest.csv", index=False)

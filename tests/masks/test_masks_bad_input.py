@@ -4,19 +4,17 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from masks_helpers import masks_config, moving_square
 from PIL import Image
 
-from tasks.ingest import IngestConfig, decode_clip
-from tasks.io import read_mask_pngs, write_mask_pngs
-from tasks.manifest import BadInput, parse_manifest
-from tasks.masks import run_masks, validate_user_masks
-from tasks.params import ConfigError, load_stage_config
-from tasks.masks import MasksConfig
-from tasks.sam import build_tiny_sam, load_sam
-from tasks.toyworld import Scene, render_video
-from tasks.video import write_mp4
-
-from masks_helpers import masks_config, moving_square
+from tasks.common.io import BadInput, read_mask_pngs, write_mask_pngs
+from tasks.common.params import ConfigError, load_stage_config
+from tasks.common.toy import Scene, render_video
+from tasks.common.video import write_mp4
+from tasks.ingest.manifest import parse_manifest
+from tasks.ingest.stage import IngestConfig, decode_clip
+from tasks.masks.stage import MasksConfig, run_masks, validate_user_masks
+from tasks.segment.sam import build_tiny_sam, load_sam
 
 
 def assert_nothing_written(tmp_path):
@@ -85,10 +83,13 @@ def test_corrupt_checkpoint_in_the_stage_writes_nothing(clips, tmp_path):
     assert_nothing_written(tmp_path)
 
 
-@pytest.mark.parametrize("fill, problem", [
-    (lambda m: m[:] == 2, r"empty \(no foreground\) in all frames"),
-    (lambda m: m[:] == m[:], r"full \(no background\) in all frames"),
-])
+@pytest.mark.parametrize(
+    "fill, problem",
+    [
+        (lambda m: m[:] == 2, r"empty \(no foreground\) in all frames"),
+        (lambda m: m[:] == m[:], r"full \(no background\) in all frames"),
+    ],
+)
 def test_user_masks_all_empty_or_all_full(clips, tmp_path, fill, problem):
     frames, truth = moving_square()
     clips.add("good", frames, truth_masks=truth)
@@ -134,10 +135,18 @@ def test_non_binary_png_is_caught_by_ingest_naming_video_and_frame(tmp_path):
     write_mask_pngs(truth, ds / "masks")
     ramp = np.tile(np.linspace(0, 255, 32).astype(np.uint8), (32, 1))  # a soft matte / photo, not a mask
     Image.fromarray(ramp).save(ds / "masks" / "0003.png")
-    (ds / "manifest.yaml").write_text(yaml.safe_dump(
-        {"videos": [{"id": "v", "video": "v.mp4", "prompt": "a red star", "masks": "masks"}]}))
-    cfg = IngestConfig(manifest=str(ds / "manifest.yaml"), input_dir=str(ds), data_root=str(root),
-                       out_dir=str(root / "clips"), n_frames=8, height=32, width=32)
+    (ds / "manifest.yaml").write_text(
+        yaml.safe_dump({"videos": [{"id": "v", "video": "v.mp4", "prompt": "a red star", "masks": "masks"}]})
+    )
+    cfg = IngestConfig(
+        manifest=str(ds / "manifest.yaml"),
+        input_dir=str(ds),
+        data_root=str(root),
+        out_dir=str(root / "clips"),
+        n_frames=8,
+        height=32,
+        width=32,
+    )
     rows, _ = parse_manifest(cfg.manifest, cfg.data_root)
     with pytest.raises(BadInput, match=r"\(id 'v'\): .*0003.png: not a binary mask: \d+% of its pixels are grey"):
         decode_clip(rows[0], cfg)

@@ -2,13 +2,18 @@
 
 import numpy as np
 import pytest
-
-from tasks.fallback_masks import (FALLBACKS, FallbackSettings, fill_holes, keep_main_regions,
-                                  median_background_masks, motion_masks)
-from tasks.io import load_clip
-from tasks.masks import mask_iou
-
 from masks_helpers import moving_square
+
+from tasks.common.io import load_clip
+from tasks.masks.stage import mask_iou
+from tasks.segment.fallback import (
+    FALLBACKS,
+    FallbackSettings,
+    fill_holes,
+    keep_main_regions,
+    median_background_masks,
+    motion_masks,
+)
 
 
 def test_median_background_reaches_the_iou_goal_on_toy_clips(toy_clips):

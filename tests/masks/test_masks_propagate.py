@@ -1,10 +1,9 @@
 """Propagation on a synthetic sequence, with a predictor stand-in that returns known candidates."""
 
 import numpy as np
-
-from tasks.propagate import LostRule, best_candidate, flag_lost, inner_point, lost_reason, mask_box, propagate
-
 from masks_helpers import moving_square
+
+from tasks.segment.propagate import LostRule, best_candidate, flag_lost, inner_point, lost_reason, mask_box, propagate
 
 
 class ScriptedPredictor:
@@ -103,12 +102,12 @@ def test_geometry_helpers():
     m[5:10, 4:14] = True
     assert mask_box(m).tolist() == [4, 5, 14, 10]
     assert mask_box(m, padding=1.0).tolist() == [0, 0, 24, 15]  # clipped at the frame
-    (x, y), = inner_point(m)
+    ((x, y),) = inner_point(m)
     assert m[int(y), int(x)]
     ring = np.zeros((21, 21), bool)
     ring[2:19, 2:19] = True
     ring[6:15, 6:15] = False
-    (x, y), = inner_point(ring)
+    ((x, y),) = inner_point(ring)
     assert ring[int(y), int(x)]  # inside the ring itself, not in its hole
     cands = np.stack([m, ~m])
     assert (best_candidate(cands, np.array([0.1, 0.9]), m) == m).all()

@@ -5,13 +5,19 @@ import json
 import numpy as np
 import pandas as pd
 import torch
-
-from tasks.masks import read_masks, run_masks
-from tasks.sam import (FramePredictor, SamSettings, automatic_candidates, choose_subject, load_sam,
-                       segment_with_sam)
-from tasks.propagate import FirstFramePrompt
-
 from masks_helpers import masks_config, moving_square
+
+from tasks.contract import read_masks
+from tasks.masks.stage import run_masks
+from tasks.segment.propagate import FirstFramePrompt
+from tasks.segment.sam import (
+    FramePredictor,
+    SamSettings,
+    automatic_candidates,
+    choose_subject,
+    load_sam,
+    segment_with_sam,
+)
 
 
 def test_checkpoint_round_trip_gives_the_same_weights(tiny_sam_checkpoint):
@@ -27,9 +33,16 @@ def test_stage_runs_sam_on_every_video_without_user_masks(clips, tmp_path, tiny_
     clips.add("clicked", frames, truth_masks=truth, points="7 16")
     clips.add("automatic", frames, truth_masks=truth)
     clips.add("drawn", frames, user_masks=truth, truth_masks=truth)
-    cfg = masks_config(clips.write(), tmp_path, method="sam", sam_checkpoint=str(tiny_sam_checkpoint),
-                       sam_model_type="tiny", sam_points_per_side=4, sam_pred_iou_thresh=0.0,
-                       sam_stability_thresh=0.0)
+    cfg = masks_config(
+        clips.write(),
+        tmp_path,
+        method="sam",
+        sam_checkpoint=str(tiny_sam_checkpoint),
+        sam_model_type="tiny",
+        sam_points_per_side=4,
+        sam_pred_iou_thresh=0.0,
+        sam_stability_thresh=0.0,
+    )
     metrics = run_masks(cfg)
 
     manifest = pd.read_csv(tmp_path / "masks" / "manifest.csv", keep_default_na=False)

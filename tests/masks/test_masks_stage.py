@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from tasks.io import load_clip
-from tasks.masks import MasksConfig, read_masks, read_masks_manifest, run_masks
-from tasks.params import load_stage_config
-
 from masks_helpers import masks_config
+
+from tasks.common.io import load_clip
+from tasks.common.params import load_stage_config
+from tasks.contract import read_masks, read_masks_manifest
+from tasks.masks.stage import MasksConfig, run_masks
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,8 +31,9 @@ def test_fallback_run_writes_the_output_contract(toy_clips, tmp_path):
     assert saved == metrics and saved["mean_iou"] >= 0.9 and saved["methods"] == {"fallback:median_background": 2}
     assert set(saved["per_video"]) == set(manifest["id"])
     assert (out / "preview.png").stat().st_size > 0
-    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.csv", "preview.png",
-                                                            *(f"{v}.npz" for v in manifest["id"])])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["manifest.csv", "preview.png", *(f"{v}.npz" for v in manifest["id"])]
+    )
 
     # a cached output the train fingerprint reads: a second run writes the same bytes (no timings)
     run_masks(masks_config(toy_clips, tmp_path / "again"))
@@ -63,8 +64,10 @@ def test_flow_runs_from_a_params_file(toy_clips, tmp_path, prefect_harness):
     from flows.masks import masks_flow
 
     params = tmp_path / "params.yaml"
-    params.write_text(f"masks:\n  clips_dir: {toy_clips}\n  out_dir: {tmp_path / 'masks'}\n"
-                      f"  metrics: {tmp_path / 'masks.json'}\n  fallback: grabcut\n")
+    params.write_text(
+        f"masks:\n  clips_dir: {toy_clips}\n  out_dir: {tmp_path / 'masks'}\n"
+        f"  metrics: {tmp_path / 'masks.json'}\n  fallback: grabcut\n"
+    )
     metrics = masks_flow(str(params))
     assert metrics["methods"] == {"fallback:grabcut": 2}
     assert pd.read_csv(tmp_path / "masks" / "manifest.csv")["method"].eq("fallback:grabcut").all()

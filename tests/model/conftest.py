@@ -61,27 +61,44 @@ def tiny_tokenizer() -> CLIPTokenizer:
 def tiny_text_encoder(seed: int = 0) -> CLIPTextModel:
     torch.manual_seed(seed)
     config = CLIPTextConfig(
-        vocab_size=54, hidden_size=TEXT_DIM, intermediate_size=37, num_hidden_layers=2,
-        num_attention_heads=4, max_position_embeddings=16, bos_token_id=52, eos_token_id=53, pad_token_id=53,
+        vocab_size=54,
+        hidden_size=TEXT_DIM,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=16,
+        bos_token_id=52,
+        eos_token_id=53,
+        pad_token_id=53,
     )
     return CLIPTextModel(config).eval()
 
 
 def tiny_controlnet(unet: UNet2DConditionModel, seed: int = 0) -> ControlNetModel:
     torch.manual_seed(seed)
-    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 16, 16), conditioning_channels=1)
+    controlnet = ControlNetModel.from_unet(
+        unet, conditioning_embedding_out_channels=(8, 16, 16), conditioning_channels=1
+    )
     # a fresh ControlNet's zero convs would make it a no-op; give them weights so the mask matters
     with torch.no_grad():
-        for p in [*controlnet.controlnet_down_blocks.parameters(), *controlnet.controlnet_mid_block.parameters(),
-                  *controlnet.controlnet_cond_embedding.conv_out.parameters()]:
+        for p in [
+            *controlnet.controlnet_down_blocks.parameters(),
+            *controlnet.controlnet_mid_block.parameters(),
+            *controlnet.controlnet_cond_embedding.conv_out.parameters(),
+        ]:
             p.normal_(0, 0.05)
     return controlnet.eval()
 
 
 def ddim_scheduler() -> DDIMScheduler:
     return DDIMScheduler(
-        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-        clip_sample=False, set_alpha_to_one=False, steps_offset=1,
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
     )
 
 
@@ -103,6 +120,10 @@ def unet2d():
 def components():
     unet = tiny_unet2d()
     return dict(
-        vae=tiny_vae(), text_encoder=tiny_text_encoder(), tokenizer=tiny_tokenizer(),
-        base_unet=unet, controlnet=tiny_controlnet(unet), scheduler=ddim_scheduler(),
+        vae=tiny_vae(),
+        text_encoder=tiny_text_encoder(),
+        tokenizer=tiny_tokenizer(),
+        base_unet=unet,
+        controlnet=tiny_controlnet(unet),
+        scheduler=ddim_scheduler(),
     )

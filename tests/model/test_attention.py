@@ -47,8 +47,8 @@ def reference_self_attention(attn, x, keys_of):
 @pytest.mark.parametrize(
     "mode, keys_of",
     [
-        ("first_frame", lambda i: [0]),                      # eq. 5: K, V from frame 1
-        ("sparse_causal", lambda i: [0, max(i - 1, 0)]),     # Tune-A-Video: frame 1 and frame i-1
+        ("first_frame", lambda i: [0]),  # eq. 5: K, V from frame 1
+        ("sparse_causal", lambda i: [0, max(i - 1, 0)]),  # Tune-A-Video: frame 1 and frame i-1
         ("per_frame", lambda i: [i]),
         ("full", lambda i: list(range(F))),
     ],

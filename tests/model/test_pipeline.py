@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from tests.model.conftest import IMAGE_SIZE, LATENT_SIZE, randomize_new_layers
 
 from model.pipeline import MaskVideoPipeline, _to_images
 from model.sampling import adain, block_mean, lowfreq_from_first, motion_windows, shared_noise
 from model.video_unet import inflate_unet
+from tests.model.conftest import IMAGE_SIZE, LATENT_SIZE, randomize_new_layers
 
 STEPS = 3
 
@@ -23,7 +23,7 @@ def moving_square(num_frames, size=IMAGE_SIZE):
     """A square sliding right: (F, H, W) bool."""
     masks = np.zeros((num_frames, size, size), dtype=bool)
     for i in range(num_frames):
-        masks[i, 8:20, 2 + 2 * i: 14 + 2 * i] = True
+        masks[i, 8:20, 2 + 2 * i : 14 + 2 * i] = True
     return masks
 
 
@@ -40,7 +40,9 @@ class UNetSpy:
 
     def __call__(self, module, args):
         sample, timestep, text, masks = args
-        self.calls.append(dict(sample=sample.clone(), timestep=timestep, masks=None if masks is None else masks.clone()))
+        self.calls.append(
+            dict(sample=sample.clone(), timestep=timestep, masks=None if masks is None else masks.clone())
+        )
 
 
 def gen(seed=0):
@@ -50,12 +52,21 @@ def gen(seed=0):
 def test_frame_1_stays_E_v1_at_every_step(pipe):
     frame = first_frame_image()
     spy, seen = UNetSpy(pipe.video_unet), []
-    pipe("a red ball", moving_square(4), first_frame=frame, num_inference_steps=STEPS, guidance_scale=2.0,
-         generator=gen(), callback=lambda info: seen.append(info["latents"]))
+    pipe(
+        "a red ball",
+        moving_square(4),
+        first_frame=frame,
+        num_inference_steps=STEPS,
+        guidance_scale=2.0,
+        generator=gen(),
+        callback=lambda info: seen.append(info["latents"]),
+    )
     e_v1 = pipe.encode_images(_to_images(frame))
     assert len(spy.calls) == STEPS and len(seen) == STEPS
     for call, latents in zip(spy.calls, seen):
-        assert torch.equal(call["sample"][:1, :, 0], e_v1) and torch.equal(call["sample"][1:, :, 0], e_v1)  # both CFG halves
+        assert torch.equal(call["sample"][:1, :, 0], e_v1) and torch.equal(
+            call["sample"][1:, :, 0], e_v1
+        )  # both CFG halves
         assert torch.equal(latents[:, :, 0], e_v1)
     assert not torch.equal(spy.calls[0]["sample"][:, :, 1], spy.calls[-1]["sample"][:, :, 1])  # the rest moves
 
@@ -66,8 +77,9 @@ def test_controlnet_first_frame_is_eq3_and_stays_clean(pipe):
     pipe("a red ball", masks, num_inference_steps=STEPS, guidance_scale=2.0, generator=gen(1))
     # the same first draws, made explicitly: ControlNet(x_1, c_p, m_1), then E(v_1)
     text = pipe.encode_prompt(["a red ball"], [""])
-    image, _ = pipe.make_first_frame(text, torch.as_tensor(masks[:1]).float(), (LATENT_SIZE, LATENT_SIZE),
-                                     STEPS, 2.0, gen(1), "controlnet")
+    image, _ = pipe.make_first_frame(
+        text, torch.as_tensor(masks[:1]).float(), (LATENT_SIZE, LATENT_SIZE), STEPS, 2.0, gen(1), "controlnet"
+    )
     e_v1 = pipe.encode_images(image)
     for call in spy.calls:
         torch.testing.assert_close(call["sample"][:1, :, 0], e_v1, atol=0, rtol=0)
@@ -81,8 +93,16 @@ def test_controlnet_scale_weights_the_residuals(pipe):
     first_mask = torch.as_tensor(moving_square(1)).float()
 
     def frame(scale, source="controlnet"):
-        image, _ = pipe.make_first_frame(text, first_mask, (LATENT_SIZE, LATENT_SIZE), STEPS, 2.0, gen(3), source,
-                                         controlnet_conditioning_scale=scale)
+        image, _ = pipe.make_first_frame(
+            text,
+            first_mask,
+            (LATENT_SIZE, LATENT_SIZE),
+            STEPS,
+            2.0,
+            gen(3),
+            source,
+            controlnet_conditioning_scale=scale,
+        )
         return image
 
     # scale 0 silences the ControlNet: frame 1 is the plain text-to-image sample, bit for bit
@@ -95,8 +115,16 @@ def test_controlnet_scale_weights_the_residuals(pipe):
 def test_initial_noise_follows_eq8(pipe, mode, alpha):
     frame, num_frames = first_frame_image(), 4
     spy = UNetSpy(pipe.video_unet)
-    pipe("a red ball", moving_square(num_frames), first_frame=frame, num_inference_steps=STEPS, guidance_scale=1.0,
-         shared_noise=mode, alpha=alpha, generator=gen(2))
+    pipe(
+        "a red ball",
+        moving_square(num_frames),
+        first_frame=frame,
+        num_inference_steps=STEPS,
+        guidance_scale=1.0,
+        shared_noise=mode,
+        alpha=alpha,
+        generator=gen(2),
+    )
     e_v1 = pipe.encode_images(_to_images(frame))
     # the pipeline's draws in order: frame 1's noise (lamp only, no ControlNet run here), then frames 2..n
     g = gen(2)
@@ -110,7 +138,9 @@ def test_initial_noise_follows_eq8(pipe, mode, alpha):
 def test_shared_noise_function():
     noise, first, first_noise = torch.randn(2, 4, 3, 5, 5), torch.randn(2, 4, 5, 5), torch.randn(2, 4, 5, 5)
     torch.testing.assert_close(shared_noise(noise, first, "paper", 0.2), 0.2 * first[:, :, None] + 0.8 * noise)
-    torch.testing.assert_close(shared_noise(noise, first, "lamp", 0.3, first_noise), 0.3 * first_noise[:, :, None] + 0.7 * noise)
+    torch.testing.assert_close(
+        shared_noise(noise, first, "lamp", 0.3, first_noise), 0.3 * first_noise[:, :, None] + 0.7 * noise
+    )
     assert shared_noise(noise, first, "off", 0.2) is noise and shared_noise(noise, first, "paper", 0.0) is noise
     with pytest.raises(ValueError):
         shared_noise(noise, first, "lamp", 0.2)
@@ -120,7 +150,9 @@ def test_block_mean_is_a_projection_onto_block_averages():
     x = torch.randn(2, 3, 4, 8, 8, generator=gen(6))
     one, four = block_mean(x, 1), block_mean(x, 4)
     torch.testing.assert_close(one, x.mean(dim=(-2, -1), keepdim=True).expand_as(x))
-    torch.testing.assert_close(four[..., :2, :2], x[..., :2, :2].mean(dim=(-2, -1), keepdim=True).expand(2, 3, 4, 2, 2))
+    torch.testing.assert_close(
+        four[..., :2, :2], x[..., :2, :2].mean(dim=(-2, -1), keepdim=True).expand(2, 3, 4, 2, 2)
+    )
     torch.testing.assert_close(block_mean(four, 4), four)  # idempotent
     torch.testing.assert_close(block_mean(x, 8), x)  # 1-pixel blocks keep everything
     with pytest.raises(ValueError, match="divide"):
@@ -129,21 +161,32 @@ def test_block_mean_is_a_projection_onto_block_averages():
 
 @pytest.mark.parametrize("grid", [1, 2])
 def test_lowfreq_from_first_swaps_only_the_block_means(grid):
-    noise, first, ref = (torch.randn(*shape, generator=gen(i)) for i, shape in
-                         enumerate([(2, 4, 3, 8, 8), (2, 4, 8, 8), (2, 4, 8, 8)]))
+    noise, first, ref = (
+        torch.randn(*shape, generator=gen(i)) for i, shape in enumerate([(2, 4, 3, 8, 8), (2, 4, 8, 8), (2, 4, 8, 8)])
+    )
     alpha_bar = 0.01
     out = lowfreq_from_first(noise, first, ref, alpha_bar, grid)
-    x_t = 0.1 * first + 0.99 ** 0.5 * ref  # frame 1 noised to alpha_bar
+    x_t = 0.1 * first + 0.99**0.5 * ref  # frame 1 noised to alpha_bar
     for f in range(3):  # every frame gets x_T(v_1)'s block means, and keeps its own detail
         torch.testing.assert_close(block_mean(out[:, :, f], grid), block_mean(x_t, grid))
-        torch.testing.assert_close(out[:, :, f] - block_mean(out[:, :, f], grid), noise[:, :, f] - block_mean(noise[:, :, f], grid))
+        torch.testing.assert_close(
+            out[:, :, f] - block_mean(out[:, :, f], grid), noise[:, :, f] - block_mean(noise[:, :, f], grid)
+        )
 
 
 def test_pipeline_lowfreq_noise_uses_the_first_timesteps_alpha_bar(pipe):
     frame, num_frames = first_frame_image(), 4
     spy = UNetSpy(pipe.video_unet)
-    pipe("a red ball", moving_square(num_frames), first_frame=frame, num_inference_steps=STEPS, guidance_scale=1.0,
-         shared_noise="off", lowfreq_grid=2, generator=gen(2))
+    pipe(
+        "a red ball",
+        moving_square(num_frames),
+        first_frame=frame,
+        num_inference_steps=STEPS,
+        guidance_scale=1.0,
+        shared_noise="off",
+        lowfreq_grid=2,
+        generator=gen(2),
+    )
     e_v1 = pipe.encode_images(_to_images(frame))
     eps = torch.randn(1, 4, num_frames - 1, LATENT_SIZE, LATENT_SIZE, generator=gen(2))
     pipe.scheduler.set_timesteps(STEPS)
@@ -162,28 +205,48 @@ def test_three_chunk_video_starts_each_chunk_from_the_previous_last_frame(pipe):
             finals[info["chunk"]] = info["latents"]
         assert info["num_chunks"] == 3
 
-    video = pipe("a red ball", masks, first_frame=first_frame_image(), num_inference_steps=STEPS, guidance_scale=1.0,
-                 window=3, generator=gen(3), callback=keep_final, output_type="latent")
+    video = pipe(
+        "a red ball",
+        masks,
+        first_frame=first_frame_image(),
+        num_inference_steps=STEPS,
+        guidance_scale=1.0,
+        window=3,
+        generator=gen(3),
+        callback=keep_final,
+        output_type="latent",
+    )
     assert [list(w) for w in motion_windows(7, 3)] == [[0, 1, 2], [2, 3, 4], [4, 5, 6]]
     assert len(spy.calls) == 3 * STEPS and video.shape == (1, 4, 7, LATENT_SIZE, LATENT_SIZE)
     for k in range(3):
-        chunk_calls = spy.calls[k * STEPS:(k + 1) * STEPS]
+        chunk_calls = spy.calls[k * STEPS : (k + 1) * STEPS]
         for call in chunk_calls:
             assert call["sample"].shape[2] == 3
-            torch.testing.assert_close(call["masks"], torch.as_tensor(masks[None, 2 * k:2 * k + 3]).float(), atol=0, rtol=0)
+            torch.testing.assert_close(
+                call["masks"], torch.as_tensor(masks[None, 2 * k : 2 * k + 3]).float(), atol=0, rtol=0
+            )
             if k > 0:  # chunk k's frame 1 is chunk k-1's last frame as an image, E(D(z)), clean at every step
                 last = finals[k - 1][:, :, -1]
                 assert torch.equal(call["sample"][:, :, 0], pipe.encode_images(pipe.decode_images(last)))
                 assert (call["sample"][:, :, 0] - last).abs().max() > 1e-3  # the round trip is not the identity
         new = slice(0 if k == 0 else 1, 3)  # the output keeps chunk k-1's own last frame, not its re-encoding
-        torch.testing.assert_close(video[:, :, 2 * k + new.start:2 * k + 3], finals[k][:, :, new], atol=0, rtol=0)
+        torch.testing.assert_close(video[:, :, 2 * k + new.start : 2 * k + 3], finals[k][:, :, new], atol=0, rtol=0)
 
 
 def test_every_chunk_takes_its_low_frequencies_from_the_videos_frame_1(pipe):
     frame, grid = first_frame_image(), 2
     spy = UNetSpy(pipe.video_unet)
-    pipe("a red ball", moving_square(5), first_frame=frame, num_inference_steps=STEPS, guidance_scale=1.0,
-         shared_noise="off", lowfreq_grid=grid, window=3, generator=gen(5))
+    pipe(
+        "a red ball",
+        moving_square(5),
+        first_frame=frame,
+        num_inference_steps=STEPS,
+        guidance_scale=1.0,
+        shared_noise="off",
+        lowfreq_grid=grid,
+        window=3,
+        generator=gen(5),
+    )
     e_v1 = pipe.encode_images(_to_images(frame))
     g = gen(5)  # the draws in order: chunk 1's frames 2..3, then chunk 2's
     eps = [torch.randn(1, 4, 2, LATENT_SIZE, LATENT_SIZE, generator=g) for _ in range(2)]
@@ -208,8 +271,13 @@ def test_uint8_output_is_seeded_and_ablations_change_it(pipe):
     np.testing.assert_array_equal(a, b)
     no_mask = pipe("a red ball", masks, generator=gen(4), use_masks=False, **kwargs)
     assert np.abs(a.astype(int) - no_mask.astype(int)).max() > 0
-    batch = pipe(["a red ball", "a blue box"], np.stack([masks, masks]), generator=gen(4),
-                 first_frame=np.stack([first_frame_image(0), first_frame_image(1)]), num_inference_steps=STEPS)
+    batch = pipe(
+        ["a red ball", "a blue box"],
+        np.stack([masks, masks]),
+        generator=gen(4),
+        first_frame=np.stack([first_frame_image(0), first_frame_image(1)]),
+        num_inference_steps=STEPS,
+    )
     assert batch.shape == (2, 3, IMAGE_SIZE, IMAGE_SIZE, 3)
 
 
@@ -217,8 +285,16 @@ def test_video_guidance_scale_guides_frames_2_to_n_alone(pipe):
     masks = moving_square(3)
 
     def run(g, vg, **kw):
-        return pipe("a red ball", masks, num_inference_steps=STEPS, guidance_scale=g, video_guidance_scale=vg,
-                    generator=gen(6), output_type="latent", **kw)
+        return pipe(
+            "a red ball",
+            masks,
+            num_inference_steps=STEPS,
+            guidance_scale=g,
+            video_guidance_scale=vg,
+            generator=gen(6),
+            output_type="latent",
+            **kw,
+        )
 
     both = run(3.0, None)
     torch.testing.assert_close(run(3.0, 3.0), both, atol=0, rtol=0)  # None = the frame-1 scale
@@ -243,8 +319,15 @@ def test_mask_guidance_adds_w_times_the_masks_effect(pipe):
 
     pipe.scheduler.step = spy_step
     g, w = 3.0, 1.5
-    pipe("a red ball", moving_square(3), first_frame=first_frame_image(), num_inference_steps=STEPS,
-         guidance_scale=g, mask_guidance_scale=w, generator=gen())
+    pipe(
+        "a red ball",
+        moving_square(3),
+        first_frame=first_frame_image(),
+        num_inference_steps=STEPS,
+        guidance_scale=g,
+        mask_guidance_scale=w,
+        generator=gen(),
+    )
     hook.remove()
     assert len(outputs) == 2 * STEPS and len(stepped) == STEPS  # one extra UNet pass per step
     for i in range(STEPS):
@@ -261,21 +344,43 @@ def test_mask_guidance_off_is_the_plain_sampler(pipe):
     masks = moving_square(3)
 
     def run(**kw):
-        return pipe("a red ball", masks, num_inference_steps=STEPS, guidance_scale=2.0, generator=gen(2),
-                    output_type="latent", **kw)
+        return pipe(
+            "a red ball",
+            masks,
+            num_inference_steps=STEPS,
+            guidance_scale=2.0,
+            generator=gen(2),
+            output_type="latent",
+            **kw,
+        )
 
     torch.testing.assert_close(run(mask_guidance_scale=0.0), run(), atol=0, rtol=0)
     assert (run(mask_guidance_scale=2.0)[:, :, 1:] - run()[:, :, 1:]).abs().max() > 1e-4
 
 
 def test_adain_matches_frame_statistics(pipe):
-    latents = pipe("a red ball", moving_square(3), first_frame=first_frame_image(), num_inference_steps=STEPS,
-                   guidance_scale=1.0, adain=True, adain_start=0.0, generator=gen(5), output_type="latent")
+    latents = pipe(
+        "a red ball",
+        moving_square(3),
+        first_frame=first_frame_image(),
+        num_inference_steps=STEPS,
+        guidance_scale=1.0,
+        adain=True,
+        adain_start=0.0,
+        generator=gen(5),
+        output_type="latent",
+    )
     first, rest = latents[:, :, 0], latents[:, :, 1:]
-    torch.testing.assert_close(rest.mean((-2, -1)), first.mean((-2, -1))[:, :, None].expand(-1, -1, 2), atol=1e-4, rtol=0)
-    torch.testing.assert_close(rest.std((-2, -1)), first.std((-2, -1))[:, :, None].expand(-1, -1, 2), atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(
+        rest.mean((-2, -1)), first.mean((-2, -1))[:, :, None].expand(-1, -1, 2), atol=1e-4, rtol=0
+    )
+    torch.testing.assert_close(
+        rest.std((-2, -1)), first.std((-2, -1))[:, :, None].expand(-1, -1, 2), atol=1e-3, rtol=1e-3
+    )
     x, ref = torch.randn(1, 2, 3, 4, 4) * 3 + 1, torch.randn(1, 2, 4, 4)
-    torch.testing.assert_close(adain(x, ref).mean((-2, -1)), ref.mean((-2, -1))[:, :, None].expand(-1, -1, 3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        adain(x, ref).mean((-2, -1)), ref.mean((-2, -1))[:, :, None].expand(-1, -1, 3), atol=1e-5, rtol=0
+    )
 
 
 def test_missing_pieces_are_clear_errors(pipe):

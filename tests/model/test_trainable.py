@@ -2,13 +2,13 @@
 
 import pytest
 import torch
-from tests.model.conftest import LATENT_SIZE, TEXT_DIM, randomize_new_layers
 from diffusers import DDPMScheduler
 from safetensors.torch import load_file, save_file
 
 from model.trainable import load_trainable_state_dict, set_trainable, trainable_parameter_names, trainable_state_dict
 from model.training import first_frame_loss, foreground_mse
 from model.video_unet import inflate_unet
+from tests.model.conftest import LATENT_SIZE, TEXT_DIM, randomize_new_layers
 
 
 def count(video_unet, predicate):
@@ -23,7 +23,9 @@ def test_paper_and_lamp_trainable_sets(unet2d):
     video_unet = inflate_unet(unet2d)
     total = sum(p.numel() for p in video_unet.parameters())
     projections = ("to_q.", "to_k.", "to_v.", "to_out.")
-    spatial_attention = lambda n: ".spatial." in n and any(f"attn{i}.{p}" in n for i in (1, 2) for p in projections)
+
+    def spatial_attention(n):
+        return ".spatial." in n and any(f"attn{i}.{p}" in n for i in (1, 2) for p in projections)
 
     counts = set_trainable(video_unet, "paper")
     assert counts.total == total
@@ -60,7 +62,9 @@ def test_trainable_state_dict_round_trip_through_safetensors(unet2d, tmp_path):
     latents, text = torch.randn(1, 4, 3, LATENT_SIZE, LATENT_SIZE), torch.randn(1, 7, TEXT_DIM)
     masks = torch.ones(1, 3, LATENT_SIZE, LATENT_SIZE)
     with torch.no_grad():
-        torch.testing.assert_close(fresh(latents, 300, text, masks), trained(latents, 300, text, masks), atol=0, rtol=0)
+        torch.testing.assert_close(
+            fresh(latents, 300, text, masks), trained(latents, 300, text, masks), atol=0, rtol=0
+        )
 
 
 def test_load_trainable_state_dict_refuses_bad_input(unet2d):
@@ -78,15 +82,22 @@ def test_load_trainable_state_dict_refuses_bad_input(unet2d):
 def test_first_frame_loss_is_eq2(unet2d):
     video_unet = inflate_unet(unet2d).eval()
     randomize_new_layers(video_unet)
-    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+    scheduler = DDPMScheduler(
+        num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012
+    )
     g = torch.Generator().manual_seed(0)
-    latents, text = torch.randn(2, 4, 3, LATENT_SIZE, LATENT_SIZE, generator=g), torch.randn(2, 7, TEXT_DIM, generator=g)
+    latents, text = (
+        torch.randn(2, 4, 3, LATENT_SIZE, LATENT_SIZE, generator=g),
+        torch.randn(2, 7, TEXT_DIM, generator=g),
+    )
     masks = (torch.rand(2, 3, LATENT_SIZE, LATENT_SIZE, generator=g) > 0.5).float()
 
     seen = {}
     hook = video_unet.register_forward_pre_hook(lambda module, args: seen.update(sample=args[0].clone()))
     with torch.no_grad():
-        loss = first_frame_loss(video_unet, scheduler, latents, text, masks, generator=torch.Generator().manual_seed(5))
+        loss = first_frame_loss(
+            video_unet, scheduler, latents, text, masks, generator=torch.Generator().manual_seed(5)
+        )
     hook.remove()
 
     # the same draws, written out: noise first, then one timestep per video
@@ -104,8 +115,15 @@ def test_first_frame_loss_is_eq2(unet2d):
 
     # the object-weighted variant: the same draws, each cell of frames 2..n weighted 1 + 3 x its mask
     with torch.no_grad():
-        weighted = first_frame_loss(video_unet, scheduler, latents, text, masks, generator=torch.Generator().manual_seed(5),
-                                    foreground_weight=3.0)
+        weighted = first_frame_loss(
+            video_unet,
+            scheduler,
+            latents,
+            text,
+            masks,
+            generator=torch.Generator().manual_seed(5),
+            foreground_weight=3.0,
+        )
     w = 1 + 3 * masks[:, 1:].unsqueeze(1)  # (B, 1, F-1, h, w): masks are at latent size here
     expected = ((pred[:, :, 1:] - noise[:, :, 1:]) ** 2 * w).mean() / w.mean()
     torch.testing.assert_close(weighted, expected, atol=1e-6, rtol=1e-5)
@@ -116,7 +134,7 @@ def test_foreground_mse_weights_object_cells():
     pred, target = torch.zeros(1, 1, 2, 2), torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
     masks = torch.zeros(1, 1, 4, 4)
     masks[..., :2, :2] = 1  # the object covers the top-left latent cell fully ...
-    masks[..., 2, 2] = 1    # ... and a quarter of the bottom-right one
+    masks[..., 2, 2] = 1  # ... and a quarter of the bottom-right one
     # weights 1 + 4 x cover = [[5, 1], [1, 2]]: (5*1 + 1*4 + 1*9 + 2*16) / 4 / mean weight (9 / 4)
     assert torch.isclose(foreground_mse(pred, target, masks, 4.0), torch.tensor(50 / 9))
     plain = torch.tensor(30 / 4)
@@ -136,14 +154,24 @@ def test_foreground_mse_on_videos_weights_each_frames_object():
 
 def test_first_frame_loss_noise_offset_shifts_each_frames_channel_mean(unet2d):
     video_unet = inflate_unet(unet2d).eval()
-    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+    scheduler = DDPMScheduler(
+        num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012
+    )
     latents, text = torch.zeros(2, 4, 3, LATENT_SIZE, LATENT_SIZE), torch.randn(2, 7, TEXT_DIM)
     seen = []
     hook = video_unet.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
     with torch.no_grad():
         for offset in (0.0, 0.5):
-            first_frame_loss(video_unet, scheduler, latents, text, None, generator=torch.Generator().manual_seed(5),
-                             timesteps=torch.tensor([999, 999]), noise_offset=offset)
+            first_frame_loss(
+                video_unet,
+                scheduler,
+                latents,
+                text,
+                None,
+                generator=torch.Generator().manual_seed(5),
+                timesteps=torch.tensor([999, 999]),
+                noise_offset=offset,
+            )
     hook.remove()
     plain, shifted = seen
     # the same noise plus one constant per video, channel and frame (frame 1 stays clean latents)
@@ -159,8 +187,9 @@ def test_first_frame_loss_trains_only_the_trainable_set(unet2d):
     set_trainable(video_unet, "lamp")
     scheduler = DDPMScheduler(num_train_timesteps=1000)
     latents = torch.randn(1, 4, 2, LATENT_SIZE, LATENT_SIZE)
-    loss = first_frame_loss(video_unet, scheduler, latents, torch.randn(1, 7, TEXT_DIM), None,
-                            generator=torch.Generator().manual_seed(0))
+    loss = first_frame_loss(
+        video_unet, scheduler, latents, torch.randn(1, 7, TEXT_DIM), None, generator=torch.Generator().manual_seed(0)
+    )
     loss.backward()
     with_grad = {n for n, p in video_unet.named_parameters() if p.grad is not None}
     assert with_grad and with_grad <= set(trainable_parameter_names(video_unet, "lamp"))

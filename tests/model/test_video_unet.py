@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-from tests.model.conftest import LATENT_SIZE, TEXT_DIM, randomize_new_layers, tiny_unet2d
 from diffusers import UNet2DConditionModel
 
 from model.video_unet import VideoUNetConfig, build_sd14_unet, inflate_unet
+from tests.model.conftest import LATENT_SIZE, TEXT_DIM, randomize_new_layers, tiny_unet2d
 
 
 def video_inputs(b=2, f=3, seed=0):
@@ -98,8 +98,9 @@ def test_saved_unet_loads_and_inflates(tmp_path):
     video_unet = inflate_unet(unet2d, VideoUNetConfig(self_attention="per_frame")).eval()
     latents, t, text, masks = video_inputs()
     with torch.no_grad():
-        torch.testing.assert_close(video_unet(latents, t, text, masks), frame_by_frame(unet2d, latents, t, text),
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            video_unet(latents, t, text, masks), frame_by_frame(unet2d, latents, t, text), atol=1e-5, rtol=1e-5
+        )
 
 
 def test_inflate_rejects_other_models():

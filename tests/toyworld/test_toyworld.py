@@ -6,9 +6,9 @@ import pytest
 import yaml
 from scipy.ndimage import binary_dilation, binary_erosion
 
-from tasks.io import read_mask_pngs
-from tasks.toyworld import (COLOURS, GROUNDS, MOTIONS, SHAPES, Scene, ToyWorldConfig, object_path,
-                            render_toyworld, render_video, sample_scenes)
+from tasks.common.io import read_mask_pngs
+from tasks.common.toy import COLOURS, GROUNDS, MOTIONS, SHAPES, Scene, object_path, render_video
+from tasks.toyworld.stage import ToyWorldConfig, render_toyworld, sample_scenes
 
 
 def test_world_is_varied_enough():
@@ -43,7 +43,7 @@ def test_mask_is_the_object_pixels(shape):
 
 @pytest.mark.parametrize("motion", sorted(MOTIONS))
 def test_paths_stay_in_frame_and_move(motion):
-    from tasks.toyworld import random_motion_params
+    from tasks.common.toy import random_motion_params
 
     params = random_motion_params(motion, np.random.default_rng(0))
     path = object_path(motion, params, radius=8, size=64, n_frames=16)
@@ -54,8 +54,7 @@ def test_paths_stay_in_frame_and_move(motion):
 
 
 def test_render_toyworld_writes_the_dataset(tmp_path):
-    cfg = ToyWorldConfig(size=32, n_frames=8, n_train=3, n_heldout=2, heldout_frames=10,
-                         out_dir=str(tmp_path / "toy"))
+    cfg = ToyWorldConfig(size=32, n_frames=8, n_train=3, n_heldout=2, heldout_frames=10, out_dir=str(tmp_path / "toy"))
     out = render_toyworld(cfg)
     rows = yaml.safe_load((out / "manifest.yaml").read_text())["videos"]
     assert [r["id"] for r in rows] == ["toy-000", "toy-001", "toy-002"]

@@ -15,8 +15,8 @@ import sys
 
 import torch
 
-import tasks.checkpoints
-from tasks.train import TrainConfig, train
+import tasks.contract
+from tasks.train.stage import TrainConfig, train
 
 torch.set_num_threads(1)
 

@@ -13,9 +13,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tasks.checkpoints import latest_checkpoint, read_checkpoint
-from tasks.params import ConfigError, validate_config
-from tasks.train import ClipLatents, TrainConfig, finished_run, lr_lambda, rotate_hue, run_fingerprint, train
+from tasks.common.params import ConfigError, validate_config
+from tasks.contract import latest_checkpoint, read_checkpoint
+from tasks.train.stage import ClipLatents, TrainConfig, finished_run, lr_lambda, rotate_hue, run_fingerprint, train
 from tests.tiny_world import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,8 +35,13 @@ def run_child(cfg, *args: str, kill_at_step: int | None = None) -> int:
     config = Path(cfg.out_dir).parent / "config.json"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(cfg.model_dump_json())
-    proc = subprocess.Popen([sys.executable, "-m", "tests.train.run_training", str(config), *args], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.train.run_training", str(config), *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     for line in proc.stdout:
         if kill_at_step is not None and line.strip() == f"step {kill_at_step}":
             proc.send_signal(signal.SIGKILL)
@@ -45,8 +50,16 @@ def run_child(cfg, *args: str, kill_at_step: int | None = None) -> int:
 
 
 def test_training_lowers_the_loss_and_writes_its_records(tiny_world, tmp_path):
-    cfg = tiny_train_config(tiny_world, tmp_path, steps=40, checkpoint_every=20, lr=2e-3, random_start=False,
-                            hflip=False, validate_every=20)
+    cfg = tiny_train_config(
+        tiny_world,
+        tmp_path,
+        steps=40,
+        checkpoint_every=20,
+        lr=2e-3,
+        random_start=False,
+        hflip=False,
+        validate_every=20,
+    )
     metrics = train(cfg)
     losses = np.loadtxt(cfg.loss_log, delimiter=",", skiprows=1)
     assert losses.shape == (40, 3) and losses[:, 0].tolist() == list(range(1, 41))
@@ -66,12 +79,14 @@ def test_training_lowers_the_loss_and_writes_its_records(tiny_world, tmp_path):
 
 
 def test_batches_flip_frames_and_masks_together(tiny_world):
-    from tasks.pretrained import load_base
     from model.pipeline import MaskVideoPipeline
     from model.video_unet import inflate_unet
+    from tasks.common.pretrained import load_base
 
     base = load_base(tiny_world / "base")
-    pipe = MaskVideoPipeline(base.vae, base.text_encoder, base.tokenizer, inflate_unet(base.unet), base.sample_scheduler)
+    pipe = MaskVideoPipeline(
+        base.vae, base.text_encoder, base.tokenizer, inflate_unet(base.unet), base.sample_scheduler
+    )
     data = ClipLatents(pipe, str(tiny_world / "data/clips"), str(tiny_world / "data/masks"), hflip=True)
     g = torch.Generator().manual_seed(3)
     seen_flip = seen_plain = False
@@ -84,8 +99,8 @@ def test_batches_flip_frames_and_masks_together(tiny_world):
         flips = torch.rand(4, generator=g) < 0.5
         for j in range(4):
             i, s = idx[j].item(), starts[j].item()
-            src_lat = data.views[0][int(flips[j])][i, :, s:s + 4]
-            src_mask = data.masks[i, s:s + 4]
+            src_lat = data.views[0][int(flips[j])][i, :, s : s + 4]
+            src_mask = data.masks[i, s : s + 4]
             assert torch.equal(lat[j], src_lat)
             assert torch.equal(masks[j], src_mask.flip(-1) if flips[j] else src_mask)
             assert torch.equal(text[j], data.text[i])
@@ -114,12 +129,14 @@ def test_rotate_hue_keeps_greys_and_luma_and_composes():
 
 
 def test_hue_views_and_prompt_dropout_draw_what_they_say(tiny_world):
-    from tasks.pretrained import load_base
     from model.pipeline import MaskVideoPipeline
     from model.video_unet import inflate_unet
+    from tasks.common.pretrained import load_base
 
     base = load_base(tiny_world / "base")
-    pipe = MaskVideoPipeline(base.vae, base.text_encoder, base.tokenizer, inflate_unet(base.unet), base.sample_scheduler)
+    pipe = MaskVideoPipeline(
+        base.vae, base.text_encoder, base.tokenizer, inflate_unet(base.unet), base.sample_scheduler
+    )
     clips, masks = str(tiny_world / "data/clips"), str(tiny_world / "data/masks")
     plain = ClipLatents(pipe, clips, masks, hflip=True)
     tinted = ClipLatents(pipe, clips, masks, hflip=True, hue_shifts=(0.0, 120.0, 240.0))
@@ -145,7 +162,7 @@ def test_hue_views_and_prompt_dropout_draw_what_they_say(tiny_world):
         drops = torch.rand(4, generator=g) < 0.5
         for j in range(4):
             i, s, h = idx[j].item(), starts[j].item(), hues[j].item()
-            assert torch.equal(lat[j], tinted.views[h][int(flips[j])][i, :, s:s + 4])
+            assert torch.equal(lat[j], tinted.views[h][int(flips[j])][i, :, s : s + 4])
             assert torch.equal(text[j], tinted.empty_text if drops[j] else tinted.text[i])
             hue_seen.add(h)
             dropped += int(drops[j])
@@ -168,8 +185,9 @@ def test_sigkill_at_a_random_step_then_resume_is_bit_exact(tiny_world, tmp_path)
     resumed = json.loads(Path(killed.metrics).read_text())["resumed_from_step"]
     assert resumed % 3 == 0 and (step // 3) * 3 <= resumed < 12, (step, resumed)
     assert_bit_equal(final_weights(tmp_path / "whole"), final_weights(tmp_path / "killed"))
-    np.testing.assert_array_equal(np.loadtxt(whole.loss_log, delimiter=",", skiprows=1),
-                                  np.loadtxt(killed.loss_log, delimiter=",", skiprows=1))
+    np.testing.assert_array_equal(
+        np.loadtxt(whole.loss_log, delimiter=",", skiprows=1), np.loadtxt(killed.loss_log, delimiter=",", skiprows=1)
+    )
 
 
 @pytest.mark.slow

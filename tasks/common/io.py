@@ -9,8 +9,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from PIL import Image
@@ -40,6 +40,23 @@ def atomic_dir(final: str | Path) -> Iterator[Path]:
     os.replace(tmp, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+class BadInput(ValueError):
+    """One input that cannot be used; the message names the file and the problem."""
+
+    def __init__(self, where: str | Path, problem: str, video_id: str | None = None):
+        self.where, self.problem, self.video_id = str(where), problem, video_id
+        label = f" (id '{video_id}')" if video_id else ""
+        super().__init__(f"{where}{label}: {problem}")
+
+
+def parse_numbers(value, column: str, where: str | Path, video_id: str | None = None) -> np.ndarray:
+    """Numbers separated by spaces or commas ("10, 20 30") as float64; BadInput naming the column if not."""
+    try:
+        return np.array([float(v) for v in str(value).replace(",", " ").split()], np.float64)
+    except ValueError:
+        raise BadInput(where, f"{column} '{value}' must be numbers", video_id) from None
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -112,8 +129,10 @@ def mask_png_problem(luma: np.ndarray, max_grey: float = 0.05) -> str | None:
         return None
     grey = ((luma > 32) & (luma < 224)).mean()
     if grey > max_grey:
-        return (f"not a binary mask: {grey:.0%} of its pixels are grey (33-223); a mask must be "
-                "black background and white foreground")
+        return (
+            f"not a binary mask: {grey:.0%} of its pixels are grey (33-223); a mask must be "
+            "black background and white foreground"
+        )
     if grey > 0 and not (luma >= 224).any():
         return "not a binary mask: grey but no white pixels (a colour or dim mask?); draw the object in white"
     return None
@@ -139,8 +158,10 @@ def read_mask_pngs(folder: str | Path, threshold: int = 128) -> np.ndarray:
         except OSError as err:
             raise ValueError(f"{p}: not a readable PNG ({err})") from None
         if masks and m.shape != masks[0].shape:
-            raise ValueError(f"{p}: mask size {m.shape[1]}x{m.shape[0]} differs from "
-                             f"{paths[0].name}'s {masks[0].shape[1]}x{masks[0].shape[0]}")
+            raise ValueError(
+                f"{p}: mask size {m.shape[1]}x{m.shape[0]} differs from "
+                f"{paths[0].name}'s {masks[0].shape[1]}x{masks[0].shape[0]}"
+            )
         problem = mask_png_problem(m)
         if problem:
             raise ValueError(f"{p}: {problem}")
@@ -158,3 +179,11 @@ def save_clip(path: str | Path, frames: np.ndarray, **masks: np.ndarray | None) 
 def load_clip(path: str | Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
+
+
+def write_rgb_png(path: str | Path, image: np.ndarray) -> None:
+    """Write ``image`` uint8 (H, W, 3) RGB as a PNG (OpenCV's encoder, so files stay byte-identical)."""
+    import cv2
+
+    if not cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)):
+        raise OSError(f"{path}: could not write the PNG")

@@ -23,17 +23,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from tasks.common.io import BadInput
+
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 PATH_COLUMNS = ("video", "masks", "truth_masks")
-
-
-class BadInput(ValueError):
-    """One input that cannot be used; the message names the file and the problem."""
-
-    def __init__(self, where: str | Path, problem: str, video_id: str | None = None):
-        self.where, self.problem, self.video_id = str(where), problem, video_id
-        label = f" (id '{video_id}')" if video_id else ""
-        super().__init__(f"{where}{label}: {problem}")
 
 
 @dataclass
@@ -108,13 +101,21 @@ def _parse_row(path: Path, root: Path, raw: dict, n: int) -> ManifestRow:
         raise BadInput(path, "missing video path", vid)
     paths = {
         col: resolve_inside(path, str(raw[col]).strip(), root, col, vid)
-        for col in PATH_COLUMNS if str(raw.get(col, "")).strip()
+        for col in PATH_COLUMNS
+        if str(raw.get(col, "")).strip()
     }
     box = _parse_box(path, raw.get("box", ""), vid)
     known = {"id", "prompt", "box", *PATH_COLUMNS}
     extra = {k: v for k, v in raw.items() if k not in known}
-    return ManifestRow(id=vid, video=paths["video"], prompt=prompt, masks=paths.get("masks"),
-                       truth_masks=paths.get("truth_masks"), box=box, extra=extra)
+    return ManifestRow(
+        id=vid,
+        video=paths["video"],
+        prompt=prompt,
+        masks=paths.get("masks"),
+        truth_masks=paths.get("truth_masks"),
+        box=box,
+        extra=extra,
+    )
 
 
 def _parse_box(path: Path, value, vid: str):

@@ -15,10 +15,10 @@ import torch
 import yaml
 
 from model.pipeline import MaskVideoPipeline
-from tasks.io import read_mask_pngs
-from tasks.pretrained import load_base
-from tasks.video import write_gif
-from tasks.visualize import outline_mask
+from tasks.common.io import read_mask_pngs
+from tasks.common.pretrained import load_base
+from tasks.common.video import write_gif
+from tasks.common.visualize import outline_mask
 
 
 def first_sequence(manifest: str | Path) -> tuple[str, np.ndarray]:
@@ -31,19 +31,38 @@ def first_sequence(manifest: str | Path) -> tuple[str, np.ndarray]:
 
 
 @torch.no_grad()
-def validation_gif(train_pipe: MaskVideoPipeline, base_dir: str, manifest: str, path: Path, steps: int,
-                   window: int, seed: int, fps: float = 8.0) -> Path:
+def validation_gif(
+    train_pipe: MaskVideoPipeline,
+    base_dir: str,
+    manifest: str,
+    path: Path,
+    steps: int,
+    window: int,
+    seed: int,
+    fps: float = 8.0,
+) -> Path:
     """Sample the sequence with the model being trained; write a GIF with the mask outlined."""
     prompt, masks = first_sequence(manifest)
     frame1 = load_base(base_dir, "train.base_dir")
-    pipe = MaskVideoPipeline(train_pipe.vae, train_pipe.text_encoder, train_pipe.tokenizer, train_pipe.video_unet,
-                             train_pipe.scheduler, base_unet=frame1.unet.to(train_pipe.device),
-                             controlnet=None if frame1.controlnet is None else frame1.controlnet.to(train_pipe.device))
+    pipe = MaskVideoPipeline(
+        train_pipe.vae,
+        train_pipe.text_encoder,
+        train_pipe.tokenizer,
+        train_pipe.video_unet,
+        train_pipe.scheduler,
+        base_unet=frame1.unet.to(train_pipe.device),
+        controlnet=None if frame1.controlnet is None else frame1.controlnet.to(train_pipe.device),
+    )
     was_training = pipe.video_unet.training
     pipe.video_unet.eval()
-    frames = pipe(prompt, masks, num_inference_steps=steps, window=window,
-                  first_frame_source="controlnet" if frame1.controlnet is not None else "text",
-                  generator=torch.Generator().manual_seed(seed))
+    frames = pipe(
+        prompt,
+        masks,
+        num_inference_steps=steps,
+        window=window,
+        first_frame_source="controlnet" if frame1.controlnet is not None else "text",
+        generator=torch.Generator().manual_seed(seed),
+    )
     pipe.video_unet.train(was_training)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_gif(path, np.stack([outline_mask(f, m) for f, m in zip(frames, masks)]), fps)

@@ -7,10 +7,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks.io import atomic_write_text
+from tasks.common.io import atomic_write_text
 
-COLUMNS = [("text_alignment", "Text"), ("consistency_adjacent", "Frame (adj.)"),
-           ("consistency_all_pairs", "Frame (all pairs)"), ("iou", "IoU"), ("centroid_error_px", "Centroid err. px")]
+COLUMNS = [
+    ("text_alignment", "Text"),
+    ("consistency_adjacent", "Frame (adj.)"),
+    ("consistency_all_pairs", "Frame (all pairs)"),
+    ("iou", "IoU"),
+    ("centroid_error_px", "Centroid err. px"),
+]
 
 
 def _fmt(value) -> str:
@@ -28,14 +33,27 @@ def write_report(path: Path, per_video: pd.DataFrame, summary: dict, outputs_dir
     """``path``'s folder gets ``thumbs/<video>.png`` copies so the page stands on its own."""
     thumbs = path.parent / "thumbs"
     thumbs.mkdir(parents=True, exist_ok=True)
-    lines = ["# Evaluation", "", "Mean over videos (Text and Frame are 100 x CLIP cosine; IoU of the generated "
-             "foreground with the input mask):", "", markdown_table([{"run": "all", **summary}], "run", "run"), "",
-             "## Videos", ""]
+    lines = [
+        "# Evaluation",
+        "",
+        "Mean over videos (Text and Frame are 100 x CLIP cosine; IoU of the generated "
+        "foreground with the input mask):",
+        "",
+        markdown_table([{"run": "all", **summary}], "run", "run"),
+        "",
+        "## Videos",
+        "",
+    ]
     for row in per_video.to_dict(orient="records"):
         sheet = outputs_dir / row["video_id"] / "sheet.png"
         if sheet.is_file():
             shutil.copyfile(sheet, thumbs / f"{row['video_id']}.png")
-        lines += [f"### {row['video_id']}: \"{row['prompt']}\" (seed {row['seed']})", "",
-                  markdown_table([row], "video_id", "video"), "",
-                  f"![{row['video_id']}](thumbs/{row['video_id']}.png)", ""]
+        lines += [
+            f'### {row["video_id"]}: "{row["prompt"]}" (seed {row["seed"]})',
+            "",
+            markdown_table([row], "video_id", "video"),
+            "",
+            f"![{row['video_id']}](thumbs/{row['video_id']}.png)",
+            "",
+        ]
     atomic_write_text(path, "\n".join(lines))

@@ -20,8 +20,8 @@ Both return bool (F, H, W). Nothing here knows about files or SAM.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -32,7 +32,7 @@ class FallbackSettings:
     """The knobs of the classical methods (copied from ``MasksConfig``)."""
 
     min_contrast: float = 25.0  # colour distance (0-441) below which a pixel is never foreground
-    luma_weight: float = 16.0 # matting trusts luma this much more than chroma (sharper in video)
+    luma_weight: float = 16.0  # matting trusts luma this much more than chroma (sharper in video)
     background_passes: int = 2  # re-estimates of the background that exclude foreground pixels
     min_region_fraction: float = 0.2  # keep regions at least this fraction of the largest one
     grabcut_iterations: int = 5
@@ -115,8 +115,9 @@ def estimate_background(frames: np.ndarray, foreground: np.ndarray | None = None
         return clean
     if unseen.all():
         return np.median(stack, axis=0)
-    filled = cv2.inpaint(np.nan_to_num(clean).clip(0, 255).astype(np.uint8), unseen.astype(np.uint8), 3,
-                         cv2.INPAINT_TELEA)
+    filled = cv2.inpaint(
+        np.nan_to_num(clean).clip(0, 255).astype(np.uint8), unseen.astype(np.uint8), 3, cv2.INPAINT_TELEA
+    )
     return np.where(unseen[..., None], filled.astype(np.float32), clean)
 
 
@@ -180,7 +181,9 @@ def to_luma_chroma(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32) @ m.T
 
 
-def matte_frame(frame: np.ndarray, background: np.ndarray, rough: np.ndarray, settings: FallbackSettings) -> np.ndarray:
+def matte_frame(
+    frame: np.ndarray, background: np.ndarray, rough: np.ndarray, settings: FallbackSettings
+) -> np.ndarray:
     """Foreground where a pixel is at least halfway from the background colour to the object colour.
 
     ``frame`` uint8 (H, W, 3); ``background`` float32 (H, W, 3) RGB; ``rough`` bool (H, W) from
@@ -213,8 +216,7 @@ def median_background_masks(
     rough, background = separate_background(frames, settings)
     out = []
     for frame, r in zip(frames, rough):
-        out.append(keep_main_regions(matte_frame(frame, background, r, settings),
-                                     settings.min_region_fraction))
+        out.append(keep_main_regions(matte_frame(frame, background, r, settings), settings.min_region_fraction))
         if on_frame:
             on_frame()
     return np.stack(out)
@@ -248,14 +250,15 @@ def grabcut_frame(frame: np.ndarray, seed: np.ndarray, settings: FallbackSetting
     return keep_main_regions(mask, settings.min_region_fraction)
 
 
-def grabcut_masks(frames: np.ndarray, settings: FallbackSettings = FallbackSettings(), box=None,
-                  on_frame=None) -> np.ndarray:
+def grabcut_masks(
+    frames: np.ndarray, settings: FallbackSettings = FallbackSettings(), box=None, on_frame=None
+) -> np.ndarray:
     """GrabCut per frame, each seeded by the previous frame's mask. ``box``: (x0, y0, x1, y1) or None."""
     h, w = frames.shape[1:3]
     if box is not None:
         x0, y0, x1, y1 = (int(round(v)) for v in box)
         seed = np.zeros((h, w), bool)
-        seed[max(0, y0):min(h, y1), max(0, x0):min(w, x1)] = True
+        seed[max(0, y0) : min(h, y1), max(0, x0) : min(w, x1)] = True
     else:
         seed = median_background_masks(frames, settings)[0]
     out = []

@@ -8,7 +8,7 @@ the generate stage reads.
 
 Command line::
 
-    python -m tasks.mask_sequences spec.yaml --out data/sequences/my-run [--gif preview.gif]
+    python -m tasks.masks.sequences spec.yaml --out data/sequences/my-run [--gif preview.gif]
 
 A spec (YAML; every key validated, coordinates in pixels, x to the right, y down)::
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import cv2
 import numpy as np
@@ -38,11 +38,11 @@ import yaml
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tasks.io import atomic_dir, write_mask_pngs
-from tasks.params import validate_config
-from tasks.toyworld import SHAPES, render_object_mask
-from tasks.video import write_gif
-from tasks.visualize import outline_mask
+from tasks.common.io import atomic_dir, write_mask_pngs
+from tasks.common.params import validate_config
+from tasks.common.toy import SHAPES, render_object_mask
+from tasks.common.video import write_gif
+from tasks.common.visualize import outline_mask
 
 EASINGS = {
     "linear": lambda u: u,
@@ -107,7 +107,7 @@ class Hop(_Spec):
 class ObjectSpec(_Spec):
     mask: str = Field(description="toy:<shape> or a PNG path")
     radius: float = Field(8.0, gt=0, description="half-size of a toy shape, pixels")
-    path: Annotated[Union[LinePath, KeyframePath, ArcPath], Field(discriminator="type")]
+    path: Annotated[LinePath | KeyframePath | ArcPath, Field(discriminator="type")]
     hop: Hop | None = None
     scale: float | list[float] = Field(1.0, description="one value, [first, last] (linear), or one per frame")
 
@@ -141,7 +141,7 @@ def crop_to_content(mask: np.ndarray, name: str = "mask") -> np.ndarray:
     ys, xs = np.nonzero(mask)
     if len(ys) == 0:
         raise ValueError(f"{name}: the base mask is empty (no foreground pixel)")
-    return mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    return mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
 
 def path_centres(path: LinePath | KeyframePath | ArcPath, n_frames: int) -> np.ndarray:
@@ -186,7 +186,7 @@ def paste(canvas: np.ndarray, sprite: np.ndarray, cx: float, cy: float) -> None:
     ys, xs = slice(max(y0, 0), min(y0 + h, canvas.shape[0])), slice(max(x0, 0), min(x0 + w, canvas.shape[1]))
     if ys.start >= ys.stop or xs.start >= xs.stop:
         return  # entirely outside the frame
-    canvas[ys, xs] |= sprite[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
+    canvas[ys, xs] |= sprite[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0]
 
 
 def render_object(spec: ObjectSpec, size: tuple[int, int], n_frames: int, relative_to: Path) -> np.ndarray:
@@ -244,8 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         write_mask_pngs(masks, tmp)
     if args.gif:
         write_gif(args.gif, preview_frames(masks), args.fps)
-    print(f"{args.out}: {len(masks)} masks of {spec.size[1]}x{spec.size[0]}, "
-          f"foreground {masks.mean():.1%} of pixels")
+    print(f"{args.out}: {len(masks)} masks of {spec.size[1]}x{spec.size[0]}, foreground {masks.mean():.1%} of pixels")
 
 
 if __name__ == "__main__":

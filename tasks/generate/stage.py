@@ -16,9 +16,9 @@ import functools
 import hashlib
 import json
 import logging
-import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -33,36 +33,52 @@ from pydantic import Field
 from model.pipeline import MaskVideoPipeline
 from model.trainable import load_trainable_state_dict
 from model.video_unet import VideoUNetConfig, inflate_unet
-from tasks.checkpoints import latest_checkpoint, read_checkpoint
-from tasks.device import resolve_device
-from tasks.io import atomic_dir, content_digest, read_mask_pngs, write_json, write_mask_pngs
-from tasks.params import StageConfig
-from tasks.pretrained import load_base
-from tasks.video import write_gif, write_mp4
-from tasks.visualize import contact_sheet
+from tasks.common.device import resolve_device
+from tasks.common.io import atomic_dir, content_digest, read_mask_pngs, write_json, write_mask_pngs, write_rgb_png
+from tasks.common.params import StageConfig
+from tasks.common.pretrained import load_base
+from tasks.common.video import write_gif, write_mp4
+from tasks.common.visualize import contact_sheet
+from tasks.contract import latest_checkpoint, read_checkpoint, write_outputs_manifest
 
 log = logging.getLogger(__name__)
 
 
 class GenerateConfig(StageConfig):
     checkpoint_dir: str = "data/checkpoints"
-    sequences: str = Field("data/raw/toy/heldout/manifest.yaml", description="YAML: sequences: [{id, prompt, masks}]")
+    sequences: str = Field(
+        "data/raw/toy/heldout",
+        description=(
+            "a sequences folder holding manifest.yaml (sequences: [{id, prompt, masks}]), or the manifest file itself"
+        ),
+    )
     prompts: list[str] | None = Field(None, description="if set, every sequence is generated with each of these")
-    seeds: list[int] = Field([0], min_length=1)
+    seeds: list[int] = Field([0, 1, 2], min_length=1)
     out_dir: str = "data/outputs"
     num_inference_steps: int = Field(25, ge=1)
-    guidance_scale: float = Field(7.5, ge=1.0, description="classifier-free guidance of frame 1 (and of 2..n by default)")
-    video_guidance_scale: float | None = Field(None, ge=1.0, description="guidance of frames 2..n; null = guidance_scale")
-    shared_noise: Literal["paper", "lamp", "off"] = "paper"
+    guidance_scale: float = Field(
+        4.0, ge=1.0, description="classifier-free guidance of frame 1 (and of 2..n by default)"
+    )
+    video_guidance_scale: float | None = Field(
+        5.0, ge=1.0, description="guidance of frames 2..n; null = guidance_scale"
+    )
+    shared_noise: Literal["paper", "lamp", "off"] = "off"
     alpha: float = Field(0.2, ge=0.0, le=1.0)
     lowfreq_grid: int = Field(0, ge=0, description="> 0: frames 2..n take frame 1's g x g block means at x_T; 0 = off")
-    adain: bool = False
+    adain: bool = True
     first_frame_source: Literal["controlnet", "text", "manifest"] = Field(
-        "controlnet", description="controlnet (eq. 3) | text (w/o ControlNet) | manifest (each row's first_frame image)")
+        "controlnet",
+        description="controlnet (eq. 3) | text (w/o ControlNet) | manifest (each row's first_frame image)",
+    )
     controlnet_scale: float = Field(1.0, ge=0.0, description="weight of the ControlNet's residuals for frame 1")
     use_masks: bool = True
-    mask_guidance_scale: float = Field(0.0, ge=0.0, description=(
-        "frames 2..n: adds w x (prediction with the masks - without them); 0 = off (one UNet pass fewer)"))
+    mask_guidance_scale: float = Field(
+        2.0,
+        ge=0.0,
+        description=(
+            "frames 2..n: adds w x (prediction with the masks - without them); 0 = off (one UNet pass fewer)"
+        ),
+    )
     window: int | None = Field(None, ge=2, description="frames per chunk; default: the trained window")
     controlnet_dir: str | None = Field(None, description="default: <base_dir>/controlnet")
     fps: float = Field(8.0, gt=0)
@@ -70,9 +86,21 @@ class GenerateConfig(StageConfig):
 
 
 # The settings that change the pixels of a video (besides prompt, seed, masks and weights).
-SAMPLER_FIELDS = {"num_inference_steps", "guidance_scale", "video_guidance_scale", "shared_noise", "alpha", "lowfreq_grid",
-                  "adain", "first_frame_source", "controlnet_scale", "use_masks", "mask_guidance_scale", "window",
-                  "controlnet_dir"}
+SAMPLER_FIELDS = {
+    "num_inference_steps",
+    "guidance_scale",
+    "video_guidance_scale",
+    "shared_noise",
+    "alpha",
+    "lowfreq_grid",
+    "adain",
+    "first_frame_source",
+    "controlnet_scale",
+    "use_masks",
+    "mask_guidance_scale",
+    "window",
+    "controlnet_dir",
+}
 
 
 @dataclass(frozen=True)
@@ -85,11 +113,19 @@ class Job:
     first_frame: str | None = None  # an image file, with first_frame_source: manifest
 
 
+def sequences_manifest(sequences: str | Path, setting: str = "generate.sequences") -> Path:
+    """The manifest file that ``sequences`` names: the file itself, or ``<folder>/manifest.yaml``."""
+    path = Path(sequences)
+    if path.is_dir():
+        path = path / "manifest.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{setting}: manifest '{path}' not found")
+    return path
+
+
 def plan_jobs(cfg: GenerateConfig) -> list[Job]:
     """Every (sequence x prompt x seed) to generate, from the sequences manifest."""
-    path = Path(cfg.sequences)
-    if not path.is_file():
-        raise FileNotFoundError(f"generate.sequences: manifest '{path}' not found")
+    path = sequences_manifest(cfg.sequences)
     rows = (yaml.safe_load(path.read_text()) or {}).get("sequences")
     if not isinstance(rows, list) or not rows:
         raise ValueError(f"{path}: expected a non-empty list under 'sequences:'")
@@ -101,7 +137,9 @@ def plan_jobs(cfg: GenerateConfig) -> list[Job]:
         first_frame = None
         if cfg.first_frame_source == "manifest":
             if not row.get("first_frame"):
-                raise ValueError(f"{path} (id '{sid}'): no first_frame, which generate.first_frame_source=manifest needs")
+                raise ValueError(
+                    f"{path} (id '{sid}'): no first_frame, which generate.first_frame_source=manifest needs"
+                )
             first_frame = str(path.parent / row["first_frame"])
         prompts = cfg.prompts if cfg.prompts is not None else [row.get("prompt")]
         for p, prompt in enumerate(prompts):
@@ -110,8 +148,16 @@ def plan_jobs(cfg: GenerateConfig) -> list[Job]:
                 raise ValueError(f"{where}: empty prompt")
             for seed in cfg.seeds:
                 suffix = f"-p{p}" if cfg.prompts is not None else ""
-                jobs.append(Job(f"{sid}{suffix}-s{seed}", sid, prompt.strip(), str(path.parent / row.get("masks", sid)), seed,
-                                first_frame))
+                jobs.append(
+                    Job(
+                        f"{sid}{suffix}-s{seed}",
+                        sid,
+                        prompt.strip(),
+                        str(path.parent / row.get("masks", sid)),
+                        seed,
+                        first_frame,
+                    )
+                )
     return jobs
 
 
@@ -125,8 +171,10 @@ def read_sequence(job: Job, size: tuple[int, int]) -> np.ndarray:
     if len(masks) < 2:
         raise ValueError(f"{where}: {len(masks)} mask frame(s); a video needs at least 2")
     if masks.shape[1:] != size:
-        raise ValueError(f"{where}: masks are {masks.shape[2]}x{masks.shape[1]}, the model generates "
-                         f"{size[1]}x{size[0]}; resize the sequence (tasks.mask_sequences) to that size")
+        raise ValueError(
+            f"{where}: masks are {masks.shape[2]}x{masks.shape[1]}, the model generates "
+            f"{size[1]}x{size[0]}; resize the sequence (tasks.masks.sequences) to that size"
+        )
     for i, m in enumerate(masks):
         if not m.any():
             raise ValueError(f"{where}: frame {i} is all background (an empty mask has no object to follow)")
@@ -144,8 +192,9 @@ def read_first_frame(job: Job, size: tuple[int, int]) -> np.ndarray | None:
     if image is None:
         raise FileNotFoundError(f"{where}: first frame not found or not an image")
     if image.shape[:2] != size:
-        raise ValueError(f"{where}: first frame is {image.shape[1]}x{image.shape[0]}, the model generates "
-                         f"{size[1]}x{size[0]}")
+        raise ValueError(
+            f"{where}: first frame is {image.shape[1]}x{image.shape[0]}, the model generates {size[1]}x{size[0]}"
+        )
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -165,8 +214,9 @@ def load_pipeline(checkpoint: Path, controlnet_dir: str | None, device: str) -> 
 
 
 @functools.lru_cache(maxsize=2)
-def _load_pipeline(checkpoint: str, _mtime: int, _size: int, controlnet_dir: str | None,
-                   device: str) -> tuple[MaskVideoPipeline, dict]:
+def _load_pipeline(
+    checkpoint: str, _mtime: int, _size: int, controlnet_dir: str | None, device: str
+) -> tuple[MaskVideoPipeline, dict]:
     """Base folder + the checkpoint's trainable weights (the file's mtime/size key the cache)."""
     weights, config, _ = read_checkpoint(Path(checkpoint))
     base = load_base(config["base_dir"], f"{checkpoint}/config.json: base_dir", controlnet_dir=controlnet_dir)
@@ -176,15 +226,24 @@ def _load_pipeline(checkpoint: str, _mtime: int, _size: int, controlnet_dir: str
         load_trainable_state_dict(video_unet, weights, config["trainable"])
     except (KeyError, ValueError) as err:
         raise ValueError(f"checkpoint {checkpoint} does not fit the base {config['base_dir']}: {err}") from None
-    pipe = MaskVideoPipeline(base.vae, base.text_encoder, base.tokenizer, video_unet.eval(), base.sample_scheduler,
-                             base_unet=base.unet, controlnet=base.controlnet)
+    pipe = MaskVideoPipeline(
+        base.vae,
+        base.text_encoder,
+        base.tokenizer,
+        video_unet.eval(),
+        base.sample_scheduler,
+        base_unet=base.unet,
+        controlnet=base.controlnet,
+    )
     return pipe.to(device), config
 
 
 def resolve_checkpoint(cfg: GenerateConfig) -> Path:
     folder = latest_checkpoint(Path(cfg.checkpoint_dir)) if Path(cfg.checkpoint_dir).is_dir() else None
     if folder is None:
-        raise FileNotFoundError(f"generate.checkpoint_dir: no checkpoint in '{cfg.checkpoint_dir}'; run the train stage")
+        raise FileNotFoundError(
+            f"generate.checkpoint_dir: no checkpoint in '{cfg.checkpoint_dir}'; run the train stage"
+        )
     return folder
 
 
@@ -196,9 +255,13 @@ def job_key(job: Job, masks: np.ndarray, checkpoint: Path, cfg: GenerateConfig, 
     """What a video depends on: sampler settings, prompt, seed, masks, and the weights by content
     (the checkpoint, and the base it sits on: a retrained checkpoint or rebuilt base keeps its sizes)."""
     sampler = cfg.model_dump(include=SAMPLER_FIELDS)
-    weights = content_digest(checkpoint / "trainable.safetensors", checkpoint / "config.json", base_dir,
-                             *([cfg.controlnet_dir] if cfg.controlnet_dir else []),
-                             *([job.first_frame] if job.first_frame else []))
+    weights = content_digest(
+        checkpoint / "trainable.safetensors",
+        checkpoint / "config.json",
+        base_dir,
+        *([cfg.controlnet_dir] if cfg.controlnet_dir else []),
+        *([job.first_frame] if job.first_frame else []),
+    )
     h = hashlib.sha256(json.dumps([sampler, job.prompt, job.seed, checkpoint.name, weights], sort_keys=True).encode())
     h.update(np.packbits(masks).tobytes())
     return h.hexdigest()[:16]
@@ -209,7 +272,9 @@ def warn_if_truncated(pipe: MaskVideoPipeline, prompt: str, video_id: str) -> in
     limit = min(pipe.tokenizer.model_max_length, pipe.text_encoder.config.max_position_embeddings)
     n_tokens = len(pipe.tokenizer(prompt, truncation=False).input_ids)
     if n_tokens > limit:
-        log.warning("%s: prompt has %d tokens, the text encoder reads %d; the rest is ignored", video_id, n_tokens, limit)
+        log.warning(
+            "%s: prompt has %d tokens, the text encoder reads %d; the rest is ignored", video_id, n_tokens, limit
+        )
     return n_tokens
 
 
@@ -232,48 +297,63 @@ def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None)
         return json.loads(meta_path.read_text())
     warn_if_truncated(pipe, job.prompt, job.video_id)
     t0 = time.perf_counter()
-    frames = pipe(job.prompt, masks, first_frame=first_frame, num_inference_steps=cfg.num_inference_steps,
-                  guidance_scale=cfg.guidance_scale, video_guidance_scale=cfg.video_guidance_scale,
-                  shared_noise=cfg.shared_noise, alpha=cfg.alpha,
-                  lowfreq_grid=cfg.lowfreq_grid, adain=cfg.adain, window=cfg.window or config["window"],
-                  first_frame_source=cfg.first_frame_source, controlnet_conditioning_scale=cfg.controlnet_scale,
-                  use_masks=cfg.use_masks, mask_guidance_scale=cfg.mask_guidance_scale, generator=torch.Generator().manual_seed(job.seed), callback=progress)
+    frames = pipe(
+        job.prompt,
+        masks,
+        first_frame=first_frame,
+        num_inference_steps=cfg.num_inference_steps,
+        guidance_scale=cfg.guidance_scale,
+        video_guidance_scale=cfg.video_guidance_scale,
+        shared_noise=cfg.shared_noise,
+        alpha=cfg.alpha,
+        lowfreq_grid=cfg.lowfreq_grid,
+        adain=cfg.adain,
+        window=cfg.window or config["window"],
+        first_frame_source=cfg.first_frame_source,
+        controlnet_conditioning_scale=cfg.controlnet_scale,
+        use_masks=cfg.use_masks,
+        mask_guidance_scale=cfg.mask_guidance_scale,
+        generator=torch.Generator().manual_seed(job.seed),
+        callback=progress,
+    )
     seconds = time.perf_counter() - t0
     log.info("%s: %d frames in %.1f s", job.video_id, len(frames), seconds)
     # meta.json and the manifest are cached outputs: only what the same inputs always give, no timings
-    meta = {**asdict(job), "key": key, "checkpoint": checkpoint.name, "n_frames": len(frames),
-            "video": f"{job.video_id}/video.mp4", "sheet": f"{job.video_id}/sheet.png"}
+    meta = {
+        **asdict(job),
+        "key": key,
+        "checkpoint": checkpoint.name,
+        "n_frames": len(frames),
+        "video": f"{job.video_id}/video.mp4",
+        "sheet": f"{job.video_id}/sheet.png",
+    }
     with atomic_dir(folder) as tmp:
         write_mp4(tmp / "video.mp4", frames, cfg.fps)
         write_gif(tmp / "video.gif", frames, cfg.fps)
         np.save(tmp / "frames.npy", frames)  # exact pixels for evaluation (mp4 is lossy)
         write_mask_pngs(masks, tmp / "masks")
         sheet = contact_sheet([frames], masks=[masks], max_frames=len(frames))
-        cv2.imwrite(str(tmp / "sheet.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+        write_rgb_png(tmp / "sheet.png", sheet)
         write_json(tmp / "meta.json", meta)
     return meta
 
 
-def write_outputs_manifest(cfg: GenerateConfig, rows: list[dict]) -> pd.DataFrame:
-    """The outputs manifest; folders of videos no longer asked for are removed."""
-    out = Path(cfg.out_dir)
-    wanted = {r["video_id"] for r in rows}
-    for folder in out.iterdir():
-        if folder.is_dir() and not folder.name.startswith(".") and folder.name not in wanted:
-            shutil.rmtree(folder)
-    table = pd.DataFrame(rows)
-    tmp = out / ".manifest.csv.tmp"
-    table.to_csv(tmp, index=False)
-    tmp.replace(out / "manifest.csv")
-    return table
-
-
-def generate(cfg: GenerateConfig) -> pd.DataFrame:
-    """All jobs, one after another (the flow maps them as Prefect tasks instead)."""
+def one_after_another(jobs: list[Job], cfg: GenerateConfig, checkpoint: Path) -> list[dict]:
+    """Run the jobs in this process, in order, with a progress bar."""
     from tqdm import tqdm
 
+    return [generate_one(job, cfg, checkpoint) for job in tqdm(jobs, desc="generate", unit="video")]
+
+
+def generate(
+    cfg: GenerateConfig,
+    jobs: list[Job] | None = None,
+    run_jobs: Callable[[list[Job], GenerateConfig, Path], list[dict]] = one_after_another,
+) -> pd.DataFrame:
+    """The generate loop: every job of ``cfg`` (or ``jobs``) with the latest checkpoint, then the outputs
+    manifest. ``run_jobs`` says how the jobs run: here one after another; the generate flow (the stage,
+    the batch deployment, the scheduled evaluation) maps them as Prefect tasks."""
     checkpoint = resolve_checkpoint(cfg)
-    jobs = plan_jobs(cfg)
+    jobs = plan_jobs(cfg) if jobs is None else jobs
     Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
-    rows = [generate_one(job, cfg, checkpoint) for job in tqdm(jobs, desc="generate", unit="video")]
-    return write_outputs_manifest(cfg, rows)
+    return write_outputs_manifest(cfg.out_dir, run_jobs(jobs, cfg, checkpoint))

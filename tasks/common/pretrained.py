@@ -34,13 +34,19 @@ def check_base_folder(folder: str | Path, setting: str) -> Path:
         raise FileNotFoundError(f"{setting}: base weights folder '{folder}' not found")
     missing = [p for p in PARTS if not (folder / p).is_dir()]
     if missing:
-        raise FileNotFoundError(f"{setting}: '{folder}' lacks {', '.join(missing)} (expected the Stable "
-                                "Diffusion folder layout: vae/ text_encoder/ tokenizer/ unet/ scheduler/)")
+        raise FileNotFoundError(
+            f"{setting}: '{folder}' lacks {', '.join(missing)} (expected the Stable "
+            "Diffusion folder layout: vae/ text_encoder/ tokenizer/ unet/ scheduler/)"
+        )
     return folder
 
 
-def load_base(folder: str | Path, setting: str = "base_dir", controlnet_dir: str | Path | None = None,
-              with_controlnet: bool = True) -> BaseComponents:
+def load_base(
+    folder: str | Path,
+    setting: str = "base_dir",
+    controlnet_dir: str | Path | None = None,
+    with_controlnet: bool = True,
+) -> BaseComponents:
     """Load every part, frozen and in eval mode (fp32: the caller casts for mixed precision).
 
     ``controlnet_dir`` overrides ``<folder>/controlnet`` (SD1.4 keeps its ControlNet elsewhere).

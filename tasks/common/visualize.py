@@ -35,8 +35,7 @@ def contact_sheet(
         for i in idx:
             frame = cv2.resize(video[i], None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
             if masks is not None:
-                m = cv2.resize(masks[v][i].astype(np.uint8), None, fx=scale, fy=scale,
-                               interpolation=cv2.INTER_NEAREST)
+                m = cv2.resize(masks[v][i].astype(np.uint8), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
                 frame = outline_mask(frame, m)
             tiles.append(frame)
         rows.append(tiles)
@@ -46,5 +45,5 @@ def contact_sheet(
     for r, tiles in enumerate(rows):
         for c, tile in enumerate(tiles):
             y, x = gap + r * (h + gap), gap + c * (w + gap)
-            sheet[y:y + h, x:x + w] = tile
+            sheet[y : y + h, x : x + w] = tile
     return sheet

@@ -86,5 +86,5 @@ if __name__ == "__main__":
     import sys
 
     if len(sys.argv) != 3 or sys.argv[1] != "apply":
-        sys.exit("usage: python -m tasks.params apply PROFILE.yaml")
+        sys.exit("usage: python -m tasks.common.params apply PROFILE.yaml")
     apply_profile(DEFAULT_PARAMS, sys.argv[2])

@@ -1,35 +1,16 @@
-"""The toy world: a seeded renderer of short videos of a coloured shape moving over a textured ground.
+"""The toy world: its shapes, colours, grounds and motions, and a seeded renderer of short videos of a
+coloured shape moving over a textured ground, with a ground-truth mask per frame.
 
-Each video comes with a prompt ("a red star runs across a sandy plain") and a ground-truth binary
-mask per frame. The renderer writes what a user would bring: mp4 files, mask PNGs and a manifest,
-so every later stage treats the toy world exactly like real footage.
-
-Layout written under ``out_dir``::
-
-    manifest.yaml            few-shot training set: id, video, prompt, truth_masks (+ what was drawn)
-    videos/<id>.mp4          H.264
-    truth/<id>/0000.png      ground-truth masks, 0/255
-    heldout/manifest.yaml    prompts + mask sequences for generation (+ first_frame)
-    heldout/<id>/0000.png
-    heldout/first_frames/<id>.png   the sequence's true first frame (for first_frame_source=manifest)
-    preview.png              contact sheet of the training set, mask outlined
+Shared by the stages that draw toy scenes: toyworld (the dataset a user would bring), base (the frames
+the stand-in base models learn from) and the masks stage's user sequences (toy shapes as masks).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
 
 import cv2
 import numpy as np
-import yaml
-from pydantic import Field
-
-from tasks.io import atomic_dir, write_mask_pngs
-from tasks.params import StageConfig
-from tasks.video import write_mp4
-from tasks.visualize import contact_sheet
 
 # Object colours are chosen to stand apart from every ground (no green, sand-beige, blue or grey),
 # which is what lets the evaluation's toy segmenter find the generated object by colour alone.
@@ -46,18 +27,6 @@ GROUNDS = {"grass": "a grassy meadow", "sand": "a sandy plain", "water": "a blue
 MOTIONS = {"run": "runs across", "jump": "jumps on", "circle": "circles over"}
 
 SUPERSAMPLE = 4  # shapes are drawn at 4x and averaged down: smooth edges, exact coverage masks
-
-
-class ToyWorldConfig(StageConfig):
-    seed: int = 0
-    size: int = Field(64, ge=16, le=512, multiple_of=2, description="frame height = width, pixels")
-    n_frames: int = Field(16, ge=2)
-    fps: float = Field(8.0, gt=0)
-    motion: Literal["run", "jump", "circle"] = "run"
-    n_train: int = Field(6, ge=1, description="few-shot training videos, all sharing `motion`")
-    n_heldout: int = Field(4, ge=0, description="held-out prompts + mask sequences for generation")
-    heldout_frames: int = Field(16, ge=2)
-    out_dir: str = "data/raw/toy"
 
 
 @dataclass(frozen=True)
@@ -104,11 +73,16 @@ def render_ground(kind: str, size: int, rng: np.random.Generator, n_frames: int)
     elif kind == "water":
         base = np.array([45, 95, 175], np.float32)
         phase = rng.uniform(0, 2 * np.pi)
-        frames = np.stack([
-            base + 12 * np.sin(2 * np.pi * (yy * 6 + 0.3 * xx + 0.2 * coarse) + phase + 0.5 * t)[..., None]
-            * np.array([0.5, 0.8, 1.0]) + 5 * fine[..., None]
-            for t in range(n_frames)
-        ])
+        frames = np.stack(
+            [
+                base
+                + 12
+                * np.sin(2 * np.pi * (yy * 6 + 0.3 * xx + 0.2 * coarse) + phase + 0.5 * t)[..., None]
+                * np.array([0.5, 0.8, 1.0])
+                + 5 * fine[..., None]
+                for t in range(n_frames)
+            ]
+        )
     elif kind == "rock":
         base = np.array([128, 122, 115], np.float32)
         cracks = (np.abs(_smooth_noise(rng, size, size / 16)) < 0.08).astype(np.float32)
@@ -204,64 +178,3 @@ def render_video(scene: Scene, size: int, n_frames: int, rng: np.random.Generato
         frames.append(ground[t] * (1 - cover) + body * cover)
         masks.append(cover[..., 0] >= 0.5)
     return np.clip(np.stack(frames) + 0.5, 0, 255).astype(np.uint8), np.stack(masks)
-
-
-def sample_scenes(cfg: ToyWorldConfig, n: int, rng: np.random.Generator) -> list[Scene]:
-    """``n`` scenes sharing ``cfg.motion``; colours, shapes and grounds cycle so a small set covers many."""
-    colours, shapes, grounds = (rng.permutation(list(x)) for x in (COLOURS, SHAPES, GROUNDS))
-    return [
-        Scene(
-            colour=str(colours[i % len(colours)]),
-            shape=str(shapes[i % len(shapes)]),
-            ground=str(grounds[i % len(grounds)]),
-            motion=cfg.motion,
-            radius=float(rng.uniform(0.1, 0.17) * cfg.size),
-            params=random_motion_params(cfg.motion, rng),
-        )
-        for i in range(n)
-    ]
-
-
-def render_toyworld(cfg: ToyWorldConfig) -> Path:
-    """Render the training set and the held-out set into ``cfg.out_dir`` (atomically). Returns it."""
-    # independent streams: growing the held-out set never changes the training videos
-    train_rng, heldout_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
-    with atomic_dir(cfg.out_dir) as out:
-        rows, previews = [], []
-        for i, scene in enumerate(sample_scenes(cfg, cfg.n_train, train_rng)):
-            vid = f"toy-{i:03d}"
-            frames, masks = render_video(scene, cfg.size, cfg.n_frames, train_rng)
-            (out / "videos").mkdir(exist_ok=True)
-            write_mp4(out / "videos" / f"{vid}.mp4", frames, cfg.fps)
-            write_mask_pngs(masks, out / "truth" / vid)
-            rows.append({"id": vid, "video": f"videos/{vid}.mp4", "prompt": scene.prompt,
-                         "truth_masks": f"truth/{vid}", **_scene_fields(scene)})
-            previews.append((frames, masks))
-        _write_yaml(out / "manifest.yaml", {"videos": rows})
-
-        held = []
-        for i, scene in enumerate(sample_scenes(cfg, cfg.n_heldout, heldout_rng)):
-            sid = f"heldout-{i:03d}"
-            frames, masks = render_video(scene, cfg.size, cfg.heldout_frames, heldout_rng)
-            write_mask_pngs(masks, out / "heldout" / sid)
-            # the true first frame: generating from it (generate.first_frame_source=manifest)
-            # measures the few-shot model alone, without the base's frame 1
-            (out / "heldout" / "first_frames").mkdir(exist_ok=True)
-            cv2.imwrite(str(out / "heldout" / "first_frames" / f"{sid}.png"), cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR))
-            held.append({"id": sid, "prompt": scene.prompt, "masks": sid, "first_frame": f"first_frames/{sid}.png",
-                         **_scene_fields(scene)})
-        _write_yaml(out / "heldout" / "manifest.yaml", {"sequences": held})
-
-        sheet = contact_sheet([f for f, _ in previews], masks=[m for _, m in previews], max_frames=8)
-        cv2.imwrite(str(out / "preview.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    return Path(cfg.out_dir)
-
-
-def _scene_fields(scene: Scene) -> dict:
-    return {"colour": scene.colour, "shape": scene.shape, "ground": scene.ground, "motion": scene.motion}
-
-
-def _write_yaml(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        yaml.safe_dump(data, f, sort_keys=False)

@@ -14,13 +14,13 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import pandas as pd
 
-from tasks.io import file_sha256
+from tasks.common.io import file_sha256
 
 
 def inputs_key(files: Iterable[str | Path], settings: dict) -> str:

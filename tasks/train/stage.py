@@ -17,8 +17,9 @@ import math
 import resource
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -28,14 +29,19 @@ from model.pipeline import MaskVideoPipeline
 from model.trainable import load_trainable_state_dict, set_trainable, trainable_state_dict
 from model.training import first_frame_loss
 from model.video_unet import VideoUNetConfig, inflate_unet
-from tasks.checkpoints import latest_checkpoint, read_checkpoint, save_checkpoint, sweep_partial
-from tasks.device import resolve_device
-from tasks.ingest import read_clip_manifest
-from tasks.io import atomic_write_text, content_digest, load_clip, write_json
-from tasks.masks import read_masks
-from tasks.params import StageConfig
-from tasks.pretrained import load_base
-from tasks.validation import validation_gif
+from tasks.common.device import resolve_device
+from tasks.common.io import atomic_write_text, content_digest, load_clip, write_json
+from tasks.common.params import StageConfig
+from tasks.common.pretrained import load_base
+from tasks.contract import (
+    latest_checkpoint,
+    read_checkpoint,
+    read_clip_manifest,
+    read_masks,
+    save_checkpoint,
+    sweep_partial,
+)
+from tasks.train.validation import validation_gif
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +61,17 @@ class TrainConfig(StageConfig):
     mask_hidden_channels: int = Field(32, ge=1)
     trainable: Literal["paper", "lamp", "cross_attention", "new_layers"] = "paper"
     # optimisation
-    steps: int = Field(300, ge=1)
-    batch_size: int = Field(2, ge=1)
+    steps: int = Field(1250, ge=1)
+    batch_size: int = Field(1, ge=1)
     grad_accum: int = Field(1, ge=1)
-    lr: float = Field(1e-4, gt=0, description="paper: 3e-5 for SD1.4")
-    lr_schedule: Literal["constant", "cosine", "wsd"] = Field("constant", description=(
-        "constant; cosine to zero at the last step; wsd: constant, then linear to zero over the last "
-        "decay_steps (warm-up, stable, decay)"))
+    lr: float = Field(2e-3, gt=0, description="paper: 3e-5 for SD1.4")
+    lr_schedule: Literal["constant", "cosine", "wsd"] = Field(
+        "constant",
+        description=(
+            "constant; cosine to zero at the last step; wsd: constant, then linear to zero over the last "
+            "decay_steps (warm-up, stable, decay)"
+        ),
+    )
     warmup_steps: int = Field(0, ge=0)
     decay_steps: int = Field(0, ge=0, description="length of wsd's final linear decay")
     weight_decay: float = Field(1e-2, ge=0)
@@ -69,43 +79,79 @@ class TrainConfig(StageConfig):
     window: int = Field(8, ge=2, description="frames per training sample (the motion window)")
     random_start: bool = True
     hflip: bool = True
-    hue_shifts: list[float] = Field([0.0], min_length=1, description=(
-        "hue rotations (degrees) each clip is trained under, drawn uniformly; [0] = as recorded. "
-        "Several make frame 1 the only reliable source of the object's and ground's colours"))
-    noise_offset: float = Field(0.0, ge=0, description="offset noise on frames 2..n (model.training.first_frame_loss); 0 = SD's noise")
-    foreground_weight: float = Field(0.0, ge=0, description=(
-        "extra loss weight on the latent cells the object's mask covers in frames 2..n "
-        "(model.training.foreground_mse); 0 = the paper's plain MSE"))
-    prompt_dropout: float = Field(0.0, ge=0, lt=1, description=(
-        "probability a sample's prompt is replaced by the empty prompt, so the unconditional "
-        "branch that classifier-free guidance uses is trained too"))
+    hue_shifts: list[float] = Field(
+        [0.0],
+        min_length=1,
+        description=(
+            "hue rotations (degrees) each clip is trained under, drawn uniformly; [0] = as recorded. "
+            "Several make frame 1 the only reliable source of the object's and ground's colours"
+        ),
+    )
+    noise_offset: float = Field(
+        0.0, ge=0, description="offset noise on frames 2..n (model.training.first_frame_loss); 0 = SD's noise"
+    )
+    foreground_weight: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "extra loss weight on the latent cells the object's mask covers in frames 2..n "
+            "(model.training.foreground_mse); 0 = the paper's plain MSE"
+        ),
+    )
+    prompt_dropout: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description=(
+            "probability a sample's prompt is replaced by the empty prompt, so the unconditional "
+            "branch that classifier-free guidance uses is trained too"
+        ),
+    )
     seed: int = 0
     # bookkeeping (changing these never restarts training)
     validate_every: int = Field(0, ge=0, description="steps between validation GIFs; 0 = only after the last step")
     validation: bool = Field(True, description="sample one held-out sequence as a GIF (sparse: slow on CPU)")
     validation_sequences: str = "data/raw/toy/heldout/manifest.yaml"
     validation_steps: int = Field(10, ge=1, description="DDIM steps of the validation sample")
-    checkpoint_every: int = Field(50, ge=1)
+    checkpoint_every: int = Field(200, ge=1)
     keep_last: int = Field(2, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     gradient_checkpointing: bool = False
 
     @model_validator(mode="after")
-    def _decay_fits(self) -> "TrainConfig":
+    def _decay_fits(self) -> TrainConfig:
         if self.lr_schedule == "wsd" and not 0 < self.decay_steps <= self.steps:
-            raise ValueError(f"decay_steps: lr_schedule wsd needs 1 <= decay_steps <= steps ({self.steps}), "
-                             f"got {self.decay_steps}")
+            raise ValueError(
+                f"decay_steps: lr_schedule wsd needs 1 <= decay_steps <= steps ({self.steps}), got {self.decay_steps}"
+            )
         return self
 
     def video_unet_config(self) -> VideoUNetConfig:
-        return VideoUNetConfig(self.self_attention, self.mask_cross_attention, self.temporal_attention,
-                               self.temporal_conv, self.mask_hidden_channels)
+        return VideoUNetConfig(
+            self.self_attention,
+            self.mask_cross_attention,
+            self.temporal_attention,
+            self.temporal_conv,
+            self.mask_hidden_channels,
+        )
 
 
 # settings that do not change what is learnt; a checkpoint made under other values still resumes
-BOOKKEEPING = {"checkpoint_every", "keep_last", "steps", "metrics", "loss_log", "out_dir", "device",
-               "gradient_checkpointing", "validate_every", "validation", "validation_sequences", "validation_steps"}
+BOOKKEEPING = {
+    "checkpoint_every",
+    "keep_last",
+    "steps",
+    "metrics",
+    "loss_log",
+    "out_dir",
+    "device",
+    "gradient_checkpointing",
+    "validate_every",
+    "validation",
+    "validation_sequences",
+    "validation_steps",
+}
 
 
 def run_fingerprint(cfg: TrainConfig) -> str:
@@ -130,8 +176,14 @@ class ClipLatents:
     and prompts ``(N, L, D)`` are shared by all views (a flip flips the masks when sampled).
     """
 
-    def __init__(self, pipe: MaskVideoPipeline, clips_dir: str, masks_dir: str, hflip: bool,
-                 hue_shifts: tuple[float, ...] = (0.0,)):
+    def __init__(
+        self,
+        pipe: MaskVideoPipeline,
+        clips_dir: str,
+        masks_dir: str,
+        hflip: bool,
+        hue_shifts: tuple[float, ...] = (0.0,),
+    ):
         table = read_clip_manifest(clips_dir)
         frames = np.stack([load_clip(Path(clips_dir) / c)["frames"] for c in table["clip"]])
         masks = np.stack([read_masks(masks_dir, vid) for vid in table["id"]])
@@ -161,8 +213,9 @@ class ClipLatents:
         lat = torch.cat([pipe.encode_images(chunk) for chunk in images.split(16)]).float()
         return lat.reshape(n, f, *lat.shape[1:]).permute(0, 2, 1, 3, 4).contiguous()
 
-    def sample(self, batch: int, window: int, random_start: bool, generator: torch.Generator,
-               prompt_dropout: float = 0.0):
+    def sample(
+        self, batch: int, window: int, random_start: bool, generator: torch.Generator, prompt_dropout: float = 0.0
+    ):
         """A batch of windows: (latents (B, C, W, h, w), text (B, L, D), masks (B, W, H, W)).
 
         Draw order: clip, start, flip, then (only when used) hue view and prompt dropout, so the
@@ -172,18 +225,32 @@ class ClipLatents:
         if window > frames:
             raise ValueError(f"train.window={window} is longer than the clips ({frames} frames)")
         idx = torch.randint(n, (batch,), generator=generator)
-        starts = (torch.randint(frames - window + 1, (batch,), generator=generator) if random_start
-                  else torch.zeros(batch, dtype=torch.long))
-        flips = (torch.rand(batch, generator=generator) < 0.5 if len(self.views[0]) == 2
-                 else torch.zeros(batch, dtype=torch.bool))
-        hues = (torch.randint(len(self.views), (batch,), generator=generator) if len(self.views) > 1
-                else torch.zeros(batch, dtype=torch.long))
-        dropped = (torch.rand(batch, generator=generator) < prompt_dropout if prompt_dropout > 0
-                   else torch.zeros(batch, dtype=torch.bool))
+        starts = (
+            torch.randint(frames - window + 1, (batch,), generator=generator)
+            if random_start
+            else torch.zeros(batch, dtype=torch.long)
+        )
+        flips = (
+            torch.rand(batch, generator=generator) < 0.5
+            if len(self.views[0]) == 2
+            else torch.zeros(batch, dtype=torch.bool)
+        )
+        hues = (
+            torch.randint(len(self.views), (batch,), generator=generator)
+            if len(self.views) > 1
+            else torch.zeros(batch, dtype=torch.long)
+        )
+        dropped = (
+            torch.rand(batch, generator=generator) < prompt_dropout
+            if prompt_dropout > 0
+            else torch.zeros(batch, dtype=torch.bool)
+        )
         lat, msk, text = [], [], []
-        for i, s, flip, hue, drop in zip(idx.tolist(), starts.tolist(), flips.tolist(), hues.tolist(), dropped.tolist()):
-            lat.append(self.views[hue][int(flip)][i, :, s:s + window])
-            m = self.masks[i, s:s + window]
+        for i, s, flip, hue, drop in zip(
+            idx.tolist(), starts.tolist(), flips.tolist(), hues.tolist(), dropped.tolist()
+        ):
+            lat.append(self.views[hue][int(flip)][i, :, s : s + window])
+            m = self.masks[i, s : s + window]
             msk.append(m.flip(-1) if flip else m)  # frames and masks flip together
             text.append(self.empty_text if drop else self.text[i])
         return torch.stack(lat), torch.stack(text), torch.stack(msk)
@@ -224,6 +291,7 @@ def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
         if cfg.lr_schedule == "wsd":  # the decay's last step still moves (1 / decay_steps of the rate)
             return warm * min(1.0, max(0, cfg.steps - step) / cfg.decay_steps)
         return warm * 0.5 * (1 + math.cos(math.pi * min(step, cfg.steps) / cfg.steps))
+
     return factor
 
 
@@ -257,8 +325,13 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     fingerprint = run_fingerprint(cfg)
     step, losses = resume(out_dir, fingerprint, video_unet, cfg, optimizer, scheduler, generator)
 
-    config_record = {"video_unet": cfg.video_unet_config().to_dict(), "trainable": cfg.trainable,
-                     "base_dir": cfg.base_dir, "window": cfg.window, "fingerprint": fingerprint}
+    config_record = {
+        "video_unet": cfg.video_unet_config().to_dict(),
+        "trainable": cfg.trainable,
+        "base_dir": cfg.base_dir,
+        "window": cfg.window,
+        "fingerprint": fingerprint,
+    }
     video_unet.train()
     t0, first_step = time.perf_counter(), step
     bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step")
@@ -266,12 +339,23 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
         optimizer.zero_grad(set_to_none=True)
         total = 0.0
         for _ in range(cfg.grad_accum):
-            latents, text, masks = (t.to(device) for t in data.sample(
-                cfg.batch_size, cfg.window, cfg.random_start, generator, cfg.prompt_dropout))
-            with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
-                loss = first_frame_loss(video_unet, base.train_scheduler, latents, text,
-                                        masks if cfg.mask_cross_attention else None, generator=generator,
-                                        noise_offset=cfg.noise_offset, foreground_weight=cfg.foreground_weight)
+            latents, text, masks = (
+                t.to(device)
+                for t in data.sample(cfg.batch_size, cfg.window, cfg.random_start, generator, cfg.prompt_dropout)
+            )
+            with torch.autocast(
+                device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+            ):
+                loss = first_frame_loss(
+                    video_unet,
+                    base.train_scheduler,
+                    latents,
+                    text,
+                    masks if cfg.mask_cross_attention else None,
+                    generator=generator,
+                    noise_offset=cfg.noise_offset,
+                    foreground_weight=cfg.foreground_weight,
+                )
             (loss / cfg.grad_accum).backward()
             total += loss.item() / cfg.grad_accum
         torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -282,20 +366,39 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
         bar.update(1)
         bar.set_postfix(loss=f"{total:.4f}")
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            state = {"step": step, "optimizer": optimizer.state_dict(), "lr_scheduler": scheduler.state_dict(),
-                     "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                     "fingerprint": fingerprint, "losses": losses}
-            save_checkpoint(out_dir, step, trainable_state_dict(video_unet, cfg.trainable),
-                            {**config_record, "step": step}, state, cfg.keep_last)
+            state = {
+                "step": step,
+                "optimizer": optimizer.state_dict(),
+                "lr_scheduler": scheduler.state_dict(),
+                "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "fingerprint": fingerprint,
+                "losses": losses,
+            }
+            save_checkpoint(
+                out_dir,
+                step,
+                trainable_state_dict(video_unet, cfg.trainable),
+                {**config_record, "step": step},
+                state,
+                cfg.keep_last,
+            )
             write_loss_log(cfg.loss_log, losses)
         if progress:  # after the checkpoint: a reported step survives a kill if it was a checkpoint step
             progress(step, cfg.steps, total)
         if cfg.validation and ((cfg.validate_every and step % cfg.validate_every == 0) or step == cfg.steps):
-            validation_gif(pipe, cfg.base_dir, cfg.validation_sequences, out_dir / "validation" / f"step-{step:06d}.gif",
-                           cfg.validation_steps, cfg.window, cfg.seed)
+            validation_gif(
+                pipe,
+                cfg.base_dir,
+                cfg.validation_sequences,
+                out_dir / "validation" / f"step-{step:06d}.gif",
+                cfg.validation_steps,
+                cfg.window,
+                cfg.seed,
+            )
     bar.close()
     elapsed = time.perf_counter() - t0
-    recent = [l for _, l, _ in losses[-20:]]
+    recent = [loss for _, loss, _ in losses[-20:]]
     metrics = {
         "steps": cfg.steps,
         "final_loss": float(np.mean(recent)) if recent else None,
@@ -321,8 +424,9 @@ def finished_run(cfg: TrainConfig) -> bool:
     return config.get("fingerprint") == run_fingerprint(cfg) and config.get("step") == cfg.steps
 
 
-def resume(out_dir: Path, fingerprint: str, video_unet, cfg: TrainConfig, optimizer, scheduler,
-           generator) -> tuple[int, list[tuple[int, float, float]]]:
+def resume(
+    out_dir: Path, fingerprint: str, video_unet, cfg: TrainConfig, optimizer, scheduler, generator
+) -> tuple[int, list[tuple[int, float, float]]]:
     """Restore from ``latest`` if it belongs to this run; otherwise start at step 0 (old run cleared).
 
     Returns the step reached and the loss history up to it. The history travels in the
@@ -361,5 +465,5 @@ def read_loss_log(path: str, up_to_step: int) -> list[tuple[int, float, float]]:
 
 
 def write_loss_log(path: str, rows: list[tuple[int, float, float]]) -> None:
-    lines = ["step,loss,lr"] + [f"{s},{l:.6f},{lr:.3e}" for s, l, lr in rows]
+    lines = ["step,loss,lr"] + [f"{s},{loss:.6f},{lr:.3e}" for s, loss, lr in rows]
     atomic_write_text(path, "\n".join(lines) + "\n")

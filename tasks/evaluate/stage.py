@@ -19,9 +19,10 @@ is the object's palette colour against the grounds (``toy``), for real videos SA
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -30,8 +31,10 @@ import torch.nn.functional as F
 from PIL import Image
 from pydantic import Field
 
-from tasks.io import read_mask_pngs, write_json
-from tasks.params import StageConfig
+from tasks.common.geometry import frame_ious
+from tasks.common.io import read_mask_pngs, write_json
+from tasks.common.params import StageConfig
+from tasks.contract import read_outputs_manifest
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +72,7 @@ def clip_scores(image_emb: torch.Tensor, text_emb: torch.Tensor) -> dict[str, fl
 
 def mask_scores(found: np.ndarray, wanted: np.ndarray) -> dict:
     """Foreground ``found`` vs input masks ``wanted``, both bool (F, H, W)."""
-    inter = (found & wanted).sum(axis=(1, 2))
-    union = (found | wanted).sum(axis=(1, 2))
-    per_frame = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    per_frame, inter, union = frame_ious(found, wanted)
     errors, missing = [], 0
     for f, w in zip(found, wanted):
         if not f.any():
@@ -105,7 +106,7 @@ def toy_segmenter(min_pixels: int) -> Callable[[np.ndarray, str], np.ndarray]:
     the prompted colour is what text alignment measures. All regions of at least ``min_pixels``
     count (a sequence may hold several objects).
     """
-    from tasks.base.quality import object_pixels
+    from tasks.common.toy_palette import object_pixels
 
     def segment(frames: np.ndarray, prompt: str) -> np.ndarray:
         return np.stack([object_pixels(frame, min_pixels) for frame in frames])
@@ -117,15 +118,16 @@ def sam_segmenter(checkpoint: str | None, model_type: str) -> Callable[[np.ndarr
     """Foreground by SAM, prompted by nothing but what moves (the masks stage's automatic rule)."""
     if not checkpoint:
         raise ValueError("evaluate.sam_checkpoint: the sam segmenter needs a local SAM checkpoint")
-    from tasks.fallback_masks import motion_masks
-    from tasks.propagate import FirstFramePrompt
-    from tasks.sam import FramePredictor, SamSettings, load_sam, segment_with_sam
+    from tasks.segment.fallback import motion_masks
+    from tasks.segment.propagate import FirstFramePrompt
+    from tasks.segment.sam import FramePredictor, SamSettings, load_sam, segment_with_sam
 
     predictor = FramePredictor(load_sam(checkpoint, model_type))
 
     def segment(frames: np.ndarray, prompt: str) -> np.ndarray:
-        return segment_with_sam(predictor, frames, FirstFramePrompt(), motion_masks(frames), SamSettings(),
-                                prompt).masks
+        return segment_with_sam(
+            predictor, frames, FirstFramePrompt(), motion_masks(frames), SamSettings(), prompt
+        ).masks
 
     return segment
 
@@ -153,11 +155,13 @@ def load_clip_scorer(cfg: EvaluateConfig) -> ClipScorer:
         import open_clip
 
         if not cfg.clip_checkpoint or not Path(cfg.clip_checkpoint).is_file():
-            raise FileNotFoundError(f"evaluate.clip_checkpoint: '{cfg.clip_checkpoint}' not found "
-                                    f"(local weights for evaluate.clip_model={cfg.clip_model})")
+            raise FileNotFoundError(
+                f"evaluate.clip_checkpoint: '{cfg.clip_checkpoint}' not found "
+                f"(local weights for evaluate.clip_model={cfg.clip_model})"
+            )
         model, _, preprocess = open_clip.create_model_and_transforms(cfg.clip_model, pretrained=cfg.clip_checkpoint)
         return ClipScorer(model.eval(), preprocess, open_clip.get_tokenizer(cfg.clip_model))
-    from tasks.base.clip import load_toy_clip
+    from tasks.common.toy_clip import load_toy_clip
 
     if not Path(cfg.clip_dir).is_dir():
         raise FileNotFoundError(f"evaluate.clip_dir: toy CLIP folder '{cfg.clip_dir}' not found (run the base stage)")
@@ -181,31 +185,41 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     """Score every video in the outputs manifest; write metrics, per-video and per-frame tables, a report."""
     from tqdm import tqdm
 
-    from tasks.report import write_report
+    from tasks.evaluate.report import write_report
 
     outputs = Path(cfg.outputs_dir)
-    manifest = outputs / "manifest.csv"
-    if not manifest.is_file():
-        raise FileNotFoundError(f"{manifest}: no outputs manifest; run the generate stage first")
-    table = pd.read_csv(manifest, keep_default_na=False)
+    table = read_outputs_manifest(outputs)
     scorer = load_clip_scorer(cfg)
-    segment = (toy_segmenter(cfg.min_object_pixels) if cfg.segmenter == "toy"
-               else sam_segmenter(cfg.sam_checkpoint, cfg.sam_model_type))
+    segment = (
+        toy_segmenter(cfg.min_object_pixels)
+        if cfg.segmenter == "toy"
+        else sam_segmenter(cfg.sam_checkpoint, cfg.sam_model_type)
+    )
     rows, frame_rows = [], []
     for row in tqdm(table.itertuples(), total=len(table), desc="evaluate", unit="video"):
         folder = outputs / row.video_id
-        scores = evaluate_video(np.load(folder / "frames.npy"), read_mask_pngs(folder / "masks"), row.prompt,
-                                scorer, segment)
-        frame_rows += [{"video_id": row.video_id, "frame": i, "iou": v} for i, v in enumerate(scores.pop("iou_per_frame"))]
-        rows.append({"video_id": row.video_id, "sequence": row.sequence, "prompt": row.prompt, "seed": row.seed, **scores})
+        scores = evaluate_video(
+            np.load(folder / "frames.npy"), read_mask_pngs(folder / "masks"), row.prompt, scorer, segment
+        )
+        frame_rows += [
+            {"video_id": row.video_id, "frame": i, "iou": v} for i, v in enumerate(scores.pop("iou_per_frame"))
+        ]
+        rows.append(
+            {"video_id": row.video_id, "sequence": row.sequence, "prompt": row.prompt, "seed": row.seed, **scores}
+        )
     per_video = pd.DataFrame(rows)
     summary = {k: _mean(per_video[k]) for k in SUMMARY}
-    metrics = {**summary, "n_videos": len(per_video),
-               "definitions": {"consistency_adjacent": "mean cos x100 of adjacent frames (paper)",
-                               "consistency_all_pairs": "mean cos x100 of all frame pairs (Tune-A-Video/LOVEU)",
-                               "text_alignment": "mean over frames of cos(frame, prompt) x100",
-                               "iou": "per-frame foreground IoU vs input mask, mean over frames and videos"},
-               "videos": {r["video_id"]: {k: r[k] for k in SUMMARY} for r in rows}}
+    metrics = {
+        **summary,
+        "n_videos": len(per_video),
+        "definitions": {
+            "consistency_adjacent": "mean cos x100 of adjacent frames (paper)",
+            "consistency_all_pairs": "mean cos x100 of all frame pairs (Tune-A-Video/LOVEU)",
+            "text_alignment": "mean over frames of cos(frame, prompt) x100",
+            "iou": "per-frame foreground IoU vs input mask, mean over frames and videos",
+        },
+        "videos": {r["video_id"]: {k: r[k] for k in SUMMARY} for r in rows},
+    }
     report = Path(cfg.report_dir)
     report.mkdir(parents=True, exist_ok=True)
     per_video.to_csv(report / "per_video.csv", index=False)

@@ -24,10 +24,19 @@ import pandas as pd
 from pydantic import Field, model_validator
 from tqdm import tqdm
 
-from tasks.io import atomic_dir, file_sha256, read_mask_pngs, save_clip, write_json
-from tasks.manifest import BadInput, ManifestRow, parse_manifest
-from tasks.params import StageConfig
-from tasks.visualize import contact_sheet
+from tasks.common.io import (
+    BadInput,
+    atomic_dir,
+    file_sha256,
+    parse_numbers,
+    read_mask_pngs,
+    save_clip,
+    write_json,
+    write_rgb_png,
+)
+from tasks.common.params import StageConfig
+from tasks.common.visualize import contact_sheet
+from tasks.ingest.manifest import ManifestRow, parse_manifest
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +90,10 @@ def sample_indices(n_source: int, cfg: IngestConfig, timestamps: np.ndarray | No
     if cfg.sampling == "stride":
         need = cfg.start + (n - 1) * cfg.stride + 1
         if n_source < need:
-            raise ValueError(f"has {n_source} frames; ingest.n_frames={n} with stride {cfg.stride} "
-                             f"from frame {cfg.start} needs at least {need}")
+            raise ValueError(
+                f"has {n_source} frames; ingest.n_frames={n} with stride {cfg.stride} "
+                f"from frame {cfg.start} needs at least {need}"
+            )
         return cfg.start + np.arange(n) * cfg.stride
     if n_source < n:
         raise ValueError(f"has {n_source} frames, fewer than ingest.n_frames={n}")
@@ -101,7 +112,7 @@ def fit_and_crop(image: np.ndarray, height: int, width: int, nearest: bool = Fal
     interp = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
     y0, x0 = (new_h - height) // 2, (new_w - width) // 2
-    return resized[y0:y0 + height, x0:x0 + width]
+    return resized[y0 : y0 + height, x0 : x0 + width]
 
 
 def to_clip_pixels(xy: np.ndarray, orig_size: tuple[int, int], cfg: IngestConfig) -> np.ndarray:
@@ -126,7 +137,7 @@ def resample_masks(masks: np.ndarray, indices: np.ndarray, cfg: IngestConfig) ->
 
 def _describe_undecodable(path: Path, err: Exception) -> str:
     head = path.read_bytes()[:12]
-    known = any(head[off:off + len(magic)] == magic for magic, off in _MAGIC.items())
+    known = any(head[off : off + len(magic)] == magic for magic, off in _MAGIC.items())
     if known:
         return f"truncated or corrupt video: the container is recognised but cannot be decoded ({err})"
     return f"not a video (decoder could not open it: {err})"
@@ -157,15 +168,25 @@ def decode_clip(row: ManifestRow, cfg: IngestConfig) -> Clip:
         raise BadInput(path, _describe_undecodable(path, _first_line(err)), row.id) from None
     h, w = first.shape[:2]
     if max(h, w) > cfg.max_long_side:
-        raise BadInput(path, f"resolution {w}x{h} exceeds ingest.max_long_side={cfg.max_long_side}; "
-                             "downscale it first or raise the cap", row.id)
+        raise BadInput(
+            path,
+            f"resolution {w}x{h} exceeds ingest.max_long_side={cfg.max_long_side}; "
+            "downscale it first or raise the cap",
+            row.id,
+        )
     fps = float(reader.get_avg_fps())
     stamps = reader.get_frame_timestamp(np.arange(n_source))[:, 0]
     intervals = np.diff(stamps)
-    vfr = len(intervals) > 1 and np.abs(intervals - np.median(intervals)).max() > cfg.vfr_tolerance * np.median(intervals)
+    vfr = len(intervals) > 1 and np.abs(intervals - np.median(intervals)).max() > cfg.vfr_tolerance * np.median(
+        intervals
+    )
     if vfr and not cfg.allow_vfr:
-        raise BadInput(path, f"variable frame rate (frame intervals {intervals.min():.3f}-{intervals.max():.3f} s); "
-                             "re-encode at a constant rate or set ingest.allow_vfr: true", row.id)
+        raise BadInput(
+            path,
+            f"variable frame rate (frame intervals {intervals.min():.3f}-{intervals.max():.3f} s); "
+            "re-encode at a constant rate or set ingest.allow_vfr: true",
+            row.id,
+        )
     try:
         indices = sample_indices(n_source, cfg, stamps if vfr else None)
     except ValueError as err:
@@ -173,13 +194,19 @@ def decode_clip(row: ManifestRow, cfg: IngestConfig) -> Clip:
     try:
         raw = reader.get_batch(indices.tolist()).asnumpy()
     except (DECORDError, RuntimeError) as err:
-        raise BadInput(path, f"truncated or corrupt video: decoding frames failed ({_first_line(err)})", row.id) from None
+        raise BadInput(
+            path, f"truncated or corrupt video: decoding frames failed ({_first_line(err)})", row.id
+        ) from None
     if len(raw) != len(indices):
         raise BadInput(path, f"truncated video: got {len(raw)} of {len(indices)} frames", row.id)
     spread = np.abs(raw[..., 0].astype(int) - raw[..., 1]).max(), np.abs(raw[..., 1].astype(int) - raw[..., 2]).max()
     if max(spread) <= 2 and not cfg.allow_grayscale:
-        raise BadInput(path, "grayscale video (R = G = B in every sampled frame); the model needs colour "
-                             "(set ingest.allow_grayscale: true to use it anyway)", row.id)
+        raise BadInput(
+            path,
+            "grayscale video (R = G = B in every sampled frame); the model needs colour "
+            "(set ingest.allow_grayscale: true to use it anyway)",
+            row.id,
+        )
     frames = np.stack([fit_and_crop(f, cfg.height, cfg.width) for f in raw])
 
     masks = {}
@@ -219,13 +246,18 @@ def clip_record(clip: Clip, cfg: IngestConfig) -> dict:
         **row.extra,
         # first-frame prompts for SAM are given in source pixels and stored in clip pixels
         "box": "" if row.box is None else _coords_text(to_clip_pixels(row.box, clip.orig_size, cfg)),
-        **({"points": _coords_text(to_clip_pixels(_numbers(row.extra["points"]), clip.orig_size, cfg))}
-           if str(row.extra.get("points", "")).strip() else {}),
+        **(
+            {
+                "points": _coords_text(
+                    to_clip_pixels(
+                        parse_numbers(row.extra["points"], "points", cfg.manifest, row.id), clip.orig_size, cfg
+                    )
+                )
+            }
+            if str(row.extra.get("points", "")).strip()
+            else {}
+        ),
     }
-
-
-def _numbers(text) -> np.ndarray:
-    return np.array(str(text).replace(",", " ").split(), float)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -255,18 +287,11 @@ def ingest(cfg: IngestConfig) -> dict:
     }
     with atomic_dir(cfg.out_dir) as out:
         for clip in clips:
-            save_clip(out / f"{clip.row.id}.npz", clip.frames,
-                      user_masks=clip.user_masks, truth_masks=clip.truth_masks)
+            save_clip(
+                out / f"{clip.row.id}.npz", clip.frames, user_masks=clip.user_masks, truth_masks=clip.truth_masks
+            )
         pd.DataFrame([clip_record(c, cfg) for c in clips]).to_csv(out / "manifest.csv", index=False)
         write_json(out / "report.json", report)
         sheet = contact_sheet([c.frames for c in clips], max_frames=8)
-        cv2.imwrite(str(out / "preview.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+        write_rgb_png(out / "preview.png", sheet)
     return report
-
-
-def read_clip_manifest(clips_dir: str | Path) -> pd.DataFrame:
-    """The ingest stage's manifest, as later stages read it."""
-    path = Path(clips_dir) / "manifest.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no clip manifest; run the ingest stage first")
-    return pd.read_csv(path, dtype={"id": str, "prompt": str, "box": str}, keep_default_na=False)

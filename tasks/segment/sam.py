@@ -13,10 +13,10 @@ moving region most). Later frames: :func:`tasks.propagate.propagate`.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -24,8 +24,9 @@ from segment_anything import SamAutomaticMaskGenerator, SamPredictor
 from segment_anything.build_sam import build_sam_vit_b, build_sam_vit_h, build_sam_vit_l
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
-from tasks.manifest import BadInput
-from tasks.propagate import FirstFramePrompt, LostRule, Track, iou, mask_box, propagate
+from tasks.common.geometry import iou
+from tasks.common.io import BadInput
+from tasks.segment.propagate import FirstFramePrompt, LostRule, Track, mask_box, propagate
 
 
 def build_tiny_sam() -> Sam:
@@ -33,18 +34,31 @@ def build_tiny_sam() -> Sam:
     image_size, patch, dim = 256, 16, 32
     return Sam(
         image_encoder=ImageEncoderViT(
-            img_size=image_size, patch_size=patch, embed_dim=dim, depth=1, num_heads=2, mlp_ratio=2,
-            out_chans=dim, qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-            use_rel_pos=True, window_size=0, global_attn_indexes=(0,),
+            img_size=image_size,
+            patch_size=patch,
+            embed_dim=dim,
+            depth=1,
+            num_heads=2,
+            mlp_ratio=2,
+            out_chans=dim,
+            qkv_bias=True,
+            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+            use_rel_pos=True,
+            window_size=0,
+            global_attn_indexes=(0,),
         ),
         prompt_encoder=PromptEncoder(
-            embed_dim=dim, image_embedding_size=(image_size // patch, image_size // patch),
-            input_image_size=(image_size, image_size), mask_in_chans=4,
+            embed_dim=dim,
+            image_embedding_size=(image_size // patch, image_size // patch),
+            input_image_size=(image_size, image_size),
+            mask_in_chans=4,
         ),
         mask_decoder=MaskDecoder(
             num_multimask_outputs=3,
             transformer=TwoWayTransformer(depth=1, embedding_dim=dim, mlp_dim=64, num_heads=2),
-            transformer_dim=dim, iou_head_depth=2, iou_head_hidden_dim=32,
+            transformer_dim=dim,
+            iou_head_depth=2,
+            iou_head_hidden_dim=32,
         ),
         pixel_mean=[123.675, 116.28, 103.53],
         pixel_std=[58.395, 57.12, 57.375],
@@ -67,23 +81,27 @@ def load_sam(checkpoint: str | Path, model_type: str, device: str = "cpu") -> Sa
     made for another model type; ValueError for an unknown model type.
     """
     if model_type not in SAM_BUILDERS:
-        raise ValueError(f"masks.sam_model_type: unknown SAM model type '{model_type}', "
-                         f"expected one of {sorted(SAM_BUILDERS)}")
+        raise ValueError(
+            f"masks.sam_model_type: unknown SAM model type '{model_type}', expected one of {sorted(SAM_BUILDERS)}"
+        )
     path = Path(checkpoint)
     if not path.is_file():
         raise BadInput(path, "SAM checkpoint not found (set masks.sam_checkpoint to a local file)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated, corrupt or unsafe files
-        raise BadInput(path, f"cannot read SAM checkpoint, corrupt or not a weights file "
-                             f"({type(err).__name__}: {_first_line(err)})") from None
+        raise BadInput(
+            path,
+            f"cannot read SAM checkpoint, corrupt or not a weights file ({type(err).__name__}: {_first_line(err)})",
+        ) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise BadInput(path, "SAM checkpoint is not a state dict of tensors")
     sam = SAM_BUILDERS[model_type]()
     problem = state_dict_mismatch(sam.state_dict(), state)
     if problem:
-        raise BadInput(path, f"checkpoint does not fit SAM model type '{model_type}' ({problem}); "
-                             "check masks.sam_model_type")
+        raise BadInput(
+            path, f"checkpoint does not fit SAM model type '{model_type}' ({problem}); check masks.sam_model_type"
+        )
     sam.load_state_dict(state)
     return sam.to(device).eval()
 
@@ -155,8 +173,10 @@ class SamSettings:
 def automatic_candidates(predictor: FramePredictor, frame: np.ndarray, settings: SamSettings) -> list[np.ndarray]:
     """SamAutomaticMaskGenerator's masks, bool (H, W) each, for ``frame`` uint8 (H, W, 3)."""
     generator = SamAutomaticMaskGenerator(
-        predictor.model, points_per_side=settings.points_per_side,
-        pred_iou_thresh=settings.pred_iou_thresh, stability_score_thresh=settings.stability_score_thresh,
+        predictor.model,
+        points_per_side=settings.points_per_side,
+        pred_iou_thresh=settings.pred_iou_thresh,
+        stability_score_thresh=settings.stability_score_thresh,
     )
     generator.predictor = predictor  # share the embedding cache with propagation
     return [np.asarray(a["segmentation"], bool) for a in generator.generate(frame)]
@@ -180,8 +200,14 @@ def choose_subject(candidates: list[np.ndarray], reference: np.ndarray, settings
     return best if iou(best, reference) >= settings.min_motion_overlap else None
 
 
-def first_frame_mask(predictor: FramePredictor, frame: np.ndarray, prompt: FirstFramePrompt,
-                     motion: np.ndarray, settings: SamSettings, video_id: str) -> np.ndarray:
+def first_frame_mask(
+    predictor: FramePredictor,
+    frame: np.ndarray,
+    prompt: FirstFramePrompt,
+    motion: np.ndarray,
+    settings: SamSettings,
+    video_id: str,
+) -> np.ndarray:
     """The subject's mask bool (H, W) in ``frame``, from the user's prompt or automatically.
 
     Without a prompt: :func:`choose_subject` among the automatic candidates with the moving
@@ -192,8 +218,11 @@ def first_frame_mask(predictor: FramePredictor, frame: np.ndarray, prompt: First
     if prompt.given:
         points = prompt.points
         masks, scores, _ = predictor.predict(
-            point_coords=points, point_labels=None if points is None else np.ones(len(points), int),
-            box=prompt.box, multimask_output=prompt.box is None)  # points alone are ambiguous: ask for 3
+            point_coords=points,
+            point_labels=None if points is None else np.ones(len(points), int),
+            box=prompt.box,
+            multimask_output=prompt.box is None,
+        )  # points alone are ambiguous: ask for 3
         mask = np.asarray(masks[int(np.argmax(scores))], bool)
         if not mask.any():
             raise BadInput(video_id, "frame 0: SAM found nothing at the manifest's box/points", video_id)
@@ -202,20 +231,32 @@ def first_frame_mask(predictor: FramePredictor, frame: np.ndarray, prompt: First
     if chosen is not None:
         return chosen
     if not motion.any():
-        raise BadInput(video_id, "frame 0: no box or points in the manifest and nothing moves in the clip "
-                                 "to pick the subject by; add a first-frame box", video_id)
+        raise BadInput(
+            video_id,
+            "frame 0: no box or points in the manifest and nothing moves in the clip "
+            "to pick the subject by; add a first-frame box",
+            video_id,
+        )
     masks, scores, _ = predictor.predict(box=mask_box(motion), multimask_output=False)
     mask = np.asarray(masks[0], bool)
     return mask if mask.any() else motion
 
 
-def segment_with_sam(predictor: FramePredictor, frames: np.ndarray, prompt: FirstFramePrompt,
-                     motion: np.ndarray, settings: SamSettings, video_id: str, on_frame=None) -> Track:
+def segment_with_sam(
+    predictor: FramePredictor,
+    frames: np.ndarray,
+    prompt: FirstFramePrompt,
+    motion: np.ndarray,
+    settings: SamSettings,
+    video_id: str,
+    on_frame=None,
+) -> Track:
     """Masks for one clip, frames uint8 (F, H, W, 3); ``motion`` bool (F, H, W) is the moving region.
 
     A lost object is re-prompted with the automatic candidates of that frame, chosen by
     :func:`choose_subject` against the moving region there (or the last good mask if nothing moves).
     """
+
     def recover(t: int, last_good: np.ndarray) -> np.ndarray | None:
         reference = motion[t] if motion[t].any() else last_good
         return choose_subject(automatic_candidates(predictor, frames[t], settings), reference, settings)

@@ -11,11 +11,14 @@ is reported as unrecovered. Nothing here imports SAM: anything with SamPredictor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
+
+from tasks.common.geometry import iou
 
 
 class Predictor(Protocol):
@@ -59,12 +62,6 @@ class FirstFramePrompt:
 
 # ---------------------------------------------------------------------------------------------
 # geometry
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two bool masks; two empty masks agree perfectly (1.0)."""
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
 def mask_box(mask: np.ndarray, padding: float = 0.0) -> np.ndarray:

@@ -21,8 +21,14 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float, crf: int = 12) -
     if h % 2 or w % 2:
         raise ValueError(f"{path}: H.264 with yuv420p needs an even frame size, got {w}x{h}")
     writer = imageio_ffmpeg.write_frames(
-        str(path), (w, h), fps=fps, codec="libx264", pix_fmt_out="yuv420p", quality=None,
-        macro_block_size=1, output_params=["-crf", str(crf), "-preset", "medium"],
+        str(path),
+        (w, h),
+        fps=fps,
+        codec="libx264",
+        pix_fmt_out="yuv420p",
+        quality=None,
+        macro_block_size=1,
+        output_params=["-crf", str(crf), "-preset", "medium"],
         ffmpeg_log_level="error",
     )
     writer.send(None)  # start the generator

@@ -8,10 +8,11 @@ overlaps it best.
 
 from __future__ import annotations
 
-import numpy as np
 import cv2
+import numpy as np
 
-from tasks.toyworld import COLOURS, SHAPES, render_object_mask
+from tasks.common.geometry import iou
+from tasks.common.toy import COLOURS, SHAPES, render_object_mask
 
 # Reference colours of each ground (base, light and dark texture; rock also its cracks), RGB.
 GROUND_COLOURS = {
@@ -25,8 +26,9 @@ GROUND_REFS = np.array([c for refs in GROUND_COLOURS.values() for c in refs], np
 GROUND_REF_GROUND = np.concatenate([[i] * len(refs) for i, refs in enumerate(GROUND_COLOURS.values())])
 COLOUR_NAMES = list(COLOURS)
 # each object colour as lit by the renderer's top-to-bottom shade (x1.08 .. x0.92)
-OBJECT_REFS = np.array([np.clip(np.array(c) * s, 0, 255) for c in COLOURS.values() for s in (1.08, 1.0, 0.92)],
-                       np.float32)
+OBJECT_REFS = np.array(
+    [np.clip(np.array(c) * s, 0, 255) for c in COLOURS.values() for s in (1.08, 1.0, 0.92)], np.float32
+)
 OBJECT_REF_COLOUR = np.repeat(np.arange(len(COLOURS)), 3)
 
 
@@ -104,17 +106,10 @@ def classify_shape(mask: np.ndarray) -> str | None:
     return SHAPES[int(np.argmax(scores))]
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two bool masks; 1.0 when both are empty."""
-    a, b = a.astype(bool), b.astype(bool)
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
-
-
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB between two uint8 images (or float arrays in [0, 255])."""
     mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def score_samples(images: np.ndarray, combos: list[tuple[str, str, str]], masks: np.ndarray | None = None) -> dict:
@@ -130,8 +125,13 @@ def score_samples(images: np.ndarray, combos: list[tuple[str, str, str]], masks:
         if masks is not None:
             ious.append(iou(obj, masks[i]))
     mean = lambda hits: round(float(np.mean(hits)), 4)  # noqa: E731
-    out = {"colour_accuracy": mean(hits_c), "shape_accuracy": mean(hits_s),
-           "both_accuracy": mean(np.logical_and(hits_c, hits_s)), "ground_accuracy": mean(hits_g), "n": len(images)}
+    out = {
+        "colour_accuracy": mean(hits_c),
+        "shape_accuracy": mean(hits_s),
+        "both_accuracy": mean(np.logical_and(hits_c, hits_s)),
+        "ground_accuracy": mean(hits_g),
+        "n": len(images),
+    }
     if masks is not None:
         out["mask_iou"] = round(float(np.mean(ious)), 4)
     return out

@@ -6,7 +6,7 @@ Per video, in this order:
   the video and resampled them); they are checked again against the clip and used as they are.
 * ``sam``: SAM, prompted on frame 0 by the manifest's ``box`` ("x0 y0 x1 y1") and/or ``points``
   ("x y x y ...", positive clicks), both in *clip* pixels, or automatically; then propagated.
-* ``fallback:<name>``: a classical method (tasks.fallback_masks) when no SAM checkpoint is
+* ``fallback:<name>``: a classical method (tasks.segment.fallback) when no SAM checkpoint is
   configured. Never silent: the method is in the output manifest and logged as a warning.
 
 Output, written atomically under ``out_dir``::
@@ -26,19 +26,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationInfo, field_validator
 from tqdm import tqdm
 
-from tasks.fallback_masks import FALLBACKS, FallbackSettings, motion_masks
-from tasks.ingest import read_clip_manifest
-from tasks.io import atomic_dir, load_clip, write_json
-from tasks.manifest import BadInput
-from tasks.params import ConfigError, StageConfig
-from tasks.propagate import FirstFramePrompt, LostRule, flag_lost, iou
-from tasks.visualize import contact_sheet
+from tasks.common.geometry import frame_ious
+from tasks.common.io import BadInput, atomic_dir, load_clip, parse_numbers, write_json, write_rgb_png
+from tasks.common.params import ConfigError, StageConfig
+from tasks.common.visualize import contact_sheet
+from tasks.contract import read_clip_manifest
+from tasks.segment.fallback import FALLBACKS, FallbackSettings, motion_masks
+from tasks.segment.propagate import FirstFramePrompt, LostRule, flag_lost
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,8 @@ class MasksConfig(StageConfig):
     out_dir: str = "data/masks"
     metrics: str = "metrics/masks.json"
     method: Literal["auto", "sam", "fallback"] = Field(
-        "auto", description="auto: SAM when sam_checkpoint is set, else the fallback (logged)")
+        "auto", description="auto: SAM when sam_checkpoint is set, else the fallback (logged)"
+    )
     sam_checkpoint: str | None = Field(None, validate_default=True, description="local SAM state-dict file")
     sam_model_type: Literal["vit_b", "vit_l", "vit_h", "tiny"] = "vit_b"
     sam_device: str = "cpu"
@@ -71,8 +71,10 @@ class MasksConfig(StageConfig):
     @classmethod
     def _checkpoint_for_sam(cls, value: str | None, info: ValidationInfo) -> str | None:
         if info.data.get("method") == "sam" and not value:
-            raise ValueError("method 'sam' needs a SAM checkpoint: set masks.sam_checkpoint to a local "
-                             "file, or use method 'auto'/'fallback'")
+            raise ValueError(
+                "method 'sam' needs a SAM checkpoint: set masks.sam_checkpoint to a local "
+                "file, or use method 'auto'/'fallback'"
+            )
         return value or None
 
     def chosen_method(self) -> str:
@@ -83,10 +85,13 @@ class MasksConfig(StageConfig):
 
     def fallback_settings(self) -> FallbackSettings:
         return FallbackSettings(
-            min_contrast=self.fallback_min_contrast, luma_weight=self.fallback_luma_weight,
+            min_contrast=self.fallback_min_contrast,
+            luma_weight=self.fallback_luma_weight,
             background_passes=self.fallback_background_passes,
             min_region_fraction=self.fallback_min_region_fraction,
-            grabcut_iterations=self.grabcut_iterations, box_padding=self.grabcut_box_padding)
+            grabcut_iterations=self.grabcut_iterations,
+            box_padding=self.grabcut_box_padding,
+        )
 
     def lost_rule(self) -> LostRule:
         return LostRule(max_area_ratio=self.lost_max_area_ratio, max_shift=self.lost_max_shift)
@@ -113,8 +118,10 @@ class VideoMasks:
 def check_sam_checkpoint(cfg: MasksConfig) -> None:
     """Fail before any work when a configured checkpoint is not a file (names the param)."""
     if cfg.chosen_method() == "sam" and not Path(cfg.sam_checkpoint).is_file():
-        raise ConfigError(f"masks.sam_checkpoint: '{cfg.sam_checkpoint}' is not a file; give the path of "
-                          "a local SAM checkpoint, or null to use the fallback")
+        raise ConfigError(
+            f"masks.sam_checkpoint: '{cfg.sam_checkpoint}' is not a file; give the path of "
+            "a local SAM checkpoint, or null to use the fallback"
+        )
 
 
 def validate_user_masks(masks: np.ndarray, frames: np.ndarray, where: str, video_id: str) -> np.ndarray:
@@ -126,11 +133,14 @@ def validate_user_masks(masks: np.ndarray, frames: np.ndarray, where: str, video
     if masks.ndim != 3:
         raise BadInput(where, f"user masks must be (frames, height, width), got shape {masks.shape}", video_id)
     if len(masks) != len(frames):
-        raise BadInput(where, f"{len(masks)} user masks for {len(frames)} clip frames (need one per frame)",
-                       video_id)
+        raise BadInput(where, f"{len(masks)} user masks for {len(frames)} clip frames (need one per frame)", video_id)
     if masks.shape[1:] != frames.shape[1:3]:
-        raise BadInput(where, f"user masks are {masks.shape[2]}x{masks.shape[1]}, the clip frames are "
-                              f"{frames.shape[2]}x{frames.shape[1]}", video_id)
+        raise BadInput(
+            where,
+            f"user masks are {masks.shape[2]}x{masks.shape[1]}, the clip frames are "
+            f"{frames.shape[2]}x{frames.shape[1]}",
+            video_id,
+        )
     if masks.dtype != bool and not np.isin(masks, (0, 1)).all():
         raise BadInput(where, "user masks are not binary (values other than 0/1)", video_id)
     masks = masks.astype(bool)
@@ -138,8 +148,11 @@ def validate_user_masks(masks: np.ndarray, frames: np.ndarray, where: str, video
     empty, full = np.flatnonzero(area == 0), np.flatnonzero(area == masks[0].size)
     for bad, what in ((empty, "empty (no foreground)"), (full, "full (no background)")):
         if len(bad):
-            which = "all frames" if len(bad) == len(masks) else f"frame{'s' * (len(bad) > 1)} " + \
-                ", ".join(map(str, bad[:10].tolist()))
+            which = (
+                "all frames"
+                if len(bad) == len(masks)
+                else f"frame{'s' * (len(bad) > 1)} " + ", ".join(map(str, bad[:10].tolist()))
+            )
             raise BadInput(where, f"user mask is {what} in {which}", video_id)
     return masks
 
@@ -150,14 +163,13 @@ def parse_prompt(row: pd.Series, shape: tuple[int, int], where: str):
     vid = row["id"]
     box = points = None
     if str(row.get("box", "")).strip():
-        box = _numbers(row["box"], "box", where, vid)
+        box = parse_numbers(row["box"], "box", where, vid).astype(np.float32)
         if len(box) != 4 or box[2] <= box[0] or box[3] <= box[1]:
             raise BadInput(where, f"box '{row['box']}' must be x0 y0 x1 y1 with x1 > x0, y1 > y0", vid)
         if box[0] < 0 or box[1] < 0 or box[2] > w or box[3] > h:
-            raise BadInput(where, f"box '{row['box']}' lies outside the {w}x{h} clip (boxes are in clip pixels)",
-                           vid)
+            raise BadInput(where, f"box '{row['box']}' lies outside the {w}x{h} clip (boxes are in clip pixels)", vid)
     if str(row.get("points", "")).strip():
-        flat = _numbers(row["points"], "points", where, vid)
+        flat = parse_numbers(row["points"], "points", where, vid).astype(np.float32)
         if len(flat) % 2:
             raise BadInput(where, f"points '{row['points']}' must be x y pairs", vid)
         points = flat.reshape(-1, 2)
@@ -166,20 +178,13 @@ def parse_prompt(row: pd.Series, shape: tuple[int, int], where: str):
     return FirstFramePrompt(box=box, points=points)
 
 
-def _numbers(value, column: str, where: str, vid: str) -> np.ndarray:
-    try:
-        return np.array([float(v) for v in str(value).replace(",", " ").split()], np.float32)
-    except ValueError:
-        raise BadInput(where, f"{column} '{value}' must be numbers", vid) from None
-
-
 # ---------------------------------------------------------------------------------------------
 # the stage
 
 
 def mask_iou(masks: np.ndarray, truth: np.ndarray) -> list[float]:
     """Per-frame IoU of two bool (F, H, W) sequences (a frame where both are empty scores 1)."""
-    return [iou(m, t) for m, t in zip(masks, truth)]
+    return [float(v) for v in frame_ious(masks, truth)[0]]
 
 
 def make_masks(cfg: MasksConfig) -> list[VideoMasks]:
@@ -189,20 +194,28 @@ def make_masks(cfg: MasksConfig) -> list[VideoMasks]:
     method = cfg.chosen_method()
     needs_model = method == "sam" and (clips["mask_source"] != "user").any()
     if method != "sam":
-        log.warning("masks: no SAM checkpoint configured (masks.sam_checkpoint is null), so videos "
-                    "without user masks use the classical fallback '%s'", cfg.fallback)
+        log.warning(
+            "masks: no SAM checkpoint configured (masks.sam_checkpoint is null), so videos "
+            "without user masks use the classical fallback '%s'",
+            cfg.fallback,
+        )
     predictor = _sam_predictor(cfg) if needs_model else None
     results = []
     for _, row in tqdm(clips.iterrows(), total=len(clips), desc="masks", unit="video"):
         results.append(masks_for_video(row, cfg, method, predictor))
         r = results[-1]
-        log.info("masks: %s: method %s, IoU %s, %d lost frames", r.id, r.method,
-                 "n/a" if r.iou is None else f"{r.iou:.3f}", len(r.lost))
+        log.info(
+            "masks: %s: method %s, IoU %s, %d lost frames",
+            r.id,
+            r.method,
+            "n/a" if r.iou is None else f"{r.iou:.3f}",
+            len(r.lost),
+        )
     return results
 
 
 def _sam_predictor(cfg: MasksConfig):
-    from tasks.sam import FramePredictor, load_sam
+    from tasks.segment.sam import FramePredictor, load_sam
 
     return FramePredictor(load_sam(cfg.sam_checkpoint, cfg.sam_model_type, cfg.sam_device))
 
@@ -222,16 +235,21 @@ def masks_for_video(row: pd.Series, cfg: MasksConfig, method: str, predictor=Non
         masks = validate_user_masks(clip["user_masks"], frames, str(path), row["id"])
         bar.update(len(frames))
     elif method == "sam":
-        from tasks.sam import SamSettings, segment_with_sam
+        from tasks.segment.sam import SamSettings, segment_with_sam
 
         settings = SamSettings(
-            points_per_side=cfg.sam_points_per_side, pred_iou_thresh=cfg.sam_pred_iou_thresh,
-            stability_score_thresh=cfg.sam_stability_thresh, max_subject_area=cfg.max_subject_area,
-            box_padding=cfg.box_padding, lost=cfg.lost_rule())
+            points_per_side=cfg.sam_points_per_side,
+            pred_iou_thresh=cfg.sam_pred_iou_thresh,
+            stability_score_thresh=cfg.sam_stability_thresh,
+            max_subject_area=cfg.max_subject_area,
+            box_padding=cfg.box_padding,
+            lost=cfg.lost_rule(),
+        )
         prompt = parse_prompt(row, frames.shape[1:3], str(Path(cfg.clips_dir) / "manifest.csv"))
         motion = motion_masks(frames, cfg.fallback_settings())
-        track = segment_with_sam(predictor, frames, prompt, motion, settings, row["id"],
-                                 on_frame=lambda: bar.update(1))
+        track = segment_with_sam(
+            predictor, frames, prompt, motion, settings, row["id"], on_frame=lambda: bar.update(1)
+        )
         masks, lost, unrecovered = track.masks, track.lost, track.unrecovered
     else:
         box = parse_prompt(row, frames.shape[1:3], str(Path(cfg.clips_dir) / "manifest.csv")).box
@@ -271,8 +289,12 @@ def masks_metrics(results: list[VideoMasks]) -> dict:
         "n_with_truth": len(measured),
         "methods": methods,
         "per_video": {
-            r.id: {"iou": None if r.iou is None else round(r.iou, 4), "method": r.method,
-                   "lost_frames": len(r.lost), "seconds_per_frame": round(r.seconds_per_frame, 4)}
+            r.id: {
+                "iou": None if r.iou is None else round(r.iou, 4),
+                "method": r.method,
+                "lost_frames": len(r.lost),
+                "seconds_per_frame": round(r.seconds_per_frame, 4),
+            }
             for r in results
         },
     }
@@ -288,29 +310,7 @@ def run_masks(cfg: MasksConfig) -> dict:
             np.savez_compressed(out / f"{r.id}.npz", masks=r.masks.astype(bool))
         pd.DataFrame([masks_record(r) for r in results]).to_csv(out / "manifest.csv", index=False)
         sheet = contact_sheet([frames[r.id] for r in results], masks=[r.masks for r in results], max_frames=8)
-        cv2.imwrite(str(out / "preview.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+        write_rgb_png(out / "preview.png", sheet)
     metrics = masks_metrics(results)
     write_json(cfg.metrics, metrics)
     return metrics
-
-
-# ---------------------------------------------------------------------------------------------
-# what later stages call
-
-
-def read_masks(masks_dir: str | Path, video_id: str) -> np.ndarray:
-    """The masks of one video, bool (F, H, W), aligned with its clip's frames."""
-    path = Path(masks_dir) / f"{video_id}.npz"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no masks for video '{video_id}'; run the masks stage first")
-    with np.load(path, allow_pickle=False) as data:
-        return data["masks"].astype(bool)
-
-
-def read_masks_manifest(masks_dir: str | Path) -> pd.DataFrame:
-    """The masks stage's manifest (id, method, n_frames, lost_frames, unrecovered_frames, iou, ...)."""
-    path = Path(masks_dir) / "manifest.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no masks manifest; run the masks stage first")
-    return pd.read_csv(path, dtype={"id": str, "method": str, "lost_frames": str, "unrecovered_frames": str},
-                       keep_default_na=False)

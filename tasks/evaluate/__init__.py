@@ -1,0 +1,1 @@
+"""The ``evaluate`` stage: CLIP text alignment, frame consistency and foreground IoU; report and run history."""

@@ -1,0 +1,1 @@
+"""The ``generate`` stage: videos from the latest checkpoint over mask sequences and prompts."""

@@ -1,0 +1,1 @@
+"""The ``toyworld`` stage: renders the built-in toy dataset (training videos, held-out mask sequences)."""

@@ -1,0 +1,1 @@
+"""The ``train`` stage: few-shot training of the mask-guided video UNet, checkpoints and a validation GIF."""
