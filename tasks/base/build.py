@@ -7,7 +7,7 @@ Output (``cfg.out_dir``, written atomically; float16 safetensors)::
 
     model_index.json  vae/  text_encoder/  tokenizer/  unet/  scheduler/   (StableDiffusionPipeline)
     controlnet/       ControlNetModel (mask -> frame)
-    clip/             open_clip model (evaluation only), see tasks.base.clip.load_toy_clip
+    clip/             open_clip model (evaluation only), see tasks.common.toy_clip.load_toy_clip
     samples.png       text-to-image and ControlNet samples on held-out prompts
     logs/<model>.csv  training loss per step
     README.md         the parts and how to load them
@@ -408,7 +408,7 @@ text_encoder = CLIPTextModel.from_pretrained("base/toy", subfolder="text_encoder
 tokenizer = AutoTokenizer.from_pretrained("base/toy", subfolder="tokenizer")
 scheduler = DDIMScheduler.from_pretrained("base/toy", subfolder="scheduler")
 controlnet = ControlNetModel.from_pretrained("base/toy", subfolder="controlnet", dtype=torch.float32)
-clip_model, preprocess, clip_tokenizer = tasks.base.clip.load_toy_clip("base/toy/clip")
+clip_model, preprocess, clip_tokenizer = tasks.common.toy_clip.load_toy_clip("base/toy/clip")
 ```
 
 Frames are 64x64 RGB; latents 4x16x16 (`vae.config.scaling_factor` = {report["vae"]["scaling_factor"]});

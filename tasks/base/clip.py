@@ -3,7 +3,7 @@ and their captions, with the word-level toy tokenizer instead of open_clip's 49k
 
 Saved as ``clip/open_clip_config.json`` (``{"model_cfg": ..., "preprocess_cfg": ...}``, the layout
 open_clip's own ``local-dir:`` loader reads), ``clip/open_clip_model.safetensors`` and the tokenizer
-files, so ``load_toy_clip(folder)`` is two open_clip calls.
+files, so ``tasks.common.toy_clip.load_toy_clip(folder)`` is two open_clip calls.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import open_clip
 import torch
 import torch.nn.functional as F
 
-from tasks.common.toy_clip import CONFIG_FILE, MEAN, MODEL_NAME, STD, WEIGHTS_FILE, load_toy_clip  # noqa: F401
+from tasks.common.toy_clip import CONFIG_FILE, MEAN, MODEL_NAME, STD, WEIGHTS_FILE
 
 
 def clip_model_cfg(

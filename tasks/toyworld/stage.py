@@ -1,4 +1,4 @@
-"""The toy world: a seeded renderer of short videos of a coloured shape moving over a textured ground.
+"""The ``toyworld`` stage: the toy world (tasks.common.toy) rendered as a dataset a user would bring.
 
 Each video comes with a prompt ("a red star runs across a sandy plain") and a ground-truth binary
 mask per frame. The renderer writes what a user would bring: mp4 files, mask PNGs and a manifest,

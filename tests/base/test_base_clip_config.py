@@ -18,6 +18,7 @@ from tasks.base.text import tokenize
 from tasks.base.train_loop import lr_at, steps_that_fit, train
 from tasks.common.device import resolve_device
 from tasks.common.params import ConfigError, load_stage_config
+from tasks.common.toy_clip import load_toy_clip
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def tiny_clip(tokenizer):
 def test_toy_clip_saves_and_loads_through_load_toy_clip(tiny_clip, tokenizer, tmp_path, pool):
     model, cfg = tiny_clip
     toy_clip.save_clip(model, cfg, tokenizer, tmp_path)
-    loaded, preprocess, clip_tok = toy_clip.load_toy_clip(tmp_path)
+    loaded, preprocess, clip_tok = load_toy_clip(tmp_path)
     ids = clip_tok(["a red star runs across a sandy plain"])
     assert ids.shape == (1, 16) and ids[0, :2].tolist() == [2, tokenizer.convert_tokens_to_ids("a")]
     from PIL import Image
