@@ -23,7 +23,8 @@ test: $(STAMP)
 
 setup: $(STAMP)
 
-# The paper's Table II on the toy world (trains 4 variants; see README for its wall time).
+# The paper's Table II on the toy world: three trainings (w/o mask, LAMP-like, Tune-A-Video-like; the
+# others reuse the train stage's checkpoint) and seven evaluations; wall time in docs/timings.md.
 ablations: $(STAMP)
 	python -m flows.ablations
 

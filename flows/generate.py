@@ -53,7 +53,7 @@ def generate_flow(
     Args:
         params_path: the params file whose `generate` section holds the defaults.
         prompts: prompts to cross with every sequence; none: each sequence's own prompt.
-        sequences: a sequences manifest (YAML `sequences: [{id, prompt, masks}]`), relative to the
+        sequences: a sequences manifest (YAML `sequences: [{id, prompt, masks}]`) or its folder, relative to the
             project; none: params' `generate.sequences` (the held-out set).
         seeds: one video per seed; none: params' `generate.seeds`.
         out_dir: where the videos go; `{run}` becomes this run's UTC time and name. None: params'
