@@ -1,6 +1,6 @@
 """Training data for the toy world's base models: a seeded in-memory pool of rendered toy frames.
 
-Every frame comes from ``tasks.toyworld.render_video`` (all colours, shapes, grounds and the three
+Every frame comes from ``tasks.common.toy.render_video`` (all colours, shapes, grounds and the three
 motions), with its caption (the scene's prompt) and its ground-truth mask. A few (colour, shape,
 ground) combinations never appear in training: they are the held-out set on which the quality
 figures (VAE PSNR, text-to-image, ControlNet, CLIP zero-shot) are measured, so each figure says how

@@ -7,7 +7,7 @@ speed checks: same modules, same loader, useless weights.
 
 First frame: the manifest's box and/or points when given; otherwise SAM's automatic candidates,
 and the subject is chosen by :func:`choose_subject` (the candidate that overlaps the clip's
-moving region most). Later frames: :func:`tasks.propagate.propagate`.
+moving region most). Later frames: :func:`tasks.segment.propagate.propagate`.
 """
 
 from __future__ import annotations
