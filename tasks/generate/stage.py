@@ -12,6 +12,7 @@ plus ``out_dir/manifest.csv`` over all videos. A video whose ``meta.json`` carri
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
@@ -267,10 +268,27 @@ def job_key(job: Job, masks: np.ndarray, checkpoint: Path, cfg: GenerateConfig, 
     return h.hexdigest()[:16]
 
 
+# A fast tokenizer keeps padding and truncation as state of its Rust backend: counting a prompt's tokens
+# (no padding, no truncation) on one worker thread while encode_prompt pads on another mixes the two
+# ("expected sequence of length 2 ... got 30"). Counting uses a copy of its own, one per tokenizer.
+_COUNTERS: dict[int, object] = {}
+_COUNTERS_LOCK = threading.Lock()
+
+
+def _token_counter(tokenizer):
+    with _COUNTERS_LOCK:
+        if id(tokenizer) not in _COUNTERS:
+            # the original is kept alive beside its copy, so its id cannot be reused by another tokenizer
+            _COUNTERS[id(tokenizer)] = (tokenizer, copy.deepcopy(tokenizer))
+        return _COUNTERS[id(tokenizer)][1]
+
+
 def warn_if_truncated(pipe: MaskVideoPipeline, prompt: str, video_id: str) -> int:
     """Prompts past the text encoder's limit are truncated (as CLIP does): say so. Returns the token count."""
     limit = min(pipe.tokenizer.model_max_length, pipe.text_encoder.config.max_position_embeddings)
-    n_tokens = len(pipe.tokenizer(prompt, truncation=False).input_ids)
+    counter = _token_counter(pipe.tokenizer)
+    with _COUNTERS_LOCK:  # one counting call at a time on the shared copy
+        n_tokens = len(counter(prompt, truncation=False).input_ids)
     if n_tokens > limit:
         log.warning(
             "%s: prompt has %d tokens, the text encoder reads %d; the rest is ignored", video_id, n_tokens, limit

@@ -220,3 +220,33 @@ def test_retrained_checkpoint_of_the_same_size_is_not_taken_for_done(tiny_world,
     assert (ckpt / "trainable.safetensors").stat().st_size == size
     generate(cfg)
     assert not np.array_equal(np.load(tmp_path / "o/heldout-000-s0/frames.npy"), before)
+
+
+def test_counting_prompt_tokens_beside_encoding_on_another_thread(tiny_world, tiny_run):
+    """Mapped videos share one pipeline: counting a prompt's tokens on one worker thread while another
+    thread encodes prompts (padded, truncated) must leave both answers right."""
+    import threading
+
+    from tasks.contract import latest_checkpoint
+    from tasks.generate.stage import load_pipeline, warn_if_truncated
+
+    cfg = tiny_generate_config(tiny_world, tiny_run)
+    pipe, _ = load_pipeline(latest_checkpoint(Path(cfg.checkpoint_dir)), None, "cpu")
+    prompt = "a red star runs across a blue lake"
+    expected = warn_if_truncated(pipe, prompt, "alone")
+    errors, counts = [], []
+
+    def encode():
+        try:
+            for _ in range(300):
+                pipe.encode_prompt([prompt, "a cat"], None)
+        except Exception as err:  # noqa: BLE001 - any failure is the finding
+            errors.append(err)
+
+    worker = threading.Thread(target=encode)
+    worker.start()
+    while worker.is_alive():
+        counts.append(warn_if_truncated(pipe, prompt, "beside"))
+    worker.join()
+    assert not errors, errors[0]
+    assert set(counts) == {expected}
