@@ -65,7 +65,7 @@ def publish_summary(key: str, title: str, data: dict) -> None:
 # retries: transient errors only
 
 
-# Bad input (tasks.manifest.BadInput and tasks.params.ConfigError are ValueErrors), missing files and
+# Bad input (tasks.common.io.BadInput and tasks.common.params.ConfigError are ValueErrors), missing files and
 # timeouts fail at once: running them again gives the same answer, later.
 NEVER_RETRY = (
     ValueError,
@@ -125,13 +125,12 @@ class _OncePerFlowRun(logging.Filter):
 # Prefect warns on every task run with a timeout that runs on a worker thread (mapped videos do): the
 # timeout then lands between Python steps. Said once per run is enough.
 WORKER_THREAD_TIMEOUT_WARNING = _OncePerFlowRun("Timeout of %s seconds configured for this task, but the task is")
+logging.getLogger("prefect.task_runs").addFilter(WORKER_THREAD_TIMEOUT_WARNING)
 
 
 def timeout_from_env(name: str, default_s: float) -> float | None:
     """A task timeout in seconds from ``$name`` (``0`` turns it off); read when the flow module loads."""
     value = float(os.environ.get(name, default_s))
-    if WORKER_THREAD_TIMEOUT_WARNING not in logging.getLogger("prefect.task_runs").filters:
-        logging.getLogger("prefect.task_runs").addFilter(WORKER_THREAD_TIMEOUT_WARNING)
     return value if value > 0 else None
 
 
