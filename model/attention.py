@@ -106,6 +106,36 @@ def _norm_qk(attn, query: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor
     return query, key
 
 
+def _attend(query, key, value, attn_mask=None, slice_size: int | str | None = None) -> torch.Tensor:
+    """SDPA over ``(b, heads, n, d)``; with ``slice_size``, that many of the ``b x heads`` rows at a time
+    (attention slicing: the score matrix of one slice lives at once; ``"auto"`` = half the heads)."""
+    if slice_size is None:
+        return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=0.0)
+    b, heads = query.shape[:2]
+    rows = max(1, heads // 2) if slice_size == "auto" else int(slice_size)
+    q, k, v = (x.reshape(b * heads, *x.shape[2:]) for x in (query, key, value))
+    m = None
+    if attn_mask is not None:
+        m = attn_mask.expand(b, heads, *attn_mask.shape[2:]).reshape(b * heads, -1, k.shape[1])
+    out = torch.cat(
+        [
+            F.scaled_dot_product_attention(
+                q[i : i + rows], k[i : i + rows], v[i : i + rows], attn_mask=None if m is None else m[i : i + rows]
+            )
+            for i in range(0, b * heads, rows)
+        ]
+    )
+    return out.view(b, heads, *out.shape[1:])
+
+
+def set_attention_slice(module: nn.Module, slice_size: int | str | None) -> None:
+    """Attention slicing for every video processor under ``module`` (None turns it off)."""
+    for sub in module.modules():
+        processor = getattr(sub, "processor", None)
+        if isinstance(processor, (SpatialSelfAttnProcessor, MaskCrossAttnProcessor)):
+            processor.slice_size = slice_size
+
+
 class SpatialSelfAttnProcessor:
     """Spatial self-attention across the frames of a video.
 
@@ -120,6 +150,7 @@ class SpatialSelfAttnProcessor:
         if mode not in SELF_ATTENTION_MODES:
             raise ValueError(f"self-attention mode must be one of {SELF_ATTENTION_MODES}, got {mode!r}")
         self.mode = mode
+        self.slice_size: int | str | None = None  # attention slicing (set_attention_slice)
 
     def __call__(
         self,
@@ -168,7 +199,7 @@ class SpatialSelfAttnProcessor:
 
         query, key, value = (_split_heads(x, heads) for x in (query, key, value))
         query, key = _norm_qk(attn, query, key)
-        out = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)
+        out = _attend(query, key, value, slice_size=self.slice_size)
         out = _merge_heads(out).reshape(bf, n, inner).to(query.dtype)
         return _project_out(attn, out, hidden_states)
 
@@ -210,6 +241,7 @@ class MaskCrossAttnProcessor(nn.Module):
     def __init__(self, channels: int | None, hidden_channels: int = 32):
         super().__init__()
         self.mask_branch = None if channels is None else build_mask_branch(channels, hidden_channels)
+        self.slice_size: int | str | None = None  # attention slicing (set_attention_slice)
 
     def mask_term(self, attn, video: VideoContext, num_tokens: int, dtype: torch.dtype) -> torch.Tensor:
         """``M = W^Q m`` for every token: ``(B*F, N, inner)``."""
@@ -243,5 +275,5 @@ class MaskCrossAttnProcessor(nn.Module):
 
         query, key, value = (_split_heads(x, attn.heads) for x in (query, key, value))
         query, key = _norm_qk(attn, query, key)
-        out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=0.0)
+        out = _attend(query, key, value, attention_mask, self.slice_size)
         return _project_out(attn, _merge_heads(out).to(query.dtype), hidden_states)

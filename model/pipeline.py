@@ -13,18 +13,24 @@ Usage::
 
     pipe = MaskVideoPipeline(vae, text_encoder, tokenizer, video_unet, DDIMScheduler(...),
                              base_unet=unet2d, controlnet=controlnet)
-    frames = pipe("a horse runs on the grass", masks, generator=torch.Generator().manual_seed(0))
+    frames = pipe("a horse runs on the grass", masks, generator=torch.Generator().manual_seed(0)).frames
     # frames: np.uint8 (F, H, W, 3)
+
+Memory switches as in diffusers: ``enable_vae_slicing``, ``enable_vae_tiling``,
+``enable_attention_slicing`` and ``enable_model_cpu_offload``; none changes the result beyond float
+rounding (tests/model/test_pipeline.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from model.attention import set_attention_slice
+from model.conditioning import ControlNetCondition
 from model.sampling import adain as adain_match
 from model.sampling import lowfreq_from_first, motion_windows, randn
 from model.sampling import shared_noise as mix_shared_noise
@@ -65,6 +71,18 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
     return images.permute(0, 2, 3, 1).cpu().numpy()
 
 
+@dataclass
+class MaskVideoOutput:
+    """What a call returns (``return_dict=True``).
+
+    Args:
+        frames: np.uint8 ``(F, H, W, 3)`` for one prompt string and 3-D masks, else ``(B, F, H, W, 3)``;
+            with ``output_type="latent"`` the video latents ``(B, C, F, h, w)``.
+    """
+
+    frames: np.ndarray | torch.Tensor
+
+
 class MaskVideoPipeline:
     """Mask-guided, first-frame-conditioned video generation.
 
@@ -77,9 +95,21 @@ class MaskVideoPipeline:
         base_unet: the pretrained 2-D ``UNet2DConditionModel`` that makes frame 1 (with or without
             ``controlnet``). Not needed when every call passes ``first_frame``.
         controlnet: a diffusers ``ControlNetModel`` over ``base_unet``, conditioned on a mask.
+        controlnet_condition: how the first mask is drawn for that ControlNet
+            (``model.conditioning``): white on black by default, the toy mask ControlNet's input.
     """
 
-    def __init__(self, vae, text_encoder, tokenizer, video_unet, scheduler, base_unet=None, controlnet=None):
+    def __init__(
+        self,
+        vae,
+        text_encoder,
+        tokenizer,
+        video_unet,
+        scheduler,
+        base_unet=None,
+        controlnet=None,
+        controlnet_condition: ControlNetCondition | None = None,
+    ):
         self.vae = vae
         self.text_encoder = text_encoder
         self.tokenizer = tokenizer
@@ -87,6 +117,7 @@ class MaskVideoPipeline:
         self.scheduler = scheduler
         self.base_unet = base_unet
         self.controlnet = controlnet
+        self.controlnet_condition = controlnet_condition or ControlNetCondition()
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
 
     # ---- memory / device switches, as diffusers users expect them ---------------------------------
@@ -98,13 +129,47 @@ class MaskVideoPipeline:
                 module.to(device) if dtype is None else module.to(device=device, dtype=dtype)
         return self
 
+    def modules(self) -> list:
+        return [
+            m for m in (self.text_encoder, self.controlnet, self.base_unet, self.video_unet, self.vae) if m is not None
+        ]
+
     def enable_vae_slicing(self) -> None:
         """Decode/encode one frame at a time: peak VAE memory no longer grows with frames."""
         self.vae.enable_slicing()
 
+    def enable_vae_tiling(self) -> None:
+        """Decode/encode large frames in overlapping tiles (diffusers' ``AutoencoderKL`` tiling)."""
+        self.vae.enable_tiling()
+
+    def enable_attention_slicing(self, slice_size: int | str | None = "auto") -> None:
+        """Attention in slices of the (batch x heads) axis: lower peak memory, a little slower.
+
+        ``"auto"``: two slices of heads; an int: that many (batch x heads) rows at a time; None: off.
+        Applies to the video UNet's own processors and to the 2-D UNet and ControlNet of frame 1.
+        """
+        set_attention_slice(self.video_unet, slice_size)
+        for module in (self.base_unet, self.controlnet):
+            if module is not None and slice_size is None:
+                module.set_default_attn_processor()
+            elif module is not None:
+                module.set_attention_slice(slice_size)
+
+    def enable_model_cpu_offload(self, device: str | torch.device = "cuda") -> None:
+        """Keep every network on the CPU and move each to ``device`` only while it runs (accelerate's
+        hooks, in the order the networks are used): GPU memory holds one network at a time."""
+        from accelerate import cpu_offload_with_hook
+
+        hook = None
+        for module in self.modules():
+            module.to("cpu")
+            _, hook = cpu_offload_with_hook(module, torch.device(device), prev_module_hook=hook)
+        self._execution_device = torch.device(device)
+
     @property
     def device(self) -> torch.device:
-        return self.video_unet.device
+        """Where the latents live: the offload device when CPU offload is on, else the video UNet's."""
+        return getattr(self, "_execution_device", None) or self.video_unet.device
 
     @property
     def dtype(self) -> torch.dtype:
@@ -186,13 +251,7 @@ class MaskVideoPipeline:
         noise = randn(shape, generator, self.device, self.dtype)
         residuals = {}
         if source == "controlnet":
-            cn_factor = 2 ** (len(self.controlnet.config.conditioning_embedding_out_channels) - 1)
-            cond = F.interpolate(
-                first_masks[:, None].float(),
-                size=(latent_size[0] * cn_factor, latent_size[1] * cn_factor),
-                mode="nearest",
-            )
-            cond = cond.expand(-1, self.controlnet.config.conditioning_channels, -1, -1).to(self.device, self.dtype)
+            cond = self.controlnet_image(first_masks, latent_size)
             cond = torch.cat([cond, cond]) if guided else cond
 
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
@@ -216,6 +275,19 @@ class MaskVideoPipeline:
                 pred = uncond + guidance_scale * (cond_pred - uncond)
             latents = self.scheduler.step(pred, t, latents).prev_sample
         return self.decode_images(latents), noise
+
+    def controlnet_image(self, first_masks: torch.Tensor, latent_size: tuple[int, int]) -> torch.Tensor:
+        """The ControlNet's input ``(B, C, H, W)``: the first masks drawn by ``controlnet_condition`` at
+        the size the ControlNet's conditioning embedding maps onto the latents."""
+        cn_factor = 2 ** (len(self.controlnet.config.conditioning_embedding_out_channels) - 1)
+        size = (latent_size[0] * cn_factor, latent_size[1] * cn_factor)
+        image = self.controlnet_condition(first_masks.float(), size)
+        channels = self.controlnet.config.conditioning_channels
+        if image.shape[1] != channels:
+            if self.controlnet_condition.kind == "seg":
+                raise ValueError(f"a seg condition is RGB; this ControlNet takes {channels} channel(s)")
+            image = image[:, :1].expand(-1, channels, -1, -1)
+        return image.to(self.device, self.dtype)
 
     # ---- frames 2..n ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -312,6 +384,7 @@ class MaskVideoPipeline:
         generator: torch.Generator | None = None,
         callback: Callable[[dict], None] | None = None,
         output_type: str = "uint8",
+        return_dict: bool = True,
     ):
         """Generate a video that follows ``masks``.
 
@@ -347,6 +420,7 @@ class MaskVideoPipeline:
                 else ``(B, F, H, W, 3)``; ``latent`` -> the video latents ``(B, C, F, h, w)``.
                 Every output frame is decoded from the latents, frame 1 included (``D(E(v_1))``,
                 not the given first frame itself), so all frames went through the same VAE.
+            return_dict: True -> ``MaskVideoOutput``; False -> the frames (or latents) themselves.
         """
         if output_type not in ("uint8", "latent"):
             raise ValueError(f"output_type must be 'uint8' or 'latent', got {output_type!r}")
@@ -435,6 +509,8 @@ class MaskVideoPipeline:
             first_latent = self.encode_images(self.decode_images(latents[:, :, -1]))
             del latents, noise, fresh
         if output_type == "latent":
-            return torch.cat(latents_out, dim=2)
-        video = np.concatenate(frames, axis=1)
-        return video[0] if single else video
+            video = torch.cat(latents_out, dim=2)
+        else:
+            video = np.concatenate(frames, axis=1)
+            video = video[0] if single else video
+        return MaskVideoOutput(video) if return_dict else video

@@ -1,20 +1,39 @@
 """Load a Stable-Diffusion-layout folder of local weights: the toy world's base or SD1.4 itself.
 
     <folder>/vae/ text_encoder/ tokenizer/ unet/ scheduler/ [controlnet/]
+    (an SD1.4 download also holds model_index.json, safety_checker/ and feature_extractor/: unused)
 
-Only local folders are read (``HF_HUB_OFFLINE=1``); a missing part is an error naming the setting
-that pointed at the folder.
+Only local folders are read (``HF_HUB_OFFLINE=1``); a missing part or weights file is an error
+naming the setting that pointed at the folder, raised before anything large is loaded.
+
+Weights come as fp32 files or as ``*.fp16.safetensors`` variants (SD1.4's download has both; many
+copies only the latter). ``variant="auto"`` takes the fp32 files when present, else the fp16 ones;
+either way every module is cast to fp32 here (the caller casts for mixed precision).
+
+Schedulers: SD1.4 ships a ``PNDMScheduler`` config. Training uses DDPM and sampling DDIM over the
+same betas (``scaled_linear``, 0.00085 to 0.012, 1000 steps) read from that config; PNDM-only keys
+(``skip_prk_steps``) are ignored.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 from transformers import AutoTokenizer, CLIPTextModel
 
 PARTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
+Variant = Literal["auto", "fp32", "fp16"]
+
+# fp32 weight file names as diffusers (models) and transformers (the text encoder) save them
+FP32_FILES = (
+    "diffusion_pytorch_model.safetensors",
+    "diffusion_pytorch_model.bin",
+    "model.safetensors",
+    "pytorch_model.bin",
+)
 
 
 @dataclass
@@ -41,28 +60,73 @@ def check_base_folder(folder: str | Path, setting: str) -> Path:
     return folder
 
 
+def weights_variant(part: Path, setting: str, variant: Variant = "auto") -> str | None:
+    """The ``variant`` argument of ``from_pretrained`` for the weights in ``part``: None (fp32 files) or
+    ``"fp16"``. Raises FileNotFoundError naming ``setting`` when the asked-for files are not there."""
+    names = {p.name for p in part.iterdir()} if part.is_dir() else set()
+    has_fp32 = any(n in names for n in FP32_FILES)
+    has_fp16 = any(n.endswith((".fp16.safetensors", ".fp16.bin")) for n in names)
+    if variant in ("fp32", "auto") and has_fp32:
+        return None
+    if variant in ("fp16", "auto") and has_fp16:
+        return "fp16"
+    wanted = {"fp32": "fp32 weights", "fp16": "*.fp16.safetensors weights", "auto": "weights (fp32 or fp16)"}[variant]
+    found = ", ".join(sorted(names)) or "nothing"
+    raise FileNotFoundError(f"{setting}: '{part}' holds no {wanted} (found: {found})")
+
+
+def check_controlnet_folder(folder: str | Path, setting: str, variant: Variant = "auto") -> Path:
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{setting}: '{folder}' is not a ControlNet folder (no config.json)")
+    weights_variant(folder, setting, variant)
+    return folder
+
+
+def _frozen(module):
+    return module.float().eval().requires_grad_(False)
+
+
+def load_unet(folder: Path, setting: str, variant: Variant = "auto") -> UNet2DConditionModel:
+    part = folder / "unet"
+    return _frozen(UNet2DConditionModel.from_pretrained(part, variant=weights_variant(part, setting, variant)))
+
+
+def load_controlnet(folder: str | Path, setting: str, variant: Variant = "auto") -> ControlNetModel:
+    folder = check_controlnet_folder(folder, setting, variant)
+    return _frozen(ControlNetModel.from_pretrained(folder, variant=weights_variant(folder, setting, variant)))
+
+
 def load_base(
     folder: str | Path,
     setting: str = "base_dir",
     controlnet_dir: str | Path | None = None,
     with_controlnet: bool = True,
+    variant: Variant = "auto",
+    controlnet_setting: str = "controlnet_dir",
 ) -> BaseComponents:
-    """Load every part, frozen and in eval mode (fp32: the caller casts for mixed precision).
+    """Load every part, frozen and in eval mode, in fp32.
 
-    ``controlnet_dir`` overrides ``<folder>/controlnet`` (SD1.4 keeps its ControlNet elsewhere).
+    ``controlnet_dir`` overrides ``<folder>/controlnet`` (SD1.4 keeps its ControlNet elsewhere); when
+    given it must be a ControlNet folder (an error naming ``controlnet_setting`` otherwise). Every
+    weights file is checked before the first one is read, so a typo fails in seconds.
     """
     folder = check_base_folder(folder, setting)
-    vae = AutoencoderKL.from_pretrained(folder / "vae")
-    text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder")
+    variants = {part: weights_variant(folder / part, setting, variant) for part in ("vae", "text_encoder", "unet")}
+    cn_folder, cn_setting = None, controlnet_setting
+    if with_controlnet and controlnet_dir:
+        cn_folder = check_controlnet_folder(controlnet_dir, cn_setting, variant)
+    elif with_controlnet and (folder / "controlnet").is_dir():
+        cn_folder, cn_setting = check_controlnet_folder(folder / "controlnet", setting, variant), setting
+
+    vae = _frozen(AutoencoderKL.from_pretrained(folder / "vae", variant=variants["vae"]))
+    text_encoder = _frozen(CLIPTextModel.from_pretrained(folder / "text_encoder", variant=variants["text_encoder"]))
     tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer")
-    unet = UNet2DConditionModel.from_pretrained(folder / "unet")
+    unet = _frozen(UNet2DConditionModel.from_pretrained(folder / "unet", variant=variants["unet"]))
     train_scheduler = DDPMScheduler.from_pretrained(folder / "scheduler")
     # DDIM warns unless steps_offset=1 (SD's value); derive it from the same schedule
     sample_scheduler = DDIMScheduler.from_config(train_scheduler.config, steps_offset=1)
     controlnet = None
-    cn_folder = Path(controlnet_dir) if controlnet_dir else folder / "controlnet"
-    if with_controlnet and cn_folder.is_dir():
-        controlnet = ControlNetModel.from_pretrained(cn_folder).float().eval().requires_grad_(False)
-    for module in (vae, text_encoder, unet):
-        module.float().eval().requires_grad_(False)
+    if cn_folder is not None:
+        controlnet = load_controlnet(cn_folder, cn_setting, variant)
     return BaseComponents(vae, text_encoder, tokenizer, unet, train_scheduler, sample_scheduler, controlnet)

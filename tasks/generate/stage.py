@@ -333,7 +333,7 @@ def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None)
         mask_guidance_scale=cfg.mask_guidance_scale,
         generator=torch.Generator().manual_seed(job.seed),
         callback=progress,
-    )
+    ).frames
     seconds = time.perf_counter() - t0
     log.info("%s: %d frames in %.1f s", job.video_id, len(frames), seconds)
     # meta.json and the manifest are cached outputs: only what the same inputs always give, no timings

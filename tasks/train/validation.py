@@ -62,7 +62,7 @@ def validation_gif(
         window=window,
         first_frame_source="controlnet" if frame1.controlnet is not None else "text",
         generator=torch.Generator().manual_seed(seed),
-    )
+    ).frames
     pipe.video_unet.train(was_training)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_gif(path, np.stack([outline_mask(f, m) for f, m in zip(frames, masks)]), fps)

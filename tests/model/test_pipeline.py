@@ -215,7 +215,7 @@ def test_three_chunk_video_starts_each_chunk_from_the_previous_last_frame(pipe):
         generator=gen(3),
         callback=keep_final,
         output_type="latent",
-    )
+    ).frames
     assert [list(w) for w in motion_windows(7, 3)] == [[0, 1, 2], [2, 3, 4], [4, 5, 6]]
     assert len(spy.calls) == 3 * STEPS and video.shape == (1, 4, 7, LATENT_SIZE, LATENT_SIZE)
     for k in range(3):
@@ -265,11 +265,11 @@ def test_every_chunk_takes_its_low_frequencies_from_the_videos_frame_1(pipe):
 def test_uint8_output_is_seeded_and_ablations_change_it(pipe):
     masks = moving_square(3)
     kwargs = dict(first_frame=first_frame_image(), num_inference_steps=STEPS, guidance_scale=2.0)
-    a = pipe("a red ball", masks, generator=gen(4), **kwargs)
-    b = pipe("a red ball", masks, generator=gen(4), **kwargs)
+    a = pipe("a red ball", masks, generator=gen(4), **kwargs).frames
+    b = pipe("a red ball", masks, generator=gen(4), **kwargs).frames
     assert a.dtype == np.uint8 and a.shape == (3, IMAGE_SIZE, IMAGE_SIZE, 3)
     np.testing.assert_array_equal(a, b)
-    no_mask = pipe("a red ball", masks, generator=gen(4), use_masks=False, **kwargs)
+    no_mask = pipe("a red ball", masks, generator=gen(4), use_masks=False, **kwargs).frames
     assert np.abs(a.astype(int) - no_mask.astype(int)).max() > 0
     batch = pipe(
         ["a red ball", "a blue box"],
@@ -277,7 +277,7 @@ def test_uint8_output_is_seeded_and_ablations_change_it(pipe):
         generator=gen(4),
         first_frame=np.stack([first_frame_image(0), first_frame_image(1)]),
         num_inference_steps=STEPS,
-    )
+    ).frames
     assert batch.shape == (2, 3, IMAGE_SIZE, IMAGE_SIZE, 3)
 
 
@@ -294,7 +294,7 @@ def test_video_guidance_scale_guides_frames_2_to_n_alone(pipe):
             generator=gen(6),
             output_type="latent",
             **kw,
-        )
+        ).frames
 
     both = run(3.0, None)
     torch.testing.assert_close(run(3.0, 3.0), both, atol=0, rtol=0)  # None = the frame-1 scale
@@ -352,7 +352,7 @@ def test_mask_guidance_off_is_the_plain_sampler(pipe):
             generator=gen(2),
             output_type="latent",
             **kw,
-        )
+        ).frames
 
     torch.testing.assert_close(run(mask_guidance_scale=0.0), run(), atol=0, rtol=0)
     assert (run(mask_guidance_scale=2.0)[:, :, 1:] - run()[:, :, 1:]).abs().max() > 1e-4
@@ -369,7 +369,7 @@ def test_adain_matches_frame_statistics(pipe):
         adain_start=0.0,
         generator=gen(5),
         output_type="latent",
-    )
+    ).frames
     first, rest = latents[:, :, 0], latents[:, :, 1:]
     torch.testing.assert_close(
         rest.mean((-2, -1)), first.mean((-2, -1))[:, :, None].expand(-1, -1, 2), atol=1e-4, rtol=0
@@ -387,18 +387,58 @@ def test_missing_pieces_are_clear_errors(pipe):
     pipe.controlnet = None
     with pytest.raises(ValueError, match="controlnet"):
         pipe("a red ball", moving_square(3), num_inference_steps=1)
-    frames = pipe("a red ball", moving_square(3), first_frame_source="text", num_inference_steps=1, generator=gen())
+    frames = pipe(
+        "a red ball", moving_square(3), first_frame_source="text", num_inference_steps=1, generator=gen()
+    ).frames
     assert frames.shape == (3, IMAGE_SIZE, IMAGE_SIZE, 3)
 
 
 def test_memory_switches_keep_results(pipe):
     masks, frame = moving_square(3), first_frame_image()
     kwargs = dict(first_frame=frame, num_inference_steps=2, guidance_scale=2.0)
-    ref = pipe("a red ball", masks, generator=gen(6), **kwargs)
+    ref = pipe("a red ball", masks, generator=gen(6), **kwargs).frames
     pipe.enable_vae_slicing()  # one frame at a time through the VAE: same numbers up to float rounding
-    sliced = pipe("a red ball", masks, generator=gen(6), **kwargs)
+    sliced = pipe("a red ball", masks, generator=gen(6), **kwargs).frames
     assert np.abs(sliced.astype(int) - ref.astype(int)).max() <= 1
     pipe.to(dtype=torch.bfloat16)
     assert pipe.dtype == torch.bfloat16
-    low = pipe("a red ball", masks, generator=gen(6), **kwargs)
+    low = pipe("a red ball", masks, generator=gen(6), **kwargs).frames
     assert low.dtype == np.uint8 and np.abs(low.astype(int) - ref.astype(int)).mean() < 20  # bf16 rounding only
+
+
+def test_attention_slicing_and_cpu_offload_keep_results(pipe):
+    masks = moving_square(3)
+    kwargs = dict(num_inference_steps=2, guidance_scale=2.0, output_type="latent")
+    ref = pipe("a red ball", masks, generator=gen(7), **kwargs).frames
+    pipe.enable_attention_slicing(1)  # one (batch x head) row at a time, in every UNet
+    sliced = pipe("a red ball", masks, generator=gen(7), **kwargs).frames
+    torch.testing.assert_close(sliced, ref, rtol=1e-4, atol=1e-5)
+    pipe.enable_attention_slicing(None)
+    pipe.enable_vae_tiling()
+    pipe.enable_model_cpu_offload("cpu")  # the hooks only; on this machine the execution device is the CPU
+    offloaded = pipe("a red ball", masks, generator=gen(7), **kwargs).frames
+    torch.testing.assert_close(offloaded, ref, rtol=1e-4, atol=1e-5)
+    assert all(hasattr(m, "_hf_hook") for m in pipe.modules())
+
+
+def test_return_dict_false_gives_the_frames_themselves(pipe):
+    masks = moving_square(3)
+    out = pipe("a red ball", masks, num_inference_steps=1, generator=gen(8))
+    frames = pipe("a red ball", masks, num_inference_steps=1, generator=gen(8), return_dict=False)
+    assert isinstance(frames, np.ndarray) and np.array_equal(out.frames, frames)
+
+
+def test_the_controlnet_sees_the_first_mask_as_its_condition_draws_it(pipe):
+    from model.conditioning import ControlNetCondition, outline
+
+    seen = []
+    pipe.controlnet.register_forward_pre_hook(lambda m, args, kw: seen.append(kw["controlnet_cond"]), with_kwargs=True)
+    masks = moving_square(3)
+    pipe("a red ball", masks, num_inference_steps=1, guidance_scale=1.0, generator=gen(9))
+    pipe.controlnet_condition = ControlNetCondition("scribble", stroke=0.1)
+    pipe("a red ball", masks, num_inference_steps=1, guidance_scale=1.0, generator=gen(9))
+    white, scribble = seen
+    inside = torch.nn.functional.interpolate(torch.as_tensor(masks[:1, None]).float(), size=white.shape[-2:])
+    assert torch.equal(white, inside.expand_as(white))
+    width = round(0.1 * white.shape[-1])
+    assert torch.equal(scribble, outline(inside, width).expand_as(white)) and 0 < scribble.sum() < white.sum()
