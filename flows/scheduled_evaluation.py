@@ -31,9 +31,8 @@ append_history_task = task(
 # The settings that change what an evaluation measures; paths are left out (each run has its own).
 GENERATE_KEY_FIELDS = SAMPLER_FIELDS | {"prompts", "seeds", "fps"}
 EVALUATE_KEY_FIELDS = {
-    "clip_dir",
+    "clip_weights",
     "clip_model",
-    "clip_checkpoint",
     "segmenter",
     "sam_checkpoint",
     "sam_model_type",

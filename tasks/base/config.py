@@ -108,8 +108,8 @@ class QualityConfig(StageConfig):
 class Sd14Config(StageConfig):
     sd14_dir: str | None = None
     controlnet_dir: str | None = None
-    clip_model: str | None = Field(None, description="open_clip architecture name, e.g. ViT-B-32")
-    clip_checkpoint: str | None = None
+    clip_model: str | None = Field(None, description="open_clip architecture name, e.g. ViT-L-14-quickgelu")
+    clip_weights: str | None = Field(None, description="local open_clip weights for clip_model")
 
 
 class BaseConfig(StageConfig):

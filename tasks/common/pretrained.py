@@ -22,7 +22,11 @@ from pathlib import Path
 from typing import Literal
 
 from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler, DDPMScheduler, UNet2DConditionModel
+from pydantic import Field, field_validator
 from transformers import AutoTokenizer, CLIPTextModel
+
+from model.conditioning import ADE20K_COLOURS, ControlNetCondition
+from tasks.common.params import StageConfig
 
 PARTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
 Variant = Literal["auto", "fp32", "fp16"]
@@ -130,3 +134,29 @@ def load_base(
     if cn_folder is not None:
         controlnet = load_controlnet(cn_folder, cn_setting, variant)
     return BaseComponents(vae, text_encoder, tokenizer, unet, train_scheduler, sample_scheduler, controlnet)
+
+
+class ControlNetSettings(StageConfig):
+    """Which ControlNet makes frame 1 and how it is shown the first mask (a stage config's fields:
+    train's validation sample and generate both make frame 1)."""
+
+    controlnet_dir: str | None = Field(None, description="a diffusers ControlNet folder; null = <base_dir>/controlnet")
+    controlnet_condition: Literal["mask", "seg", "scribble"] = Field(
+        "mask",
+        description=(
+            "mask: white on black (the toy ControlNet) | seg: ADE20K colours (sd-controlnet-seg, "
+            "control_v11p_sd15_seg) | scribble: the outline (sd-controlnet-scribble, control_v11p_sd15_scribble)"
+        ),
+    )
+    seg_object_class: str = Field("person", description="seg: the moving object's ADE20K class")
+    seg_background_class: str | None = Field(None, description="seg: the rest's ADE20K class; null = unlabelled")
+
+    @field_validator("seg_object_class", "seg_background_class")
+    @classmethod
+    def _known_class(cls, name: str | None) -> str | None:
+        if name is not None and name not in ADE20K_COLOURS:
+            raise ValueError(f"unknown ADE20K class {name!r}; one of: {', '.join(sorted(ADE20K_COLOURS))}")
+        return name
+
+    def controlnet_input(self) -> ControlNetCondition:
+        return ControlNetCondition(self.controlnet_condition, self.seg_object_class, self.seg_background_class)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from PIL import Image
 from pydantic import Field
 
+from tasks.common.clip_weights import load_open_clip
 from tasks.common.geometry import frame_ious
 from tasks.common.io import read_mask_pngs, write_json
 from tasks.common.params import StageConfig
@@ -41,9 +42,12 @@ log = logging.getLogger(__name__)
 
 class EvaluateConfig(StageConfig):
     outputs_dir: str = "data/outputs"
-    clip_dir: str = Field("base/toy/clip", description="toy world: the base stage's open_clip folder")
-    clip_model: str | None = Field(None, description="sd14 world: an open_clip architecture, e.g. ViT-L-14")
-    clip_checkpoint: str | None = Field(None, description="sd14 world: local open_clip weights for clip_model")
+    clip_weights: str = Field(
+        "base/toy/clip", description="the toy CLIP folder (clip_model null), or local open_clip weights for clip_model"
+    )
+    clip_model: str | None = Field(
+        None, description="the open_clip architecture of clip_weights, e.g. ViT-L-14-quickgelu; null = toy CLIP"
+    )
     segmenter: Literal["toy", "sam"] = "toy"
     sam_checkpoint: str | None = None
     sam_model_type: Literal["vit_b", "vit_l", "vit_h", "tiny"] = "vit_b"
@@ -152,20 +156,16 @@ class ClipScorer:
 
 def load_clip_scorer(cfg: EvaluateConfig) -> ClipScorer:
     if cfg.clip_model is not None:
-        import open_clip
-
-        if not cfg.clip_checkpoint or not Path(cfg.clip_checkpoint).is_file():
-            raise FileNotFoundError(
-                f"evaluate.clip_checkpoint: '{cfg.clip_checkpoint}' not found "
-                f"(local weights for evaluate.clip_model={cfg.clip_model})"
-            )
-        model, _, preprocess = open_clip.create_model_and_transforms(cfg.clip_model, pretrained=cfg.clip_checkpoint)
-        return ClipScorer(model.eval(), preprocess, open_clip.get_tokenizer(cfg.clip_model))
+        return ClipScorer(
+            *load_open_clip(cfg.clip_model, cfg.clip_weights, "evaluate.clip_model", "evaluate.clip_weights")
+        )
     from tasks.common.toy_clip import load_toy_clip
 
-    if not Path(cfg.clip_dir).is_dir():
-        raise FileNotFoundError(f"evaluate.clip_dir: toy CLIP folder '{cfg.clip_dir}' not found (run the base stage)")
-    return ClipScorer(*load_toy_clip(cfg.clip_dir))
+    if not Path(cfg.clip_weights).is_dir():
+        raise FileNotFoundError(
+            f"evaluate.clip_weights: toy CLIP folder '{cfg.clip_weights}' not found (run the base stage)"
+        )
+    return ClipScorer(*load_toy_clip(cfg.clip_weights))
 
 
 # ---------------------------------------------------------------------------------------------

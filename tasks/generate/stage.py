@@ -32,20 +32,18 @@ import yaml
 from pydantic import Field
 
 from model.pipeline import MaskVideoPipeline
-from model.trainable import load_trainable_state_dict
-from model.video_unet import VideoUNetConfig, inflate_unet
 from tasks.common.device import resolve_device
 from tasks.common.io import atomic_dir, content_digest, read_mask_pngs, write_json, write_mask_pngs, write_rgb_png
-from tasks.common.params import StageConfig
-from tasks.common.pretrained import load_base
+from tasks.common.pretrained import ControlNetSettings
 from tasks.common.video import write_gif, write_mp4
 from tasks.common.visualize import contact_sheet
-from tasks.contract import latest_checkpoint, read_checkpoint, write_outputs_manifest
+from tasks.contract import latest_checkpoint, write_outputs_manifest
+from tasks.generate.pipeline import from_pretrained
 
 log = logging.getLogger(__name__)
 
 
-class GenerateConfig(StageConfig):
+class GenerateConfig(ControlNetSettings):
     checkpoint_dir: str = "data/checkpoints"
     sequences: str = Field(
         "data/raw/toy/heldout",
@@ -81,7 +79,8 @@ class GenerateConfig(StageConfig):
         ),
     )
     window: int | None = Field(None, ge=2, description="frames per chunk; default: the trained window")
-    controlnet_dir: str | None = Field(None, description="default: <base_dir>/controlnet")
+    height: int | None = Field(None, ge=8, description="output height (pixels); null = the masks' height")
+    width: int | None = Field(None, ge=8, description="output width (pixels); null = the masks' width")
     fps: float = Field(8.0, gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
@@ -101,6 +100,11 @@ SAMPLER_FIELDS = {
     "mask_guidance_scale",
     "window",
     "controlnet_dir",
+    "controlnet_condition",
+    "seg_object_class",
+    "seg_background_class",
+    "height",
+    "width",
 }
 
 
@@ -162,8 +166,9 @@ def plan_jobs(cfg: GenerateConfig) -> list[Job]:
     return jobs
 
 
-def read_sequence(job: Job, size: tuple[int, int]) -> np.ndarray:
-    """The job's masks, bool (F, H, W), checked: >= 2 frames, the model's size, never all empty/full."""
+def read_sequence(job: Job, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The job's masks, bool (F, H, W), checked: >= 2 frames, never all empty/full; resized (nearest)
+    to ``size`` (H, W) when given."""
     try:
         masks = read_mask_pngs(job.masks_dir)
     except ValueError as err:
@@ -171,11 +176,9 @@ def read_sequence(job: Job, size: tuple[int, int]) -> np.ndarray:
     where = f"{job.masks_dir} (sequence '{job.sequence}')"
     if len(masks) < 2:
         raise ValueError(f"{where}: {len(masks)} mask frame(s); a video needs at least 2")
-    if masks.shape[1:] != size:
-        raise ValueError(
-            f"{where}: masks are {masks.shape[2]}x{masks.shape[1]}, the model generates "
-            f"{size[1]}x{size[0]}; resize the sequence (tasks.masks.sequences) to that size"
-        )
+    if size is not None and masks.shape[1:] != size:
+        masks = np.stack([cv2.resize(m.astype(np.uint8), size[::-1], interpolation=cv2.INTER_NEAREST) for m in masks])
+        masks = masks.astype(bool)
     for i, m in enumerate(masks):
         if not m.any():
             raise ValueError(f"{where}: frame {i} is all background (an empty mask has no object to follow)")
@@ -207,36 +210,30 @@ def read_first_frame(job: Job, size: tuple[int, int]) -> np.ndarray | None:
 _LOAD_LOCK = threading.Lock()
 
 
-def load_pipeline(checkpoint: Path, controlnet_dir: str | None, device: str) -> tuple[MaskVideoPipeline, dict]:
+def load_pipeline(checkpoint: Path, cfg: GenerateConfig) -> tuple[MaskVideoPipeline, dict]:
     """The trained model, loaded once per process and checkpoint file version."""
     stat = (checkpoint / "trainable.safetensors").stat()
+    condition = cfg.controlnet_input()
     with _LOAD_LOCK:
-        return _load_pipeline(str(checkpoint), stat.st_mtime_ns, stat.st_size, controlnet_dir, device)
+        return _load_pipeline(
+            str(checkpoint), stat.st_mtime_ns, stat.st_size, cfg.controlnet_dir, condition, device_of(cfg)
+        )
 
 
 @functools.lru_cache(maxsize=2)
 def _load_pipeline(
-    checkpoint: str, _mtime: int, _size: int, controlnet_dir: str | None, device: str
+    checkpoint: str, _mtime: int, _size: int, controlnet_dir: str | None, condition, device: str
 ) -> tuple[MaskVideoPipeline, dict]:
-    """Base folder + the checkpoint's trainable weights (the file's mtime/size key the cache)."""
-    weights, config, _ = read_checkpoint(Path(checkpoint))
-    base = load_base(config["base_dir"], f"{checkpoint}/config.json: base_dir", controlnet_dir=controlnet_dir)
-    unet_config = VideoUNetConfig(**config["video_unet"])
-    video_unet = inflate_unet(base.unet, unet_config, copy_unet=True)
-    try:
-        load_trainable_state_dict(video_unet, weights, config["trainable"])
-    except (KeyError, ValueError) as err:
-        raise ValueError(f"checkpoint {checkpoint} does not fit the base {config['base_dir']}: {err}") from None
-    pipe = MaskVideoPipeline(
-        base.vae,
-        base.text_encoder,
-        base.tokenizer,
-        video_unet.eval(),
-        base.sample_scheduler,
-        base_unet=base.unet,
-        controlnet=base.controlnet,
+    """``from_pretrained`` (the file's mtime/size key the cache)."""
+    pipe = from_pretrained(
+        checkpoint,
+        controlnet_dir=controlnet_dir,
+        controlnet_condition=condition,
+        device=device,
+        setting="generate.checkpoint_dir",
+        controlnet_setting="generate.controlnet_dir",
     )
-    return pipe.to(device), config
+    return pipe, pipe.checkpoint_config
 
 
 def resolve_checkpoint(cfg: GenerateConfig) -> Path:
@@ -296,17 +293,50 @@ def warn_if_truncated(pipe: MaskVideoPipeline, prompt: str, video_id: str) -> in
     return n_tokens
 
 
-def output_size(pipe: MaskVideoPipeline) -> tuple[int, int]:
+def native_size(pipe: MaskVideoPipeline) -> tuple[int, int]:
     """(H, W) in pixels the base UNet was trained at (SD1.4: 512x512; the toy world: 64x64)."""
     sample = pipe.base_unet.config.sample_size
     h, w = sample if isinstance(sample, (list, tuple)) else (sample, sample)
     return h * pipe.vae_scale_factor, w * pipe.vae_scale_factor
 
 
+def size_multiple(pipe: MaskVideoPipeline) -> int:
+    """Output sides must divide by this: the VAE's factor times the UNet's downsampling."""
+    return pipe.vae_scale_factor * 2 ** (len(pipe.base_unet.config.block_out_channels) - 1)
+
+
+_SIZE_WARNED: set = set()
+
+
+def output_size(pipe: MaskVideoPipeline, cfg: GenerateConfig, masks_size: tuple[int, int], config: dict):
+    """(H, W) of the video: ``generate.height``/``width``, else the masks' size; checked against the
+    UNet's downsampling, and a warning (once per size) when the base or the training saw other sizes."""
+    size = (cfg.height or masks_size[0], cfg.width or masks_size[1])
+    multiple = size_multiple(pipe)
+    for name, side in zip(("height", "width"), size):
+        if side % multiple:
+            source = f"generate.{name}" if getattr(cfg, name) else f"the masks' {name} (generate.sequences)"
+            raise ValueError(f"{source}: {side} px is not a multiple of {multiple}, which this base model needs")
+    trained = tuple(config["frame_size"]) if config.get("frame_size") else None
+    for what, other in (("the base model was trained at", native_size(pipe)), ("train saw clips of", trained)):
+        if other is not None and other != size and (what, size) not in _SIZE_WARNED:
+            _SIZE_WARNED.add((what, size))
+            log.warning(
+                "generating %dx%d (W x H) but %s %dx%d; set generate.height/width or the masks' size to match",
+                size[1],
+                size[0],
+                what,
+                other[1],
+                other[0],
+            )
+    return size
+
+
 def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None) -> dict:
     """Generate one video (or keep the one already made for the same key); returns its manifest row."""
-    pipe, config = load_pipeline(checkpoint, cfg.controlnet_dir, device_of(cfg))
-    size = output_size(pipe)
+    pipe, config = load_pipeline(checkpoint, cfg)
+    masks = read_sequence(job)
+    size = output_size(pipe, cfg, masks.shape[1:], config)
     masks, first_frame = read_sequence(job, size), read_first_frame(job, size)
     key = job_key(job, masks, checkpoint, cfg, config["base_dir"])
     folder = Path(cfg.out_dir) / job.video_id

@@ -60,6 +60,9 @@ class IngestConfig(StageConfig):
     allow_vfr: bool = Field(False, description="accept variable frame rate; frames are then sampled by time")
     vfr_tolerance: float = Field(0.1, gt=0, description="max relative deviation of frame intervals from median")
     on_bad_input: Literal["fail", "skip"] = "fail"
+    tokenizer: str | None = Field(
+        "base/toy/tokenizer", description="the text encoder's tokenizer folder: prompts it would cut are reported"
+    )
 
     @model_validator(mode="after")
     def _manifest_inside_input_dir(self):
@@ -264,11 +267,37 @@ def _relative(path: Path, root: Path) -> str:
     return str(path.resolve().relative_to(root.resolve().parent))
 
 
+def prompts_cut(rows: list[ManifestRow], tokenizer_dir: str | None) -> dict[str, str]:
+    """Video id -> the words of its prompt past the text encoder's limit (CLIP: 77 tokens with start
+    and end), for each prompt the tokenizer would truncate; a warning names the video and the words.
+    Training and generation truncate as CLIP does; this says so before anything is trained."""
+    if tokenizer_dir is None:
+        return {}
+    if not Path(tokenizer_dir).is_dir():
+        raise FileNotFoundError(f"ingest.tokenizer: tokenizer folder '{tokenizer_dir}' not found")
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    limit, cut = tokenizer.model_max_length, {}
+    for row in rows:
+        ids = tokenizer(row.prompt, truncation=False).input_ids
+        if len(ids) > limit:
+            rest = tokenizer.decode(
+                ids[limit - 1 : -1], skip_special_tokens=True
+            )  # past the kept ones and the end token
+            cut[row.id] = rest
+            log.warning(
+                "%s: prompt has %d tokens, the text encoder reads %d; cut: '%s'", row.id, len(ids), limit, rest
+            )
+    return cut
+
+
 def ingest(cfg: IngestConfig) -> dict:
     """Run the ingest stage. Returns the report; raises BadInput on the first problem when on_bad_input=fail."""
     rows, problems = parse_manifest(cfg.manifest, cfg.data_root)
     if problems and cfg.on_bad_input == "fail":
         raise problems[0]
+    cut = prompts_cut(rows, cfg.tokenizer)
     clips: list[Clip] = []
     for row in tqdm(rows, desc="ingest", unit="video"):
         try:
@@ -284,6 +313,7 @@ def ingest(cfg: IngestConfig) -> dict:
     report = {
         "ingested": [c.row.id for c in clips],
         "skipped": [{"id": p.video_id, "file": p.where, "problem": p.problem} for p in problems],
+        "prompts_cut": cut,
     }
     with atomic_dir(cfg.out_dir) as out:
         for clip in clips:

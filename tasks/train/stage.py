@@ -31,8 +31,7 @@ from model.training import first_frame_loss
 from model.video_unet import VideoUNetConfig, inflate_unet
 from tasks.common.device import resolve_device
 from tasks.common.io import atomic_write_text, content_digest, load_clip, write_json
-from tasks.common.params import StageConfig
-from tasks.common.pretrained import load_base
+from tasks.common.pretrained import ControlNetSettings, Variant, load_base
 from tasks.contract import (
     latest_checkpoint,
     read_checkpoint,
@@ -41,15 +40,20 @@ from tasks.contract import (
     save_checkpoint,
     sweep_partial,
 )
-from tasks.train.validation import validation_gif
+from tasks.train.validation import first_sequence, validation_gif
 
 log = logging.getLogger(__name__)
 
 
-class TrainConfig(StageConfig):
+class TrainConfig(ControlNetSettings):
+    """The few-shot training; the ``controlnet_*`` fields (ControlNetSettings) make the validation sample's frame 1."""
+
     clips_dir: str = "data/clips"
     masks_dir: str = "data/masks"
     base_dir: str = Field("base/toy", description="Stable Diffusion layout folder (toy world or SD1.4)")
+    base_variant: Variant = Field(
+        "auto", description="weights files of base_dir: auto (fp32, else fp16) | fp32 | fp16"
+    )
     out_dir: str = "data/checkpoints"
     metrics: str = "metrics/train.json"
     loss_log: str = "metrics/train_loss.csv"
@@ -151,6 +155,10 @@ BOOKKEEPING = {
     "validation",
     "validation_sequences",
     "validation_steps",
+    "controlnet_dir",
+    "controlnet_condition",
+    "seg_object_class",
+    "seg_background_class",
 }
 
 
@@ -190,6 +198,7 @@ class ClipLatents:
         if masks.shape[:2] != frames.shape[:2]:
             raise ValueError(f"{masks_dir}: masks {masks.shape} do not match clips {frames.shape}")
         self.ids = list(table["id"])
+        self.frame_size = tuple(int(x) for x in frames.shape[2:4])  # (H, W) of the clips
         self.masks = torch.from_numpy(masks).float()
         self.text = pipe.encode_prompt(list(table["prompt"]), None).float()
         self.empty_text = pipe.encode_prompt([""], None).float()[0]
@@ -308,7 +317,9 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     torch.manual_seed(cfg.seed)
     device, autocast_dtype = pick_device(cfg)
     out_dir = Path(cfg.out_dir)
-    base = load_base(cfg.base_dir, "train.base_dir", with_controlnet=False)
+    if cfg.validation:  # a missing validation set fails now, not after the last step
+        first_sequence(cfg.validation_sequences)
+    base = load_base(cfg.base_dir, "train.base_dir", with_controlnet=False, variant=cfg.base_variant)
     video_unet = inflate_unet(base.unet, cfg.video_unet_config(), copy_unet=False)
     counts = set_trainable(video_unet, cfg.trainable)
     log.info("trainable: %s", counts)
@@ -329,11 +340,30 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
         "video_unet": cfg.video_unet_config().to_dict(),
         "trainable": cfg.trainable,
         "base_dir": cfg.base_dir,
+        "base_variant": cfg.base_variant,
         "window": cfg.window,
+        "frame_size": list(data.frame_size),
         "fingerprint": fingerprint,
     }
+
+    def validate(at_step: int) -> float:
+        """Write the validation GIF of ``at_step``; returns its seconds (kept out of steps_per_second)."""
+        started = time.perf_counter()
+        validation_gif(
+            pipe,
+            cfg.base_dir,
+            cfg.validation_sequences,
+            validation_path(cfg, at_step),
+            cfg.validation_steps,
+            cfg.window,
+            cfg.seed,
+            cfg,
+            cfg.base_variant,
+        )
+        return time.perf_counter() - started
+
     video_unet.train()
-    t0, first_step = time.perf_counter(), step
+    t0, first_step, validation_seconds = time.perf_counter(), step, 0.0
     bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step")
     while step < cfg.steps:
         optimizer.zero_grad(set_to_none=True)
@@ -386,18 +416,13 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
             write_loss_log(cfg.loss_log, losses)
         if progress:  # after the checkpoint: a reported step survives a kill if it was a checkpoint step
             progress(step, cfg.steps, total)
-        if cfg.validation and ((cfg.validate_every and step % cfg.validate_every == 0) or step == cfg.steps):
-            validation_gif(
-                pipe,
-                cfg.base_dir,
-                cfg.validation_sequences,
-                out_dir / "validation" / f"step-{step:06d}.gif",
-                cfg.validation_steps,
-                cfg.window,
-                cfg.seed,
-            )
+        if cfg.validation and cfg.validate_every and step % cfg.validate_every == 0 and step < cfg.steps:
+            validation_seconds += validate(step)
     bar.close()
-    elapsed = time.perf_counter() - t0
+    elapsed = time.perf_counter() - t0 - validation_seconds
+    # the last step's GIF, also when a run that had finished training died in it and was resumed
+    if cfg.validation and not validation_path(cfg, cfg.steps).is_file():
+        validate(cfg.steps)
     recent = [loss for _, loss, _ in losses[-20:]]
     metrics = {
         "steps": cfg.steps,
@@ -412,6 +437,10 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     write_loss_log(cfg.loss_log, losses)
     write_json(cfg.metrics, metrics)
     return metrics
+
+
+def validation_path(cfg: TrainConfig, step: int) -> Path:
+    return Path(cfg.out_dir) / "validation" / f"step-{step:06d}.gif"
 
 
 def finished_run(cfg: TrainConfig) -> bool:

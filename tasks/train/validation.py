@@ -1,9 +1,10 @@
 """Validation during training: a short sample on one held-out mask sequence, saved as a GIF.
 
 Sampling while training is what made LAMP's training slow, so it is sparse by default (once, at
-the end) and short (few DDIM steps). Frame 1 comes from the base ControlNet as at generation time
-(plain text-to-image when the base has none); the 2-D UNet is loaded again for it because training
-inflates the base UNet in place.
+the end) and short (few DDIM steps). Frame 1 comes from the ControlNet ``train.controlnet_dir``
+names (else the base folder's own), shown the mask as ``train.controlnet_condition`` says, as at
+generation time; plain text-to-image when there is none. The 2-D UNet is loaded again for it because
+training inflates the base UNet in place.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import yaml
 
 from model.pipeline import MaskVideoPipeline
 from tasks.common.io import read_mask_pngs
-from tasks.common.pretrained import load_base
+from tasks.common.pretrained import ControlNetSettings, load_controlnet, load_unet
 from tasks.common.video import write_gif
 from tasks.common.visualize import outline_mask
 
@@ -26,8 +27,10 @@ def first_sequence(manifest: str | Path) -> tuple[str, np.ndarray]:
     manifest = Path(manifest)
     if not manifest.is_file():
         raise FileNotFoundError(f"train.validation_sequences: '{manifest}' not found")
-    row = yaml.safe_load(manifest.read_text())["sequences"][0]
-    return row["prompt"], read_mask_pngs(manifest.parent / row.get("masks", row["id"]))
+    rows = (yaml.safe_load(manifest.read_text()) or {}).get("sequences") or []
+    if not rows:
+        raise ValueError(f"train.validation_sequences: '{manifest}' lists no sequences")
+    return rows[0]["prompt"], read_mask_pngs(manifest.parent / rows[0].get("masks", rows[0]["id"]))
 
 
 @torch.no_grad()
@@ -39,19 +42,27 @@ def validation_gif(
     steps: int,
     window: int,
     seed: int,
+    controlnet: ControlNetSettings,
+    variant: str = "auto",
     fps: float = 8.0,
 ) -> Path:
     """Sample the sequence with the model being trained; write a GIF with the mask outlined."""
     prompt, masks = first_sequence(manifest)
-    frame1 = load_base(base_dir, "train.base_dir")
+    base = Path(base_dir)
+    unet = load_unet(base, "train.base_dir", variant).to(train_pipe.device)
+    cn_dir, cn_setting = controlnet.controlnet_dir, "train.controlnet_dir"
+    if cn_dir is None and (base / "controlnet").is_dir():
+        cn_dir, cn_setting = base / "controlnet", "train.base_dir"
+    frame1_controlnet = None if cn_dir is None else load_controlnet(cn_dir, cn_setting, variant).to(train_pipe.device)
     pipe = MaskVideoPipeline(
         train_pipe.vae,
         train_pipe.text_encoder,
         train_pipe.tokenizer,
         train_pipe.video_unet,
         train_pipe.scheduler,
-        base_unet=frame1.unet.to(train_pipe.device),
-        controlnet=None if frame1.controlnet is None else frame1.controlnet.to(train_pipe.device),
+        base_unet=unet,
+        controlnet=frame1_controlnet,
+        controlnet_condition=controlnet.controlnet_input(),
     )
     was_training = pipe.video_unet.training
     pipe.video_unet.eval()
@@ -60,7 +71,7 @@ def validation_gif(
         masks,
         num_inference_steps=steps,
         window=window,
-        first_frame_source="controlnet" if frame1.controlnet is not None else "text",
+        first_frame_source="controlnet" if frame1_controlnet is not None else "text",
         generator=torch.Generator().manual_seed(seed),
     ).frames
     pipe.video_unet.train(was_training)

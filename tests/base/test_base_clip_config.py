@@ -192,8 +192,13 @@ def test_sd14_missing_folder_is_named(tmp_path):
 
 
 def test_sd14_unloadable_folder_is_named(tmp_path):
-    with pytest.raises(ConfigError, match="base.sd14.sd14_dir = .*vae/ does not load"):
-        check_sd14(Sd14Config(sd14_dir=str(tmp_path)))
+    (tmp_path / "cn").mkdir()
+    with pytest.raises(ConfigError, match="base.sd14.sd14_dir: .* lacks vae, text_encoder"):
+        check_sd14(Sd14Config(sd14_dir=str(tmp_path), controlnet_dir=str(tmp_path / "cn")))
+    for part in ("vae", "text_encoder", "tokenizer", "unet", "scheduler"):
+        (tmp_path / part).mkdir()
+    with pytest.raises(ConfigError, match="base.sd14.sd14_dir: .*vae' holds no weights"):
+        check_sd14(Sd14Config(sd14_dir=str(tmp_path), controlnet_dir=str(tmp_path / "cn")))
 
 
 def test_base_device_setting_is_checked():

@@ -82,7 +82,7 @@ def test_first_frame_from_the_manifest(tiny_world, tiny_run, tmp_path):
     generate(cfg)
     frames = np.load(tmp_path / "o/s-s0/frames.npy")
     # exactly the pipeline run from that image (the PNG round trip is lossless)
-    pipe, config = load_pipeline(resolve_checkpoint(cfg), None, "cpu")
+    pipe, config = load_pipeline(resolve_checkpoint(cfg), cfg)
     expected = pipe(
         "a red star",
         moving_square(),
@@ -92,7 +92,7 @@ def test_first_frame_from_the_manifest(tiny_world, tiny_run, tmp_path):
         window=4,
         lowfreq_grid=cfg.lowfreq_grid,
         generator=torch.Generator().manual_seed(0),
-    )
+    ).frames
     np.testing.assert_array_equal(frames, expected)
     assert json.loads((tmp_path / "o/s-s0/meta.json").read_text())["first_frame"].endswith("first.png")
     # another picture in the same file (same size) is another video, not a kept one
@@ -154,12 +154,23 @@ def test_all_zero_or_all_one_masks(tiny_world, tiny_run, tmp_path, fill, word):
     )
 
 
-def test_wrong_size_masks(tiny_world, tiny_run, tmp_path):
-    seqs = sequence_set(tmp_path, moving_square(size=48))
+def test_output_size_follows_the_masks_or_the_setting(tiny_world, tiny_run, tmp_path, caplog):
+    # the tiny base: VAE factor 4 x two UNet levels -> sides must divide by 8; trained at 32x32
+    seqs = sequence_set(tmp_path, moving_square(size=36))
     refused(
         tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o")),
-        "masks are 48x48, the model generates 32x32",
+        "the masks' height (generate.sequences): 36 px is not a multiple of 8",
     )
+    refused(
+        tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o"), height=36, width=40),
+        "generate.height: 36 px is not a multiple of 8",
+    )
+    cfg = tiny_generate_config(tiny_world, tiny_run, sequences=seqs, out_dir=str(tmp_path / "o"), height=24, width=40)
+    with caplog.at_level("WARNING"):
+        (row,) = generate(cfg).to_dict("records")
+    frames = np.load(tmp_path / "o" / row["video_id"] / "frames.npy")
+    assert frames.shape[1:] == (24, 40, 3)  # the 36x36 masks resized to 40x24 (W x H)
+    assert "generating 40x24 (W x H) but the base model was trained at 32x32" in caplog.text
 
 
 def test_sequence_shorter_than_two_frames(tiny_world, tiny_run, tmp_path):
@@ -231,7 +242,7 @@ def test_counting_prompt_tokens_beside_encoding_on_another_thread(tiny_world, ti
     from tasks.generate.stage import load_pipeline, warn_if_truncated
 
     cfg = tiny_generate_config(tiny_world, tiny_run)
-    pipe, _ = load_pipeline(latest_checkpoint(Path(cfg.checkpoint_dir)), None, "cpu")
+    pipe, _ = load_pipeline(latest_checkpoint(Path(cfg.checkpoint_dir)), cfg)
     prompt = "a red star runs across a blue lake"
     expected = warn_if_truncated(pipe, prompt, "alone")
     errors, counts = [], []

@@ -20,7 +20,7 @@ def test_clip_matches_source_frames_and_manifest(dataset):
     dataset.add("b")
     cfg = dataset.config(n_frames=6)
     report = ingest(cfg)
-    assert report == {"ingested": ["a", "b"], "skipped": []}
+    assert report == {"ingested": ["a", "b"], "skipped": [], "prompts_cut": {}}
 
     table = read_clip_manifest(cfg.out_dir)
     row = table.set_index("id").loc["a"]
@@ -255,3 +255,20 @@ def test_box_and_points_follow_the_resize_and_crop(dataset):
     row = read_clip_manifest(cfg.out_dir).iloc[0]
     # 80x40 -> scale 0.5 -> 40x20, centre crop drops 10 px on the left
     assert row.box == "5 5 15 15" and row.points == "10 10"
+
+
+def test_prompts_past_the_text_encoders_limit_are_reported_with_what_is_cut(caplog):
+    from types import SimpleNamespace
+
+    from tasks.ingest.stage import prompts_cut
+
+    # the toy tokenizer reads 16 tokens (start + 14 words + end); its words are the toy world's
+    short = SimpleNamespace(id="short", prompt="a red circle runs across a green meadow")
+    words = "a red circle runs across a green meadow and a blue square jumps over a yellow lake"
+    long = SimpleNamespace(id="long", prompt=words)
+    with caplog.at_level("WARNING"):
+        cut = prompts_cut([short, long], "base/toy/tokenizer")
+    assert list(cut) == ["long"]
+    assert cut["long"] == "a yellow lake"  # words 15 to 17: the limit keeps the start token and 14 words
+    assert "long: prompt has 19 tokens, the text encoder reads 16; cut: 'a yellow lake'" in caplog.text
+    assert prompts_cut([long], None) == {}
