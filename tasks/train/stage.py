@@ -31,7 +31,7 @@ from model.training import first_frame_loss
 from model.video_unet import VideoUNetConfig, inflate_unet
 from tasks.common.device import resolve_device
 from tasks.common.io import atomic_write_text, content_digest, load_clip, write_json
-from tasks.common.pretrained import ControlNetSettings, Variant, load_base
+from tasks.common.pretrained import ControlNetSettings, Variant, check_controlnet_folder, load_base
 from tasks.contract import (
     latest_checkpoint,
     read_checkpoint,
@@ -317,8 +317,10 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     torch.manual_seed(cfg.seed)
     device, autocast_dtype = pick_device(cfg)
     out_dir = Path(cfg.out_dir)
-    if cfg.validation:  # a missing validation set fails now, not after the last step
+    if cfg.validation:  # a missing validation set or ControlNet fails now, not after the last step
         first_sequence(cfg.validation_sequences)
+        if cfg.controlnet_dir:
+            check_controlnet_folder(cfg.controlnet_dir, "train.controlnet_dir", cfg.base_variant)
     base = load_base(cfg.base_dir, "train.base_dir", with_controlnet=False, variant=cfg.base_variant)
     video_unet = inflate_unet(base.unet, cfg.video_unet_config(), copy_unet=False)
     counts = set_trainable(video_unet, cfg.trainable)

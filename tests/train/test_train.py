@@ -256,3 +256,63 @@ def test_lr_schedules_follow_their_formulas():
     for bad in (0, 11):
         with pytest.raises(ConfigError, match="decay_steps"):
             validate_config(TrainConfig, {"steps": 10, "lr_schedule": "wsd", "decay_steps": bad}, "params.yaml: train")
+
+
+def test_a_missing_validation_set_fails_before_the_first_step(tiny_world, tmp_path):
+    cfg = tiny_train_config(tiny_world, tmp_path, validation_sequences=str(tmp_path / "nope.yaml"))
+    with pytest.raises(FileNotFoundError, match="train.validation_sequences: '.*nope.yaml' not found"):
+        train(cfg)
+    assert not Path(cfg.out_dir).exists()  # nothing trained, nothing written
+
+
+def test_a_run_that_died_in_its_last_validation_writes_the_gif_when_resumed(tiny_world, tmp_path, monkeypatch):
+    import tasks.train.stage as stage
+
+    cfg = tiny_train_config(tiny_world, tmp_path, steps=2, checkpoint_every=2)
+    real = stage.validation_gif
+
+    def dies(*args, **kwargs):
+        raise RuntimeError("killed while sampling")
+
+    monkeypatch.setattr(stage, "validation_gif", dies)
+    with pytest.raises(RuntimeError, match="killed while sampling"):
+        train(cfg)
+    assert latest_checkpoint(Path(cfg.out_dir)).name == "ckpt-000002"  # training itself had finished
+    calls = []
+    monkeypatch.setattr(stage, "validation_gif", lambda *a, **k: calls.append(a) or real(*a, **k))
+    metrics = train(cfg)
+    assert metrics["resumed_from_step"] == 2 and len(calls) == 1
+    assert (Path(cfg.out_dir) / "validation" / "step-000002.gif").is_file()
+
+
+def test_validation_time_stays_out_of_steps_per_second(tiny_world, tmp_path, monkeypatch):
+    import time as clock
+
+    import tasks.train.stage as stage
+
+    real = stage.validation_gif
+    monkeypatch.setattr(stage, "validation_gif", lambda *a, **k: (clock.sleep(3.0), real(*a, **k))[1])
+    cfg = tiny_train_config(tiny_world, tmp_path, steps=4, checkpoint_every=4, validate_every=2)
+    metrics = train(cfg)
+    # 4 tiny steps take well under a second; one 3-s validation inside the loop would bring it to < 1.4 steps/s
+    assert metrics["steps_per_second"] > 2.0
+
+
+def test_the_validation_sample_takes_frame_1_from_the_configured_controlnet(tiny_world, tmp_path, monkeypatch):
+    import shutil
+
+    import tasks.train.validation as validation
+
+    seen = []
+    real = validation.load_controlnet
+    monkeypatch.setattr(validation, "load_controlnet", lambda folder, *a: seen.append(str(folder)) or real(folder, *a))
+    elsewhere = shutil.copytree(tiny_world / "base" / "controlnet", tmp_path / "my-controlnet")
+    cfg = tiny_train_config(
+        tiny_world, tmp_path, steps=1, controlnet_dir=str(elsewhere), controlnet_condition="scribble"
+    )
+    train(cfg)
+    assert seen == [str(elsewhere)]
+    typo = tiny_train_config(tiny_world, tmp_path / "b", steps=1, controlnet_dir=str(tmp_path / "typo"))
+    with pytest.raises(FileNotFoundError, match="train.controlnet_dir: '.*typo' is not a ControlNet folder"):
+        train(typo)
+    assert not Path(typo.out_dir).exists()  # refused before the first step
