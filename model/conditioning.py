@@ -120,3 +120,16 @@ def outline(masks: torch.Tensor, width: int) -> torch.Tensor:
     outside = F.pad(1 - inside, (width,) * 4, value=1.0)
     eroded = 1 - F.max_pool2d(outside, kernel_size=2 * width + 1, stride=1)
     return inside - eroded
+
+
+def controlnet_image(controlnet, condition: ControlNetCondition, masks: torch.Tensor, latent_size) -> torch.Tensor:
+    """The condition of ``masks`` ``(B, H, W)`` at the size ``controlnet``'s conditioning embedding maps onto
+    latents of ``latent_size``, with as many channels as it takes: ``(B, C, H', W')`` in [0, 1]."""
+    factor = 2 ** (len(controlnet.config.conditioning_embedding_out_channels) - 1)
+    image = condition(masks.float(), (latent_size[0] * factor, latent_size[1] * factor))
+    channels = controlnet.config.conditioning_channels
+    if image.shape[1] != channels:
+        if condition.kind == "seg":
+            raise ValueError(f"a seg condition is RGB; this ControlNet takes {channels} channel(s)")
+        image = image[:, :1].expand(-1, channels, -1, -1)
+    return image

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from model.attention import set_attention_slice
-from model.conditioning import ControlNetCondition
+from model.conditioning import ControlNetCondition, controlnet_image
 from model.sampling import adain as adain_match
 from model.sampling import lowfreq_from_first, motion_windows, randn
 from model.sampling import shared_noise as mix_shared_noise
@@ -277,16 +277,8 @@ class MaskVideoPipeline:
         return self.decode_images(latents), noise
 
     def controlnet_image(self, first_masks: torch.Tensor, latent_size: tuple[int, int]) -> torch.Tensor:
-        """The ControlNet's input ``(B, C, H, W)``: the first masks drawn by ``controlnet_condition`` at
-        the size the ControlNet's conditioning embedding maps onto the latents."""
-        cn_factor = 2 ** (len(self.controlnet.config.conditioning_embedding_out_channels) - 1)
-        size = (latent_size[0] * cn_factor, latent_size[1] * cn_factor)
-        image = self.controlnet_condition(first_masks.float(), size)
-        channels = self.controlnet.config.conditioning_channels
-        if image.shape[1] != channels:
-            if self.controlnet_condition.kind == "seg":
-                raise ValueError(f"a seg condition is RGB; this ControlNet takes {channels} channel(s)")
-            image = image[:, :1].expand(-1, channels, -1, -1)
+        """The ControlNet's input ``(B, C, H, W)``: the first masks drawn by ``controlnet_condition``."""
+        image = controlnet_image(self.controlnet, self.controlnet_condition, first_masks, latent_size)
         return image.to(self.device, self.dtype)
 
     # ---- frames 2..n ------------------------------------------------------------------------------

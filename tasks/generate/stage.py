@@ -375,15 +375,20 @@ def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None)
         "video": f"{job.video_id}/video.mp4",
         "sheet": f"{job.video_id}/sheet.png",
     }
+    write_video(folder, frames, masks, meta, cfg.fps)
+    return meta
+
+
+def write_video(folder: Path, frames: np.ndarray, masks: np.ndarray, meta: dict, fps: float) -> None:
+    """One video's folder, atomically: what the evaluate stage and people read (module docstring)."""
     with atomic_dir(folder) as tmp:
-        write_mp4(tmp / "video.mp4", frames, cfg.fps)
-        write_gif(tmp / "video.gif", frames, cfg.fps)
+        write_mp4(tmp / "video.mp4", frames, fps)
+        write_gif(tmp / "video.gif", frames, fps)
         np.save(tmp / "frames.npy", frames)  # exact pixels for evaluation (mp4 is lossy)
         write_mask_pngs(masks, tmp / "masks")
         sheet = contact_sheet([frames], masks=[masks], max_frames=len(frames))
         write_rgb_png(tmp / "sheet.png", sheet)
         write_json(tmp / "meta.json", meta)
-    return meta
 
 
 def one_after_another(jobs: list[Job], cfg: GenerateConfig, checkpoint: Path) -> list[dict]:
