@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # the environment defaults (flows/__init__.py) for the commands below that are not ours (dvc)
 WITH_ENV = eval "$$(python -m flows)" &&
 
-.PHONY: demo test setup ablations stack-up stack-down clean-venv
+.PHONY: demo test setup ablations compare stack-up stack-down clean-venv
 
 demo: $(STAMP)
 	$(WITH_ENV) dvc repro
@@ -27,6 +27,11 @@ setup: $(STAMP)
 # others reuse the train stage's checkpoint) and seven evaluations; wall time in docs/timings.md.
 ablations: $(STAMP)
 	python -m flows.ablations
+
+# The paper's Table I side by side on the toy world: ours, LAMP-like, Tune-A-Video-like (their weights
+# shared with make ablations), Text2Video-Zero (text only, + ControlNet) and ControlVideo; after make demo.
+compare: $(STAMP)
+	python -m flows.compare
 
 # A local Prefect server + work pool + deployments + worker (scripts/local_stack.sh).
 stack-up: $(STAMP)

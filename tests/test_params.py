@@ -64,6 +64,7 @@ def test_shipped_ci_profile_applies_to_shipped_params(tmp_path):
 def _stage_configs():
     from tasks.ablations import AblationsConfig
     from tasks.base.config import BaseConfig
+    from tasks.compare import CompareConfig
     from tasks.evaluate.stage import EvaluateConfig
     from tasks.generate.stage import GenerateConfig
     from tasks.masks.stage import MasksConfig
@@ -78,6 +79,7 @@ def _stage_configs():
         "generate": GenerateConfig,
         "evaluate": EvaluateConfig,
         "ablations": AblationsConfig,
+        "compare": CompareConfig,
     }
 
 

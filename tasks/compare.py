@@ -1,0 +1,406 @@
+"""Table I of the paper, side by side: ours, the trained baselines and the training-free peers in one harness.
+
+Systems (``SYSTEMS``) share the base models a run trained on (``train.base_dir``, the ControlNet of
+``generate``), the sequences, prompts, seeds, DDIM steps and the evaluate stage's metrics:
+
+- ``ours``, ``LAMP-like``, ``Tune-A-Video-like``: the ablation harness's variants (``tasks.ablations``):
+  the train stage's checkpoint for ours, the ablations' own trained weights for the other two
+  (reused when ``make ablations`` already trained them, trained there otherwise);
+- ``Text2Video-Zero`` (text only), ``Text2Video-Zero + ControlNet`` and ``ControlVideo``: training-free,
+  ``model.peers``.
+
+Two sequence sets: the held-out set ``generate.sequences`` and the toy world rendered with another
+seed (``compare.unseen_seed``), nothing tuned on. Each system runs in a process of its own, so its
+cost is its own: seconds per video (generation only, models loaded first) and the peak memory while
+a video is made (CUDA: the allocator's peak; CPU: the process's resident set, sampled). Outputs under
+``out_dir``::
+
+    <out_dir>/<system>/<set>/outputs/ eval/    videos (as the generate stage writes them) and their report
+    <out_dir>/sheets/<set>-<sequence>.png      a row per system (seed 0), the mask outlined
+    <out_dir>/table.md  table.csv              Table I form plus IoU and cost columns; ``metrics`` (JSON)
+
+Run: ``make compare`` (``python -m flows.compare``) after ``make demo``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+
+from tasks.common.io import atomic_write_text, read_mask_pngs, write_json, write_rgb_png
+from tasks.common.params import StageConfig, load_stage_config
+from tasks.common.visualize import contact_sheet
+
+log = logging.getLogger(__name__)
+
+# system -> how it runs: an ablation variant's name, or a peer
+TRAINED = {"ours": "full", "LAMP-like": "LAMP-like", "Tune-A-Video-like": "Tune-A-Video-like"}
+PEERS = ("Text2Video-Zero", "Text2Video-Zero + ControlNet", "ControlVideo")
+SYSTEMS = (*TRAINED, *PEERS)
+# the paper's Table I (consistency, alignment; CLIP ViT-L/14 on SD1.4 videos); ours is "Ours"
+PAPER_TABLE_I = {
+    "Tune-A-Video-like": (95.4, 30.9),
+    "Text2Video-Zero": (97.0, 32.6),
+    "ControlVideo": (97.1, 32.1),
+    "LAMP-like": (95.1, 32.3),
+    "ours": (97.4, 33.0),
+}
+SETS = ("held-out", "unseen")
+
+
+class CompareConfig(StageConfig):
+    systems: list[str] = Field(list(SYSTEMS), description=f"any of {list(SYSTEMS)}")
+    seeds: list[int] = Field([0, 1, 2], min_length=1)
+    unseen_seed: int = Field(
+        1, description="toy world seed of the second sequence set (the held-out set uses toyworld.seed)"
+    )
+    out_dir: str = "data/compare"
+    metrics: str = "metrics/compare.json"
+
+
+def slug(name: str) -> str:
+    return name.lower().replace(" + ", "-").replace(" ", "-")
+
+
+# ---------------------------------------------------------------------------------------------
+# cost of one video
+
+
+class PeakMemory:
+    """Peak memory while a block runs: CUDA's allocator peak, or the sampled resident set on CPU (MB)."""
+
+    def __init__(self, period_s: float = 0.02):
+        self.period_s, self.peak_mb = period_s, 0.0
+
+    @staticmethod
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 2**20
+
+    @contextmanager
+    def measure(self):
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+            yield
+            self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
+            return
+        stop, peak = threading.Event(), [self.rss_mb()]
+
+        def sample():
+            while not stop.wait(self.period_s):
+                peak[0] = max(peak[0], self.rss_mb())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            sampler.join()
+            self.peak_mb = max(peak[0], self.rss_mb())
+
+
+class Costs:
+    def __init__(self):
+        self.seconds: list[float] = []
+        self.peak_mb: list[float] = []
+
+    @contextmanager
+    def video(self):
+        memory, t0 = PeakMemory(), time.perf_counter()
+        with memory.measure():
+            yield
+        self.seconds.append(time.perf_counter() - t0)
+        self.peak_mb.append(memory.peak_mb)
+
+    def summary(self) -> dict:
+        return {
+            "seconds_per_video": round(statistics.median(self.seconds), 2),
+            "peak_memory_mb": round(max(self.peak_mb), 1),
+            "n_generated": len(self.seconds),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# one system, in its own process
+
+
+def sequence_sets(cfg: CompareConfig, params: str) -> dict[str, str]:
+    """Set name -> sequences manifest: the held-out set, and the toy world at ``unseen_seed``."""
+    from tasks.generate.stage import GenerateConfig, sequences_manifest
+    from tasks.toyworld.stage import ToyWorldConfig, render_toyworld
+
+    held = sequences_manifest(load_stage_config(GenerateConfig, "generate", params).sequences)
+    unseen = Path(cfg.out_dir) / "sets" / f"toy-seed-{cfg.unseen_seed}"
+    if not (unseen / "heldout" / "manifest.yaml").is_file():
+        toy = load_stage_config(ToyWorldConfig, "toyworld", params, {"seed": cfg.unseen_seed, "out_dir": str(unseen)})
+        render_toyworld(toy.model_copy(update={"n_train": 1}))
+    return {"held-out": str(held), "unseen": str(unseen / "heldout" / "manifest.yaml")}
+
+
+def generate_config(system: str, set_name: str, sequences: str, cfg: CompareConfig, params: str, checkpoint_dir=None):
+    from tasks.ablations import VARIANTS
+    from tasks.generate.stage import GenerateConfig
+
+    overrides = VARIANTS[TRAINED[system]][2] if system in TRAINED else {}
+    out = Path(cfg.out_dir) / slug(system) / set_name / "outputs"
+    over = {**overrides, "sequences": sequences, "seeds": cfg.seeds, "out_dir": str(out)}
+    if checkpoint_dir is not None:
+        over["checkpoint_dir"] = checkpoint_dir
+    return load_stage_config(GenerateConfig, "generate", params, over)
+
+
+def run_trained(system: str, sets: dict[str, str], cfg: CompareConfig, params: str) -> dict:
+    """Ours or a trained baseline: the generate stage's loop, each video timed."""
+    from tasks.ablations import AblationsConfig, variant_weights
+    from tasks.generate.stage import generate, generate_one, load_pipeline, resolve_checkpoint
+
+    # the ablations' own weights folder: what `make ablations` trained is reused, and the other way round
+    ablations_dir = Path(load_stage_config(AblationsConfig, "ablations", params).out_dir)
+    checkpoint_dir = variant_weights(TRAINED[system], params, ablations_dir)
+    result = {}
+    for set_name, sequences in sets.items():
+        gen = generate_config(system, set_name, sequences, cfg, params, checkpoint_dir)
+        load_pipeline(resolve_checkpoint(gen), gen)  # loaded before the clock starts
+        costs = Costs()
+
+        def timed(jobs, gen_cfg, checkpoint, costs=costs):
+            rows = []
+            for job in jobs:
+                with costs.video():
+                    rows.append(generate_one(job, gen_cfg, checkpoint))
+            return rows
+
+        generate(gen, run_jobs=timed)
+        result[set_name] = costs.summary()
+    return result
+
+
+def run_peer(system: str, sets: dict[str, str], cfg: CompareConfig, params: str) -> dict:
+    """A training-free peer over the same jobs, written as the generate stage writes videos."""
+    from model.conditioning import controlnet_image
+    from model.peers import (
+        CONTROLVIDEO_SMOOTHER_STEPS,
+        T2V_ZERO_PAPER_STEPS,
+        motion_field_from_masks,
+        sample_with_controlnet,
+        scaled_steps,
+        set_cross_frame_attention,
+        text2video_zero,
+    )
+    from model.pipeline import _to_uint8
+    from tasks.common.pretrained import load_base
+    from tasks.contract import write_outputs_manifest
+    from tasks.generate.stage import plan_jobs, read_sequence, write_video
+    from tasks.train.stage import TrainConfig
+
+    base_dir = load_stage_config(TrainConfig, "train", params).base_dir
+    result = {}
+    for set_name, sequences in sets.items():
+        gen = generate_config(system, set_name, sequences, cfg, params)
+        base = load_base(
+            base_dir, "train.base_dir", controlnet_dir=gen.controlnet_dir, controlnet_setting="generate.controlnet_dir"
+        )
+        steps, guidance = gen.num_inference_steps, gen.guidance_scale
+        factor = 2 ** (len(base.vae.config.block_out_channels) - 1)
+        if system == "Text2Video-Zero":
+            pipe = text2video_zero(base.vae, base.text_encoder, base.tokenizer, base.unet, base.sample_scheduler)
+            t0, t1 = scaled_steps(T2V_ZERO_PAPER_STEPS, steps)
+        else:
+            kind = "first_frame" if system == "Text2Video-Zero + ControlNet" else "all_frames"
+            for module in (base.unet, base.controlnet):
+                set_cross_frame_attention(module, kind, num_videos=2 if guidance > 1 else 1)
+            smoother = scaled_steps(CONTROLVIDEO_SMOOTHER_STEPS, steps) if system == "ControlVideo" else ()
+        costs, rows = Costs(), []
+        for job in plan_jobs(gen):
+            masks = read_sequence(job)
+            h, w = masks.shape[1:]
+            generator = torch.Generator().manual_seed(job.seed)
+            with costs.video(), torch.no_grad():
+                if system == "Text2Video-Zero":
+                    sx, sy = motion_field_from_masks(masks)
+                    out = pipe(
+                        job.prompt,
+                        video_length=len(masks),
+                        height=h,
+                        width=w,
+                        num_inference_steps=steps,
+                        guidance_scale=guidance,
+                        motion_field_strength_x=sx,
+                        motion_field_strength_y=sy,
+                        t0=t0,
+                        t1=t1,
+                        generator=generator,
+                        output_type="np",
+                    )
+                    frames = (np.clip(out.images, 0, 1) * 255).round().astype(np.uint8)
+                else:
+                    text = encode(base, job.prompt, guidance > 1)
+                    latent_size = (h // factor, w // factor)
+                    cond = controlnet_image(
+                        base.controlnet, gen.controlnet_input(), torch.from_numpy(masks), latent_size
+                    )
+                    latents = sample_with_controlnet(
+                        base.unet,
+                        base.controlnet,
+                        base.sample_scheduler,
+                        text,
+                        cond,
+                        (base.unet.config.in_channels, *latent_size),
+                        steps,
+                        guidance,
+                        generator,
+                        gen.controlnet_scale,
+                        smoother,
+                    )
+                    images = base.vae.decode(latents / base.vae.config.scaling_factor).sample
+                    frames = _to_uint8(images)
+            meta = {"video_id": job.video_id, "sequence": job.sequence, "prompt": job.prompt, "seed": job.seed,
+                    "system": system, "n_frames": len(frames), "video": f"{job.video_id}/video.mp4",
+                    "sheet": f"{job.video_id}/sheet.png"}  # fmt: skip
+            write_video(Path(gen.out_dir) / job.video_id, frames, masks, meta, gen.fps)
+            rows.append(meta)
+        write_outputs_manifest(gen.out_dir, rows)
+        result[set_name] = costs.summary()
+    return result
+
+
+def encode(base, prompt: str, guided: bool) -> torch.Tensor:
+    """``(2, L, D)`` [empty prompt; prompt] with guidance, else ``(1, L, D)``."""
+    texts = ["", prompt] if guided else [prompt]
+    limit = min(base.tokenizer.model_max_length, base.text_encoder.config.max_position_embeddings)
+    ids = base.tokenizer(texts, padding="max_length", max_length=limit, truncation=True, return_tensors="pt").input_ids
+    return base.text_encoder(ids)[0]
+
+
+def run_system(system: str, cfg: CompareConfig, params: str) -> dict:
+    torch.manual_seed(0)
+    sets = sequence_sets(cfg, params)
+    return (run_trained if system in TRAINED else run_peer)(system, sets, cfg, params)
+
+
+# ---------------------------------------------------------------------------------------------
+# the harness
+
+
+def run_compare(cfg: CompareConfig, params: str = "params.yaml") -> pd.DataFrame:
+    """Every system in a process of its own, then the evaluation of each (system, set), the table, the sheets."""
+    from tasks.evaluate.stage import SUMMARY, EvaluateConfig, evaluate
+
+    unknown = [s for s in cfg.systems if s not in SYSTEMS]
+    if unknown:
+        raise ValueError(f"compare.systems: unknown {unknown}; choose from {list(SYSTEMS)}")
+    out = Path(cfg.out_dir)
+    sets = sequence_sets(cfg, params)  # rendered once, before the systems run side by side
+    rows = []
+    for system in cfg.systems:
+        log.info("compare: %s", system)
+        t0 = time.perf_counter()
+        cmd = [sys.executable, "-m", "tasks.compare", system, "--params", params]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"compare: {system} failed:\n{done.stderr[-3000:]}")
+        costs = json.loads(done.stdout.strip().splitlines()[-1])
+        for set_name in sets:
+            vdir = out / slug(system) / set_name
+            metrics = evaluate(
+                load_stage_config(
+                    EvaluateConfig,
+                    "evaluate",
+                    params,
+                    {
+                        "outputs_dir": str(vdir / "outputs"),
+                        "report_dir": str(vdir / "eval"),
+                        "metrics": str(vdir / "eval.json"),
+                        "frame_log": str(vdir / "eval_frames.csv"),
+                    },
+                )
+            )
+            rows.append(
+                {
+                    "system": system,
+                    "set": set_name,
+                    **{k: metrics[k] for k in SUMMARY},
+                    "n_videos": metrics["n_videos"],
+                    **costs[set_name],
+                    "wall_seconds": round(time.perf_counter() - t0, 1),
+                }  # fmt: skip
+            )
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "table.csv", index=False)
+    atomic_write_text(out / "table.md", table_i(table) + "\n")
+    write_sheets(cfg, sets, out / "sheets")
+    write_json(
+        cfg.metrics, {f"{r['system']} | {r['set']}": {k: r[k] for k in r if k not in ("system", "set")} for r in rows}
+    )
+    return table
+
+
+MEANS = ("consistency_adjacent", "consistency_all_pairs", "text_alignment", "centroid_error_px", "seconds_per_video")
+
+
+def table_i(table: pd.DataFrame) -> str:
+    """The paper's Table I form (consistency, alignment) per system over both sets, then IoU per set and cost."""
+    lines = [
+        "| method | consistency (adjacent) | all pairs | alignment | IoU held-out | IoU unseen | centroid error px "
+        "| s/video | peak memory MB | paper: consistency | paper: alignment |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for system, rows in table.groupby("system", sort=False):
+        mean = {k: float(np.average(rows[k], weights=rows["n_videos"])) for k in MEANS}
+        iou = {s: float(v) for s, v in zip(rows["set"], rows["iou"])}
+        paper = PAPER_TABLE_I.get(system, ("", ""))
+        lines.append(
+            f"| {system} | {mean['consistency_adjacent']:.1f} | {mean['consistency_all_pairs']:.1f} "
+            f"| {mean['text_alignment']:.1f} | {iou.get('held-out', float('nan')):.3f} "
+            f"| {iou.get('unseen', float('nan')):.3f} | {mean['centroid_error_px']:.2f} "
+            f"| {mean['seconds_per_video']:.2f} | {rows['peak_memory_mb'].max():.0f} | {paper[0]} | {paper[1]} |"
+        )
+    return "\n".join(lines)
+
+
+def write_sheets(cfg: CompareConfig, sets: dict[str, str], folder: Path) -> None:
+    """One picture per sequence: a row per system (seed ``seeds[0]``), the drawn mask outlined."""
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    seed = cfg.seeds[0]
+    for set_name, manifest in sets.items():
+        for row in yaml.safe_load(Path(manifest).read_text())["sequences"]:
+            vid = f"{row['id']}-s{seed}"
+            videos, masks = [], []
+            for system in cfg.systems:
+                video = Path(cfg.out_dir) / slug(system) / set_name / "outputs" / vid
+                if (video / "frames.npy").is_file():
+                    videos.append(np.load(video / "frames.npy"))
+                    masks.append(read_mask_pngs(video / "masks"))
+            if videos:
+                write_rgb_png(folder / f"{set_name}-{row['id']}.png", contact_sheet(videos, masks=masks, max_frames=8))
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="run one system of the comparison (the harness calls this)")
+    parser.add_argument("system", choices=SYSTEMS)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    cfg = load_stage_config(CompareConfig, "compare", args.params)
+    print(json.dumps(run_system(args.system, cfg, args.params)))
+
+
+if __name__ == "__main__":
+    main()
