@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # the environment defaults (flows/__init__.py) for the commands below that are not ours (dvc)
 WITH_ENV = eval "$$(python -m flows)" &&
 
-.PHONY: demo test setup ablations compare stack-up stack-down clean-venv
+.PHONY: demo test setup ablations compare studio stack-up stack-down clean-venv
 
 demo: $(STAMP)
 	$(WITH_ENV) dvc repro
@@ -22,6 +22,7 @@ test: $(STAMP)
 	pytest
 
 setup: $(STAMP)
+	@$(CHROMIUM_STEP)
 
 # The paper's Table II on the toy world: three trainings (w/o mask, LAMP-like, Tune-A-Video-like; the
 # others reuse the train stage's checkpoint) and seven evaluations; wall time in docs/timings.md.
@@ -33,6 +34,12 @@ ablations: $(STAMP)
 compare: $(STAMP)
 	python -m flows.compare
 
+# The motion studio (studio/): draw a mask motion in a web page, generate it, watch it; on
+# http://127.0.0.1:7860 with the latest checkpoint. make studio STUDIO_ARGS="--profile profiles/sd14.yaml"
+STUDIO_ARGS ?=
+studio: $(STAMP)
+	python -m studio $(STUDIO_ARGS)
+
 # A local Prefect server + work pool + deployments + worker (scripts/local_stack.sh).
 stack-up: $(STAMP)
 	scripts/local_stack.sh up
@@ -40,11 +47,17 @@ stack-up: $(STAMP)
 stack-down:
 	scripts/local_stack.sh down
 
+# The studio's browser tests drive Debian's Chromium (Playwright downloads no browser here): installed
+# once, as root, when /usr/bin/chromium is missing.
+CHROMIUM_STEP = if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi
+
 # Reinstall only when the pinned set or the project metadata changes.
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@$(CHROMIUM_STEP)
 	touch $@
 
 clean-venv:
