@@ -491,10 +491,14 @@ async function onLoadRun() {
 async function onGenerate() {
   const t0 = performance.now();
   clearChannel("generate");
+  $("result").hidden = true;
+  delete $("result-iou").dataset.iou; // the last result is gone until this one is ready
+  $("result-video").removeAttribute("src");
+  $("result-video").load();
+  $("progress-text").textContent = "starting";
   const { ok, data } = await request("POST", "/api/generate", page.state);
   if (!ok) return showProblems("generate", data.errors);
   $("generate").disabled = true;
-  $("result").hidden = true;
   $("progress").value = 0;
   const job = data.job;
   for (;;) {
