@@ -78,7 +78,6 @@ def main(argv: list[str] | None = None) -> None:
         page.click('[data-action=select][data-i="0"]')
         time.sleep(0.5)
         page.screenshot(path=str(args.out / "studio-page.png"), full_page=True)
-        page.locator("#stage").screenshot(path=str(args.out / "studio-preview.png"))
         for k in range(args.runs):
             page.fill('[data-path="seed"]', str(k))
             t0 = time.perf_counter()
