@@ -58,7 +58,7 @@ def sample_t2i(folder: Path, prompts: list[str], steps: int, guidance: float, se
         guidance_scale=guidance,
         output_type="np",
         generator=torch.Generator().manual_seed(seed),
-    ).frames
+    )
     return _to_uint8(out.images)
 
 
@@ -80,7 +80,7 @@ def sample_controlnet(
         guidance_scale=guidance,
         output_type="np",
         generator=torch.Generator().manual_seed(seed),
-    ).frames
+    )
     return _to_uint8(out.images)
 
 
