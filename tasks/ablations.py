@@ -97,7 +97,19 @@ def run_variant(name: str, params: str, out: Path) -> dict:
             {**gen_over, "checkpoint_dir": checkpoint_dir, "out_dir": str(vdir / "outputs")},
         )
     )
-    metrics = evaluate(
+    metrics = evaluate_folder(vdir, params)
+    return {
+        "variant": name,
+        "weights": checkpoint_dir,
+        **{k: metrics[k] for k in SUMMARY},
+        "n_videos": metrics["n_videos"],
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def evaluate_folder(vdir: Path, params: str) -> dict:
+    """The evaluate stage over ``vdir/outputs``, its report, metrics and frame log beside them in ``vdir``."""
+    return evaluate(
         load_stage_config(
             EvaluateConfig,
             "evaluate",
@@ -110,13 +122,6 @@ def run_variant(name: str, params: str, out: Path) -> dict:
             },
         )
     )
-    return {
-        "variant": name,
-        "weights": checkpoint_dir,
-        **{k: metrics[k] for k in SUMMARY},
-        "n_videos": metrics["n_videos"],
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
 
 
 def run_ablations(cfg: AblationsConfig, params: str = "params.yaml") -> pd.DataFrame:

@@ -297,7 +297,8 @@ def run_system(system: str, cfg: CompareConfig, params: str) -> dict:
 
 def run_compare(cfg: CompareConfig, params: str = "params.yaml") -> pd.DataFrame:
     """Every system in a process of its own, then the evaluation of each (system, set), the table, the sheets."""
-    from tasks.evaluate.stage import SUMMARY, EvaluateConfig, evaluate
+    from tasks.ablations import evaluate_folder
+    from tasks.evaluate.stage import SUMMARY
 
     unknown = [s for s in cfg.systems if s not in SYSTEMS]
     if unknown:
@@ -314,20 +315,7 @@ def run_compare(cfg: CompareConfig, params: str = "params.yaml") -> pd.DataFrame
             raise RuntimeError(f"compare: {system} failed:\n{done.stderr[-3000:]}")
         costs = json.loads(done.stdout.strip().splitlines()[-1])
         for set_name in sets:
-            vdir = out / slug(system) / set_name
-            metrics = evaluate(
-                load_stage_config(
-                    EvaluateConfig,
-                    "evaluate",
-                    params,
-                    {
-                        "outputs_dir": str(vdir / "outputs"),
-                        "report_dir": str(vdir / "eval"),
-                        "metrics": str(vdir / "eval.json"),
-                        "frame_log": str(vdir / "eval_frames.csv"),
-                    },
-                )
-            )
+            metrics = evaluate_folder(out / slug(system) / set_name, params)
             rows.append(
                 {
                     "system": system,
