@@ -368,14 +368,28 @@ def write_sheets(cfg: CompareConfig, sets: dict[str, str], folder: Path) -> None
     for set_name, manifest in sets.items():
         for row in yaml.safe_load(Path(manifest).read_text())["sequences"]:
             vid = f"{row['id']}-s{seed}"
-            videos, masks = [], []
+            videos, masks, names = [], [], []
             for system in cfg.systems:
                 video = Path(cfg.out_dir) / slug(system) / set_name / "outputs" / vid
                 if (video / "frames.npy").is_file():
                     videos.append(np.load(video / "frames.npy"))
                     masks.append(read_mask_pngs(video / "masks"))
+                    names.append(system)
             if videos:
-                write_rgb_png(folder / f"{set_name}-{row['id']}.png", contact_sheet(videos, masks=masks, max_frames=8))
+                sheet = contact_sheet(videos, masks=masks, max_frames=8)
+                write_rgb_png(folder / f"{set_name}-{row['id']}.png", name_rows(sheet, names))
+
+
+def name_rows(sheet: np.ndarray, names: list[str], width: int = 230) -> np.ndarray:
+    """The sheet with a white margin on the left naming each row (rows of equal height)."""
+    import cv2
+
+    margin = np.full((sheet.shape[0], width, 3), 255, np.uint8)
+    row_height = sheet.shape[0] / len(names)
+    for r, name in enumerate(names):
+        y = int((r + 0.5) * row_height) + 5
+        cv2.putText(margin, name, (6, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([margin, sheet], axis=1)
 
 
 def main() -> None:
