@@ -4,6 +4,7 @@
 #
 #   scripts/local_stack.sh up       start it all (idempotent), print what to run next
 #   scripts/local_stack.sh down     stop the workers and the server it started (by process id)
+#   scripts/local_stack.sh workers  start again any of its workers that is not running
 #   scripts/local_stack.sh status
 #
 # Settings (environment; none is read from a tracked file):
@@ -53,6 +54,18 @@ wait_healthy() {
   done
 }
 
+start_workers() {
+  local i
+  for i in $(seq "$MASKMOTION_STACK_WORKERS"); do
+    alive "worker-$i" && continue
+    # --limit 1: a worker is one GPU slot. setsid: its own process group, so a signal meant for this
+    # script's caller does not reach it (Prefect starts each flow run in a session of its own too)
+    setsid nohup prefect worker start --pool "$MASKMOTION_POOL" --type process --name "$MASKMOTION_POOL-$i" \
+      --limit 1 >"$STACK/worker-$i.log" 2>&1 &
+    echo $! >"$STACK/worker-$i.pid"
+  done
+}
+
 up() {
   local t0=$SECONDS
   local database="SQLite under $PREFECT_HOME"
@@ -75,14 +88,7 @@ up() {
   if [ "$MASKMOTION_CRASH_AFTER_S" != 0 ]; then
     python scripts/prefect_stack.py crash-detection "$MASKMOTION_CRASH_AFTER_S"
   fi
-  for i in $(seq "$MASKMOTION_STACK_WORKERS"); do
-    alive "worker-$i" && continue
-    # --limit 1: a worker is one GPU slot. setsid: its own process group, so a signal meant for this
-    # script's caller does not reach it (Prefect starts each flow run in a session of its own too)
-    setsid nohup prefect worker start --pool "$MASKMOTION_POOL" --type process --name "$MASKMOTION_POOL-$i" \
-      --limit 1 >"$STACK/worker-$i.log" 2>&1 &
-    echo $! >"$STACK/worker-$i.pid"
-  done
+  start_workers
   cat <<MSG
 stack up in $((SECONDS - t0)) s: server $PREFECT_API_URL (UI: http://127.0.0.1:${MASKMOTION_PREFECT_PORT}), $database
 pool $MASKMOTION_POOL: $MASKMOTION_POOL_CONCURRENCY flow runs at once, $MASKMOTION_STACK_WORKERS workers (pids $(cat "$STACK"/worker-*.pid | xargs))
@@ -130,7 +136,8 @@ status() {
 
 case "${1:-}" in
   up) up ;;
+  workers) start_workers && status ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|workers" >&2; exit 2 ;;
 esac

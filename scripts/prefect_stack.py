@@ -27,7 +27,7 @@ def split_database_url(url: str) -> tuple[str, str, str]:
         raise SystemExit(f"MASKMOTION_PG_URL must be a postgresql:// URL, got scheme '{parts.scheme}'")
     name = parts.path.lstrip("/")
     if not name or "/" in name:
-        raise SystemExit(f"MASKMOTION_PG_URL must name one database (postgresql://host:port/NAME), got '{url}'")
+        raise SystemExit("MASKMOTION_PG_URL must name one database: postgresql://[user@]host:port/NAME")
     plain = parts._replace(scheme="postgresql")
     maintenance = urlunsplit(plain._replace(path="/postgres"))
     return maintenance, name, urlunsplit(parts._replace(scheme="postgresql+asyncpg"))

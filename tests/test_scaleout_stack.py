@@ -47,9 +47,10 @@ class Stack:
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads(done.stdout.strip().splitlines()[-1])
 
-    def batch(self, name: str, n_videos: int) -> dict:
+    def batch(self, name: str, n_videos: int, **overrides) -> dict:
         """generate/batch's parameters: the tiny world's held-out sequence with seeds 0..n-1."""
-        return {"params_path": str(self.params), "out_dir": str(self.out / name), "seeds": list(range(n_videos))}
+        folder = {"params_path": str(self.params), "out_dir": str(self.out / name), "seeds": list(range(n_videos))}
+        return {**folder, "overrides": overrides} if overrides else folder
 
     def submit(self, *parameter_sets: dict) -> list[str]:
         return self.client("submit", "generate/batch", *map(json.dumps, parameter_sets))
@@ -176,40 +177,58 @@ def test_the_server_restarted_during_a_run(stack):
     assert (after["state"] == "COMPLETED") == (len(videos) == 8), (after, sorted(videos))
 
 
-def test_a_killed_worker_crashes_its_run_and_a_rerun_finishes_the_batch(stack):
-    out = stack.out / "killed"
-    (run_id,) = stack.submit(stack.batch("killed", 12))
+def flow_run_processes(worker: psutil.Process) -> tuple[str, list[psutil.Process]]:
+    """The flow run id a worker is running and its processes (Prefect starts them in a session of
+    their own, so a signal to the worker's process group would not reach them)."""
+    tree = worker.children(recursive=True)
+    run_id = next(p.environ()["PREFECT__FLOW_RUN_ID"] for p in tree if "PREFECT__FLOW_RUN_ID" in p.environ())
+    return run_id, tree
+
+
+def test_killed_workers_crash_their_runs_and_reruns_finish_the_batches(stack):
+    """Two runs, one per worker. Worker 1 is SIGKILLed alone; worker 2's machine "dies": its flow run is
+    frozen (SIGSTOP) so it can report nothing, then the worker and the flow run are SIGKILLed."""
+    # 8 denoising steps: videos slow enough that both runs are still mid-batch when one has begun
+    batches = [stack.batch(f"killed-{i}", 6, num_inference_steps=8) for i in (1, 2)]
+    ids = stack.submit(*batches)
+    folders = dict(zip(ids, (stack.out / "killed-1", stack.out / "killed-2")))
     end = time.monotonic() + 240
-    while not (out.is_dir() and len(complete_videos(out)) >= 2):
-        assert time.monotonic() < end and stack.runs([run_id])[0]["state"] not in FINAL, stack.runs([run_id])
+    while not all(f.is_dir() and complete_videos(f) for f in folders.values()):
+        assert time.monotonic() < end, stack.runs(ids)
         time.sleep(0.5)
-    # the worker running it, and the flow run's processes under it (Prefect starts them in a session of
-    # their own, so a signal to the worker's group would not reach them)
     workers = [psutil.Process(stack.pid(f"worker-{i}")) for i in (1, 2)]
-    worker, tree = next((w, t) for w in workers if (t := w.children(recursive=True)))
-    worker.send_signal(signal.SIGKILL)
-    worker.wait(30)
+    (run_1, tree_1), (run_2, tree_2) = map(flow_run_processes, workers)
+    for process in tree_2:
+        process.suspend()
     killed_at = time.time()
+    for worker in workers:
+        worker.send_signal(signal.SIGKILL)
+    psutil.wait_procs(workers, timeout=30)
     time.sleep(2)
-    outlived = [" ".join(p.cmdline()[1:4]) for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    for process in tree:  # the machine is gone: the flow run's processes too
+    outlived = [" ".join(p.cmdline()[1:4]) for p in tree_1 if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    for process in tree_1 + tree_2:  # the flow runs' processes go too
         if process.is_running():
             process.send_signal(signal.SIGKILL)
-    psutil.wait_procs(tree, timeout=30)
-    done_before = complete_videos(out)  # every visible folder whole (asserted inside)
-    leftovers = sorted(p.name for p in out.glob(".*"))
-    (crashed,) = stack.wait([run_id], all_final, 150, every_s=2)
-    print(
-        f"\nflow run processes alive 2 s after the worker's SIGKILL (then SIGKILLed): {outlived}; "
-        f"{len(done_before)} of 12 videos done; hidden temp folders left: {leftovers}; "
-        f"the run became {crashed['name']} ({crashed['message']}), "
-        f"its end {crashed['end'] - killed_at:.0f} s after the worker's kill"
-    )
-    assert crashed["state"] == "CRASHED", crashed
+    psutil.wait_procs(tree_1 + tree_2, timeout=30)
+    done_before = {run_id: complete_videos(folders[run_id]) for run_id in ids}  # every visible folder whole
+    leftovers = {run_id: sorted(p.name for p in folders[run_id].glob(".*")) for run_id in ids}
+    crashed = {r["id"]: r for r in stack.wait(ids, all_final, 180, every_s=2)}
+    for label, run_id in (("worker SIGKILLed alone", run_1), ("worker and flow run gone at once", run_2)):
+        r = crashed[run_id]
+        print(
+            f"\n{label}: {len(done_before[run_id])} of 6 videos done, hidden temp folders {leftovers[run_id]}; "
+            f"the run became {r['name']} ({r['message']}) {r['end'] - killed_at:.0f} s after the kill"
+        )
+    print(f"flow run processes alive 2 s after worker 1's SIGKILL (then SIGKILLed): {outlived}")
+    assert [crashed[i]["state"] for i in ids] == ["CRASHED", "CRASHED"], crashed
+    # nothing reported for the frozen run: the heartbeat automation of scripts/local_stack.sh marked it
+    assert "no heartbeat" in crashed[run_2]["message"], crashed[run_2]
 
-    (rerun,) = stack.wait(stack.submit(stack.batch("killed", 12)), all_final, 300)
-    assert rerun["state"] == "COMPLETED", rerun
-    done_after = complete_videos(out)
-    assert len(done_after) == 12
-    # the videos made before the kill were kept (same job key), not made again
-    assert {v: done_after[v] for v in done_before} == done_before
+    stack.script("workers")  # both workers again
+    reruns = stack.wait(stack.submit(*batches), all_final, 300)
+    assert [r["state"] for r in reruns] == ["COMPLETED", "COMPLETED"], reruns
+    for run_id in ids:
+        done_after = complete_videos(folders[run_id])
+        assert len(done_after) == 6
+        # the videos made before the kill were kept (same job key), not made again
+        assert {v: done_after[v] for v in done_before[run_id]} == done_before[run_id]
