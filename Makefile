@@ -40,7 +40,8 @@ STUDIO_ARGS ?=
 studio: $(STAMP)
 	python -m studio $(STUDIO_ARGS)
 
-# A local Prefect server + work pool + deployments + worker (scripts/local_stack.sh).
+# A local Prefect server (SQLite, or PostgreSQL when MASKMOTION_PG_URL names a database) + work pool +
+# deployments + workers (scripts/local_stack.sh; docs/deploy.md#scale-out).
 stack-up: $(STAMP)
 	scripts/local_stack.sh up
 
