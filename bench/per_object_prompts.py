@@ -42,12 +42,16 @@ from tasks.generate.stage import GenerateConfig, generate, plan_jobs  # noqa: E4
 from tasks.toyworld.multi import render_multi_object_heldout  # noqa: E402
 
 CONDITIONS = ("per-object", "joint", "first object")
+SCENES = {"joint": "the joint prompt", "first": "the first object's prompt"}
 
 
-def condition_jobs(cfg: GenerateConfig, rows: dict) -> dict[str, list]:
-    """The jobs of each condition: the planned per-object jobs, then the same with one prompt."""
+def condition_jobs(cfg: GenerateConfig, rows: dict, scene: str = "joint") -> dict[str, list]:
+    """The jobs of each condition: the planned per-object jobs (their scene the joint prompt, or with
+    ``scene="first"`` the first object's prompt), then the same with one prompt."""
     jobs = plan_jobs(cfg)
     plain = [dataclasses.replace(j, object_prompts=(), object_masks=()) for j in jobs]
+    if scene == "first":
+        jobs = [dataclasses.replace(j, prompt=rows[j.sequence]["first_prompt"]) for j in jobs]
     return {
         "per-object": jobs,
         "joint": plain,
@@ -128,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", type=Path, default=Path("bench/per_object_prompts_results.md"))
     parser.add_argument("--sheet", nargs=3, metavar=("SEQUENCE", "SEED", "PNG"), help="contact sheet of one video")
     parser.add_argument("--device", default=None, help="generate.device override (cpu, cuda)")
+    parser.add_argument("--scene", choices=["joint", "first"], default="joint", help="per-object: the scene prompt")
     args = parser.parse_args(argv)
 
     work = args.work
@@ -136,10 +141,12 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {"sequences": str(sequences), "seeds": args.seeds, **({"device": args.device} if args.device else {})}
     base_cfg = load_stage_config(GenerateConfig, "generate", args.params, overrides)
     eval_base = load_stage_config(EvaluateConfig, "evaluate", args.params)
-    jobs = condition_jobs(base_cfg, rows)
+    jobs = condition_jobs(base_cfg, rows, args.scene)
     object_rows, video_rows, seconds = [], [], {}
     for condition in args.conditions:
-        out = work / slug(condition)
+        out = work / (
+            slug(condition) + ("-scene-first" if condition == "per-object" and args.scene == "first" else "")
+        )
         cfg = base_cfg.model_copy(update={"out_dir": str(out / "outputs")})
         t0 = time.perf_counter()
         generate(cfg, jobs=jobs[condition])
@@ -168,7 +175,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{len(rows)} multi-object toy sequences (objects per sequence {args.n_objects}, seed 0 of "
         f"`tasks.toyworld.multi`), seeds {args.seeds}, checkpoint `{checkpoint}/{latest}`, params.yaml's generate "
         f"settings ({base_cfg.num_inference_steps} steps, guidance {base_cfg.guidance_scale} / "
-        f"{base_cfg.video_guidance_scale}, mask guidance {base_cfg.mask_guidance_scale}). Generation time per "
+        f"{base_cfg.video_guidance_scale}, mask guidance {base_cfg.mask_guidance_scale}); per-object scene prompt: "
+        f"{SCENES[args.scene]}. Generation time per "
         "condition: " + ", ".join(f"{c} {s:.0f} s" for c, s in seconds.items()) + ".\n\n"
         "Colour accuracy and per-object IoU: mean over objects x videos (tasks/evaluate/objects.py); the two "
         "'objects >=' columns count objects (mean over seeds) that reach the issue's targets; union IoU and text "
