@@ -98,14 +98,17 @@ class VideoContext:
     def object_weights_at(self, num_tokens: int) -> torch.Tensor:
         """Each object's share of every token at the layer with ``num_tokens`` tokens: ``(B*F, K, N)``.
 
-        The object masks resized (area) to the layer, ``m_k``, divided by ``max(1, sum_k m_k)``
-        where objects overlap, so the shares never exceed 1; the scene takes ``1 - sum_k``.
+        ``m_k``: the object's mask max-pooled to the layer (a token any of whose pixels is the
+        object's is the object's: at the coarse levels a small object would otherwise get only a
+        fraction of a token, and the scene's words decided its colour; measured in
+        docs/results.md), divided by ``max(1, sum_k m_k)`` where objects meet, so the shares never
+        exceed 1; the scene takes ``1 - sum_k``.
         """
         if self.objects is None:
             raise ValueError("this VideoContext carries no object prompts")
         key = ("objects", num_tokens)
         if key not in self._mask_cache:
-            masks = F.interpolate(self.objects.masks, size=self.layer_size(num_tokens), mode="area").flatten(2)
+            masks = F.adaptive_max_pool2d(self.objects.masks, self.layer_size(num_tokens)).flatten(2)
             self._mask_cache[key] = masks / masks.sum(1, keepdim=True).clamp(min=1.0)
         return self._mask_cache[key]
 

@@ -238,6 +238,14 @@ def test_each_object_attention_is_eq7_with_its_own_mask_term_blended_by_the_mask
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
 
 
+def test_a_token_touched_by_an_object_is_the_objects():
+    masks = torch.zeros(1, 1, 4 * H, 4 * W)
+    masks[..., 0, 0] = 1  # one pixel of the first token's 4x4 block
+    video = VideoContext(num_frames=1, latent_size=(H, W), objects=ObjectPrompts(torch.zeros(1, 1, 2, 4), masks))
+    shares = video.object_weights_at(N)[0, 0]
+    assert shares[0] == 1 and shares[1:].sum() == 0
+
+
 def test_object_shares_never_exceed_one_where_masks_overlap():
     masks = torch.ones(1, 3, H, W)
     video = VideoContext(num_frames=1, latent_size=(H, W), objects=ObjectPrompts(torch.zeros(1, 3, 2, 4), masks))
