@@ -7,7 +7,8 @@ Run from the repository root, after the train stage (it reads ``generate.checkpo
 1. The toy world's multi-object held-out sequences (``tasks.toyworld.multi``: 2-3 objects of
    different colours and shapes, crossing paths) are written to ``<work>/sequences``.
 2. Every sequence x seed is generated with params.yaml's ``generate`` settings three ways:
-   ``per-object``: each object's own prompt routed to its own masks, the joint prompt as the scene;
+   ``per-object``: each object's own prompt routed to its own masks, the first object's prompt as the
+   scene (``--scene joint``: the joint prompt; it measured worse);
    ``joint``: one prompt naming every object; ``first object``: the first object's prompt alone.
 3. Each condition is scored by the evaluate stage (whole-video metrics) and per object
    (``tasks.evaluate.objects``: IoU of the object's prompted colour with its own masks, colour
@@ -46,16 +47,16 @@ SCENES = {"joint": "the joint prompt", "first": "the first object's prompt"}
 
 
 def condition_jobs(cfg: GenerateConfig, rows: dict, scene: str = "joint") -> dict[str, list]:
-    """The jobs of each condition: the planned per-object jobs (their scene the joint prompt, or with
-    ``scene="first"`` the first object's prompt), then the same with one prompt."""
+    """The jobs of each condition: the planned per-object jobs (their scene the first object's prompt,
+    the manifest's, or with ``scene="joint"`` the joint prompt), then the same with one prompt."""
     jobs = plan_jobs(cfg)
     plain = [dataclasses.replace(j, object_prompts=(), object_masks=()) for j in jobs]
-    if scene == "first":
-        jobs = [dataclasses.replace(j, prompt=rows[j.sequence]["first_prompt"]) for j in jobs]
+    if scene == "joint":
+        jobs = [dataclasses.replace(j, prompt=rows[j.sequence]["joint_prompt"]) for j in jobs]
     return {
         "per-object": jobs,
-        "joint": plain,
-        "first object": [dataclasses.replace(j, prompt=rows[j.sequence]["first_prompt"]) for j in plain],
+        "joint": [dataclasses.replace(j, prompt=rows[j.sequence]["joint_prompt"]) for j in plain],
+        "first object": plain,
     }
 
 
@@ -109,17 +110,19 @@ def results_markdown(objects: pd.DataFrame, videos: pd.DataFrame, header: str) -
     return "\n".join(lines) + "\n"
 
 
-def write_sheet(work: Path, sequence: str, seed: int, path: Path) -> None:
+def write_sheet(work: Path, sequence: str, seed: int, path: Path, scene: str) -> None:
     """One row per condition: the video of ``sequence`` at ``seed``, the union of the masks outlined."""
     video_id = f"{sequence}-s{seed}"
-    videos = [np.load(work / slug(c) / "outputs" / video_id / "frames.npy") for c in CONDITIONS]
+    videos = [np.load(condition_dir(work, c, scene) / "outputs" / video_id / "frames.npy") for c in CONDITIONS]
     masks = read_mask_pngs(work / "sequences" / sequence)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_rgb_png(path, contact_sheet(videos, masks=[masks] * len(videos), max_frames=8))
 
 
-def slug(condition: str) -> str:
-    return condition.replace(" ", "-")
+def condition_dir(work: Path, condition: str, scene: str) -> Path:
+    """Where a condition's videos and evaluation go (per-object: one folder per scene prompt)."""
+    suffix = "-scene-first" if condition == "per-object" and scene == "first" else ""
+    return work / (condition.replace(" ", "-") + suffix)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -132,7 +135,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", type=Path, default=Path("bench/per_object_prompts_results.md"))
     parser.add_argument("--sheet", nargs=3, metavar=("SEQUENCE", "SEED", "PNG"), help="contact sheet of one video")
     parser.add_argument("--device", default=None, help="generate.device override (cpu, cuda)")
-    parser.add_argument("--scene", choices=["joint", "first"], default="joint", help="per-object: the scene prompt")
+    parser.add_argument(
+        "--scene",
+        choices=["joint", "first"],
+        default="first",
+        help="per-object: the scene prompt (first: measured better)",
+    )
     args = parser.parse_args(argv)
 
     work = args.work
@@ -144,9 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     jobs = condition_jobs(base_cfg, rows, args.scene)
     object_rows, video_rows, seconds = [], [], {}
     for condition in args.conditions:
-        out = work / (
-            slug(condition) + ("-scene-first" if condition == "per-object" and args.scene == "first" else "")
-        )
+        out = condition_dir(work, condition, args.scene)
         cfg = base_cfg.model_copy(update={"out_dir": str(out / "outputs")})
         t0 = time.perf_counter()
         generate(cfg, jobs=jobs[condition])
@@ -185,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     if set(args.conditions) == set(CONDITIONS):
         atomic_write_text(args.results, results_markdown(objects, videos, header))
     if args.sheet:
-        write_sheet(work, args.sheet[0], int(args.sheet[1]), Path(args.sheet[2]))
+        write_sheet(work, args.sheet[0], int(args.sheet[1]), Path(args.sheet[2]), args.scene)
 
 
 if __name__ == "__main__":

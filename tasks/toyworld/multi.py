@@ -3,9 +3,10 @@
 Two or three toy objects of different colours and shapes move over one ground, each along its own
 path, and the paths cross: the first runs left to right, the second right to left, a third jumps
 in place in the middle while the others pass it. Each object has its own prompt, as a single-object
-toy video would ("a red circle runs across a grassy meadow"); the sequence's prompt, the scene,
-names them all ("a red circle a yellow square runs across a grassy meadow": the toy tokenizer knows
-no "and").
+toy video would ("a red circle runs across a grassy meadow"). The sequence's prompt, the scene, is the
+first object's prompt (the toy text encoder never saw two objects in one prompt, and a prompt naming
+them all, ``joint_prompt``: "a red circle a yellow square runs across a grassy meadow", gave the wrong
+ground and worse per-object scores as the scene: docs/results.md; the toy tokenizer knows no "and").
 
 The masks are what is visible: where objects overlap, the one drawn later (the later in the list)
 is in front, so the objects' masks never overlap and their union is the foreground.
@@ -13,7 +14,7 @@ is in front, so the objects' masks never overlap and their union is the foregrou
 Layout written under ``out_dir`` (a sequences manifest ``generate.sequences`` reads)::
 
     manifest.yaml               sequences: [{id, prompt, masks, objects: [{prompt, masks, colour, shape}],
-                                             ground, first_prompt}]
+                                             ground, joint_prompt}]
     <id>/0000.png ...           the union of the objects' masks
     <id>/objects/<k>/0000.png   object k's masks
     truth/<id>.png              a contact sheet of the rendered truth (what such a video looks like)
@@ -112,7 +113,7 @@ def render_multi_object_heldout(
             rows.append(
                 {
                     "id": sid,
-                    "prompt": joint_prompt(objects, ground),
+                    "prompt": objects[0].prompt(ground),
                     "masks": sid,
                     "objects": [
                         {
@@ -124,7 +125,7 @@ def render_multi_object_heldout(
                         for k, o in enumerate(objects)
                     ],
                     "ground": ground,
-                    "first_prompt": objects[0].prompt(ground),
+                    "joint_prompt": joint_prompt(objects, ground),
                 }
             )
         (out / "manifest.yaml").write_text(yaml.safe_dump({"sequences": rows}, sort_keys=False))

@@ -17,8 +17,8 @@ def test_sequences_hold_different_objects_with_their_own_prompts_and_masks(tmp_p
         assert len(set(colours)) == len(colours) and len(set(shapes)) == len(shapes)
         for o in row["objects"]:
             assert o["prompt"].startswith(f"a {o['colour']} {o['shape']} ")
-        assert row["prompt"].startswith(" ".join(f"a {c} {s}" for c, s in zip(colours, shapes)))
-        assert row["first_prompt"] == row["objects"][0]["prompt"]
+        assert row["joint_prompt"].startswith(" ".join(f"a {c} {s}" for c, s in zip(colours, shapes)))
+        assert row["prompt"] == row["objects"][0]["prompt"]  # the scene
         objects = np.stack([read_mask_pngs(out / o["masks"]) for o in row["objects"]])
         np.testing.assert_array_equal(read_mask_pngs(out / row["masks"]), objects.any(0))
         assert (objects.sum(0) <= 1).all()  # visible masks: never two objects on one pixel
