@@ -5,7 +5,9 @@ pretrained 2-D UNet is reused as is and only the attention arithmetic changes:
 
 - ``SpatialSelfAttnProcessor``: the spatial self-attention (``attn1``) of every transformer block,
   in one of four modes (``SELF_ATTENTION_MODES``). ``first_frame`` is eq. 5 of the paper.
-- ``MaskCrossAttnProcessor``: the text cross-attention (``attn2``) with the mask term of eq. 6-7.
+- ``MaskCrossAttnProcessor``: the text cross-attention (``attn2``) with the mask term of eq. 6-7,
+  and, when the objects of a video carry their own prompts (``ObjectPrompts``), regional text:
+  each object's tokens act inside its own mask, the scene prompt elsewhere.
 
 How the frame count and the masks reach the processors: the video UNet passes a ``VideoContext``
 as ``cross_attention_kwargs={"video": context}``. diffusers forwards ``cross_attention_kwargs``
@@ -19,6 +21,7 @@ contiguous (frame-major within a video), ``N = h*w`` tokens at the layer's resol
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -26,6 +29,27 @@ import torch.nn.functional as F
 from torch import nn
 
 SELF_ATTENTION_MODES = ("first_frame", "sparse_causal", "per_frame", "full")
+
+
+@dataclass
+class ObjectPrompts:
+    """Per-object text for regional mask cross-attention, one entry per row of the attention batch.
+
+    Args:
+        text: ``(b, K, L, D)`` text embeddings of each of the K objects' prompts.
+        masks: ``(b, K, Hm, Wm)`` float masks in [0, 1], object k's own mask, at any resolution. A row
+            whose masks are all zero is not routed (the unconditional half of classifier-free guidance).
+    """
+
+    text: torch.Tensor
+    masks: torch.Tensor
+
+    def __post_init__(self):
+        if self.text.ndim != 4 or self.masks.ndim != 4 or self.text.shape[:2] != self.masks.shape[:2]:
+            raise ValueError(
+                f"object prompts: text (b, K, L, D) and masks (b, K, H, W) must agree on (b, K), got "
+                f"{tuple(self.text.shape)} and {tuple(self.masks.shape)}"
+            )
 
 
 @dataclass
@@ -37,11 +61,13 @@ class VideoContext:
         latent_size: ``(H, W)`` of the latents fed to the UNet; layer resolutions are derived from it.
         masks: ``(B*F, 1, Hm, Wm)`` float foreground masks in [0, 1] at any resolution (pixel or
             latent), or None for no mask guidance.
+        objects: per-object prompts and masks, ``b = B*F`` rows, or None (one prompt for the video).
     """
 
     num_frames: int
     latent_size: tuple[int, int]
     masks: torch.Tensor | None = None
+    objects: ObjectPrompts | None = None
     _mask_cache: dict = field(default_factory=dict, repr=False)
 
     def layer_size(self, num_tokens: int) -> tuple[int, int]:
@@ -68,6 +94,23 @@ class VideoContext:
         if num_tokens not in self._mask_cache:
             self._mask_cache[num_tokens] = F.interpolate(self.masks, size=self.layer_size(num_tokens), mode="area")
         return self._mask_cache[num_tokens]
+
+    def object_weights_at(self, num_tokens: int) -> torch.Tensor:
+        """Each object's share of every token at the layer with ``num_tokens`` tokens: ``(B*F, K, N)``.
+
+        ``m_k``: the object's mask max-pooled to the layer (a token any of whose pixels is the
+        object's is the object's: at the coarse levels a small object would otherwise get only a
+        fraction of a token, and the scene's words decided its colour; measured in
+        docs/results.md), divided by ``max(1, sum_k m_k)`` where objects meet, so the shares never
+        exceed 1; the scene takes ``1 - sum_k``.
+        """
+        if self.objects is None:
+            raise ValueError("this VideoContext carries no object prompts")
+        key = ("objects", num_tokens)
+        if key not in self._mask_cache:
+            masks = F.adaptive_max_pool2d(self.objects.masks, self.layer_size(num_tokens)).flatten(2)
+            self._mask_cache[key] = masks / masks.sum(1, keepdim=True).clamp(min=1.0)
+        return self._mask_cache[key]
 
 
 def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -223,18 +266,25 @@ def build_mask_branch(channels: int, hidden_channels: int = 32) -> nn.Sequential
 
 
 class MaskCrossAttnProcessor(nn.Module):
-    """Text cross-attention with the foreground mask in the scores (eq. 6-7).
+    """Text cross-attention with the foreground mask in the scores (eq. 6-7), and regional text.
 
     ``softmax((Q K^T + M K^T) / sqrt(d)) V`` with ``M = W^Q m``. Since ``Q K^T + M K^T = (Q + M) K^T``
     this is plain SDPA on ``Q + M``. ``W^Q`` is the layer's own query projection, applied without
     its bias (eq. 6 has none), so a zero ``m`` adds exactly nothing.
+
+    Regional text (``video.objects``): object k's prompt gets its own attention,
+    ``softmax((Q + M_k) K_k^T / sqrt(d)) V_k`` with ``M_k = W^Q branch(m_k)`` (its own mask), and the
+    outputs are blended token by token: ``(1 - sum_k w_k) A_scene + sum_k w_k A_k`` with ``w_k`` the
+    object's share of the token (``VideoContext.object_weights_at``). Object k's tokens therefore act
+    only where ``w_k > 0``; with one object whose prompt is the scene prompt, it is eq. 7 again.
+    Without object prompts the computation is exactly the one above.
 
     The processor is an ``nn.Module`` so the mask branch is registered under the attention module
     (``...attn2.processor.mask_branch.*``) and travels with the UNet's state dict.
 
     Args:
         channels: the layer's query width (``attn.to_q.in_features``); None builds no mask branch,
-            i.e. plain cross-attention (the "w/o mask" ablation).
+            i.e. plain cross-attention (the "w/o mask" ablation, and the 2-D UNet of frame 1).
         hidden_channels: width of the mask branch's hidden conv.
     """
 
@@ -245,8 +295,11 @@ class MaskCrossAttnProcessor(nn.Module):
 
     def mask_term(self, attn, video: VideoContext, num_tokens: int, dtype: torch.dtype) -> torch.Tensor:
         """``M = W^Q m`` for every token: ``(B*F, N, inner)``."""
-        mask = video.mask_at(num_tokens).to(dtype)
-        m = self.mask_branch(mask).flatten(2).transpose(1, 2)  # (B*F, N, channels)
+        return self.lift(attn, video.mask_at(num_tokens).to(dtype))
+
+    def lift(self, attn, mask: torch.Tensor) -> torch.Tensor:
+        """``W^Q branch(mask)``: a ``(b, 1, h, w)`` mask at the layer's size -> ``(b, h*w, inner)``."""
+        m = self.mask_branch(mask).flatten(2).transpose(1, 2)  # (b, N, channels)
         return F.linear(m, attn.to_q.weight)
 
     def __call__(
@@ -268,12 +321,70 @@ class MaskCrossAttnProcessor(nn.Module):
             attention_mask = attn.prepare_attention_mask(attention_mask, encoder_hidden_states.shape[1], batch)
             attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
 
-        query = attn.to_q(hidden_states)
-        if self.mask_branch is not None and video is not None and video.masks is not None:
-            query = query + self.mask_term(attn, video, num_tokens, query.dtype)
-        key, value = attn.to_k(encoder_hidden_states), attn.to_v(encoder_hidden_states)
+        plain_query = attn.to_q(hidden_states)
+        masked = self.mask_branch is not None and video is not None and video.masks is not None
+        query = plain_query + self.mask_term(attn, video, num_tokens, plain_query.dtype) if masked else plain_query
+        out = self._attend_text(attn, query, encoder_hidden_states, attention_mask)
+        if video is not None and video.objects is not None:
+            out = self._route(attn, video, plain_query, out, attention_mask, masked)
+        return _project_out(attn, out, hidden_states)
 
+    def _attend_text(self, attn, query, text, attention_mask) -> torch.Tensor:
+        """``softmax(query K^T / sqrt(d)) V`` for the text ``text``: ``(b, N, inner)``."""
+        key, value = attn.to_k(text), attn.to_v(text)
         query, key, value = (_split_heads(x, attn.heads) for x in (query, key, value))
         query, key = _norm_qk(attn, query, key)
         out = _attend(query, key, value, attention_mask, self.slice_size)
-        return _project_out(attn, _merge_heads(out).to(query.dtype), hidden_states)
+        return _merge_heads(out).to(query.dtype)
+
+    def _route(self, attn, video: VideoContext, plain_query, scene_out, attention_mask, masked: bool):
+        """Blend the scene's attention output with each object's, by the objects' shares of each token."""
+        num_tokens = plain_query.shape[1]
+        weights = video.object_weights_at(num_tokens).to(scene_out.dtype)  # (b, K, N)
+        if weights.shape[0] != scene_out.shape[0]:
+            raise ValueError(f"object prompts have {weights.shape[0]} rows for an attention batch of {len(scene_out)}")
+        object_masks = None
+        if masked:
+            size = video.layer_size(num_tokens)
+            object_masks = F.interpolate(video.objects.masks, size=size, mode="area").to(plain_query.dtype)
+        text = video.objects.text.to(scene_out.dtype)
+        out = scene_out * (1 - weights.sum(1))[..., None]
+        for k in range(weights.shape[1]):
+            query = plain_query if object_masks is None else plain_query + self.lift(attn, object_masks[:, k : k + 1])
+            text_k = attn.norm_encoder_hidden_states(text[:, k]) if attn.norm_cross else text[:, k]
+            out = out + weights[:, k, :, None] * self._attend_text(attn, query, text_k, attention_mask)
+        return out
+
+
+class BoundProcessor:
+    """A video processor with its ``VideoContext`` bound, for UNets that do not pass one (the 2-D UNet
+    and ControlNet of frame 1): ``routed_cross_attention`` installs these for the length of a call."""
+
+    def __init__(self, processor, video: VideoContext):
+        self.processor, self.video = processor, video
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None):
+        return self.processor(attn, hidden_states, encoder_hidden_states, attention_mask, temb, video=self.video)
+
+
+@contextmanager
+def routed_cross_attention(model: nn.Module | None, objects: ObjectPrompts | None, latent_size: tuple[int, int]):
+    """Route every text cross-attention (``attn2``) of a 2-D UNet or ControlNet by ``objects`` for the
+    duration of the block (regional text without a mask term), then put its processors back.
+
+    ``objects`` has one row per row of the model's batch. With None (or no model) nothing changes.
+    """
+    if objects is None or model is None:
+        yield model
+        return
+    original = dict(model.attn_processors)
+    video = VideoContext(num_frames=1, latent_size=latent_size, objects=objects)
+    routed = {
+        name: BoundProcessor(MaskCrossAttnProcessor(None), video) if name.endswith("attn2.processor") else current
+        for name, current in original.items()
+    }
+    model.set_attn_processor(routed)
+    try:
+        yield model
+    finally:
+        model.set_attn_processor(original)

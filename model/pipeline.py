@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.attention import set_attention_slice
+from model.attention import ObjectPrompts, routed_cross_attention, set_attention_slice
 from model.conditioning import ControlNetCondition, controlnet_image
 from model.sampling import adain as adain_match
 from model.sampling import lowfreq_from_first, motion_windows, randn
@@ -219,6 +219,7 @@ class MaskVideoPipeline:
         generator: torch.Generator | None = None,
         source: str = "controlnet",
         controlnet_conditioning_scale: float = 1.0,
+        objects: ObjectPrompts | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Frame 1 from noise with the base 2-D UNet (eq. 3).
 
@@ -230,6 +231,8 @@ class MaskVideoPipeline:
                 the "w/o ControlNet" ablation).
             controlnet_conditioning_scale: multiplies the ControlNet's residuals before they enter
                 the UNet (diffusers' knob of the same name); > 1 strengthens a weak ControlNet.
+            objects: per-object prompts, one row per row of ``text_emb``, masks ``(rows, K, Hm, Wm)``:
+                the cross-attention of the base UNet and the ControlNet routed by them (regional text).
 
         Returns:
             ``(image, noise)``: frame 1 as float ``(B, 3, H, W)`` in [-1, 1], and the initial noise
@@ -249,11 +252,25 @@ class MaskVideoPipeline:
         batch = text_emb.shape[0] // (2 if guided else 1)
         shape = (batch, self.base_unet.config.in_channels, *latent_size)
         noise = randn(shape, generator, self.device, self.dtype)
-        residuals = {}
+        cond = None
         if source == "controlnet":
             cond = self.controlnet_image(first_masks, latent_size)
             cond = torch.cat([cond, cond]) if guided else cond
 
+        controlnet = self.controlnet if source == "controlnet" else None
+        with (
+            routed_cross_attention(self.base_unet, objects, latent_size),
+            routed_cross_attention(controlnet, objects, latent_size),
+        ):
+            latents = self._denoise_first(
+                noise, text_emb, cond, num_inference_steps, guidance_scale, source, controlnet_conditioning_scale
+            )
+        return self.decode_images(latents), noise
+
+    def _denoise_first(self, noise, text_emb, cond, num_inference_steps, guidance_scale, source, conditioning_scale):
+        """The sampling loop of ``make_first_frame``: frame 1's latents ``(B, C, h, w)``."""
+        guided = guidance_scale > 1.0
+        residuals = {}
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
         latents = noise * self.scheduler.init_noise_sigma
         for t in self.scheduler.timesteps:
@@ -265,7 +282,7 @@ class MaskVideoPipeline:
                     t,
                     text_emb,
                     controlnet_cond=cond,
-                    conditioning_scale=controlnet_conditioning_scale,
+                    conditioning_scale=conditioning_scale,
                     return_dict=False,
                 )
                 residuals = dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
@@ -274,7 +291,7 @@ class MaskVideoPipeline:
                 uncond, cond_pred = pred.chunk(2)
                 pred = uncond + guidance_scale * (cond_pred - uncond)
             latents = self.scheduler.step(pred, t, latents).prev_sample
-        return self.decode_images(latents), noise
+        return latents
 
     def controlnet_image(self, first_masks: torch.Tensor, latent_size: tuple[int, int]) -> torch.Tensor:
         """The ControlNet's input ``(B, C, H, W)``: the first masks drawn by ``controlnet_condition``."""
@@ -297,6 +314,8 @@ class MaskVideoPipeline:
         chunk: int = 0,
         num_chunks: int = 1,
         mask_guidance_scale: float = 0.0,
+        object_text: torch.Tensor | None = None,
+        object_masks: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Denoise one motion window whose frame 1 is known.
 
@@ -311,6 +330,9 @@ class MaskVideoPipeline:
                 ``num_steps``, ``timestep``, ``latents`` (the window's ``(B, C, F, h, w)``).
             mask_guidance_scale: ``w`` > 0 adds ``w * (eps(text, masks) - eps(text, no masks))``,
                 guidance along the masks' own effect (one more UNet pass on the prompt half).
+            object_text: per-object prompts, one row per row of ``text_emb``: ``(2B | B, K, L, D)``.
+            object_masks: ``(B, K, F, Hm, Wm)`` in [0, 1], each object's own masks; the
+                unconditional half of guidance is not routed.
 
         Returns:
             The denoised window latents ``(B, C, F, h, w)``; frame 1 is ``first_latent``.
@@ -320,19 +342,30 @@ class MaskVideoPipeline:
         if masks is not None:
             masks = masks.to(self.device, self.dtype)
             masks = torch.cat([masks, masks]) if guided else masks
+        routed, prompt_routed = {}, {}  # the per-object keyword arguments of the video UNet, if any
+        if object_text is not None:
+            object_masks = object_masks.to(self.device, self.dtype)
+            prompt_routed = dict(
+                object_text=object_text.chunk(2)[1] if guided else object_text, object_masks=object_masks
+            )
+            routed = dict(
+                object_text=object_text,
+                object_masks=torch.cat([torch.zeros_like(object_masks), object_masks]) if guided else object_masks,
+            )
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
         rest = noise * self.scheduler.init_noise_sigma
         for i, t in enumerate(self.scheduler.timesteps):
             # frame 1 re-enters clean at every step; only frames 2..n are scaled and stepped
             latents = torch.cat([first, self.scheduler.scale_model_input(rest, t)], dim=2)
             model_input = torch.cat([latents, latents]) if guided else latents
-            pred = self.video_unet(model_input, t, text_emb, masks)
+            pred = self.video_unet(model_input, t, text_emb, masks, **routed)
             cond = pred
             if guided:
                 uncond, cond = pred.chunk(2)
                 pred = uncond + guidance_scale * (cond - uncond)
             if mask_guidance_scale > 0 and masks is not None:
-                unmasked = self.video_unet(latents, t, text_emb.chunk(2)[1] if guided else text_emb, None)
+                text = text_emb.chunk(2)[1] if guided else text_emb
+                unmasked = self.video_unet(latents, t, text, None, **prompt_routed)
                 pred = pred + mask_guidance_scale * (cond - unmasked)
             rest = self.scheduler.step(pred[:, :, 1:], t, rest).prev_sample
             if adain and i >= adain_start * num_inference_steps:
@@ -349,6 +382,43 @@ class MaskVideoPipeline:
                     )
                 )
         return torch.cat([first, rest], dim=2)
+
+    # ---- per-object prompts -----------------------------------------------------------------------
+    def _object_inputs(self, object_prompts, object_masks, masks: torch.Tensor, guided: bool):
+        """``(object_text, object_masks)``: per-object embeddings ``(2B | B, K, L, D)`` (the negative
+        prompt's rows first under guidance) and masks float ``(B, K, F, H, W)``; ``(None, None)``
+        without object prompts."""
+        if object_prompts is None and object_masks is None:
+            return None, None
+        if object_prompts is None or object_masks is None:
+            raise ValueError("object_prompts and object_masks go together")
+        batch, num_frames = masks.shape[:2]
+        nested = [object_prompts] if object_prompts and isinstance(object_prompts[0], str) else object_prompts
+        if len(nested) != batch or len({len(p) for p in nested}) != 1 or not nested[0]:
+            raise ValueError(f"object_prompts: give K prompts for each of the {batch} videos, the same K for all")
+        k = len(nested[0])
+        om = torch.as_tensor(np.asarray(object_masks) if not torch.is_tensor(object_masks) else object_masks)
+        if om.ndim not in (4, 5):
+            raise ValueError(f"object_masks must be (K, F, H, W) or (B, K, F, H, W), got {tuple(om.shape)}")
+        shape = om.shape if om.ndim == 5 else (1, *om.shape)
+        om = _to_masks(om.reshape(-1, *shape[-3:])).reshape(shape)
+        if om.shape[:3] != (batch, k, num_frames) or om.shape[-2:] != masks.shape[-2:]:
+            raise ValueError(
+                f"object_masks must be (B, K, F, H, W) = ({batch}, {k}, {num_frames}, {masks.shape[-2]}, "
+                f"{masks.shape[-1]}) for {k} object prompts, got {tuple(om.shape)}"
+            )
+        text = self.encode_prompt([p for prompts in nested for p in prompts], None)
+        text = text.reshape(batch, k, *text.shape[1:])
+        if guided:  # the unconditional rows are not routed (their masks are zero); any text will do
+            text = torch.cat([text, text])
+        return text, om
+
+    def _first_objects(self, object_text, object_masks, guided: bool) -> ObjectPrompts | None:
+        """Frame 1's routing: the objects' first masks, zero on the unconditional rows."""
+        if object_text is None:
+            return None
+        first = object_masks[:, :, 0].to(self.device, self.dtype)
+        return ObjectPrompts(object_text, torch.cat([torch.zeros_like(first), first]) if guided else first)
 
     # ---- the whole video --------------------------------------------------------------------------
     @torch.no_grad()
@@ -371,6 +441,8 @@ class MaskVideoPipeline:
         controlnet_conditioning_scale: float = 1.0,
         use_masks: bool = True,
         mask_guidance_scale: float = 0.0,
+        object_prompts: list[str] | list[list[str]] | None = None,
+        object_masks=None,
         height: int | None = None,
         width: int | None = None,
         generator: torch.Generator | None = None,
@@ -405,6 +477,12 @@ class MaskVideoPipeline:
             controlnet_conditioning_scale: weight of the ControlNet's residuals for frame 1.
             use_masks: False drops the masks from the video UNet (the "w/o mask" ablation at inference).
             mask_guidance_scale: guidance of frames 2..n along the masks' effect (``denoise_window``); 0 = off.
+            object_prompts: per-object prompts, K for one video or K per video (every video the same
+                K): object k's words act inside its own mask in every cross-attention of frame 1 and
+                of frames 2..n, ``prompt`` (the scene) elsewhere. None: one prompt, as before.
+            object_masks: each object's own masks, ``(K, F, H, W)`` or ``(B, K, F, H, W)`` in the
+                forms ``masks`` takes; with ``object_prompts``. ``masks`` stays the union the mask
+                term and the ControlNet see.
             height, width: output size when no first frame is given; defaults to the masks' size.
             generator: seeds every random draw (frame 1 noise, then each chunk's noise, in order).
             callback: per-step progress, see ``denoise_window``.
@@ -432,9 +510,15 @@ class MaskVideoPipeline:
             else ([negative_prompt] * batch if isinstance(negative_prompt, str) else negative_prompt)
         )
         text_emb = self.encode_prompt(prompts, negatives)
+        object_text, object_masks = self._object_inputs(object_prompts, object_masks, masks, negatives is not None)
 
         def text_for(scale: float) -> torch.Tensor:  # [negative; positive] only where that part is guided
             return text_emb if scale > 1.0 or not guided else text_emb.chunk(2)[1]
+
+        def objects_for(scale: float) -> torch.Tensor | None:  # per-object text, rows as text_for's
+            if object_text is None:
+                return None
+            return object_text if scale > 1.0 or not guided else object_text.chunk(2)[1]
 
         # frame 1 and E(v_1)
         first_noise = None
@@ -458,6 +542,7 @@ class MaskVideoPipeline:
                 generator,
                 first_frame_source,
                 controlnet_conditioning_scale,
+                self._first_objects(objects_for(guidance_scale), object_masks, guidance_scale > 1.0),
             )
         first_latent = self.encode_images(images.to(self.device))
         if shared_noise == "lamp" and first_noise is None:
@@ -488,6 +573,8 @@ class MaskVideoPipeline:
                 k,
                 len(windows),
                 mask_guidance_scale,
+                objects_for(video_guidance_scale),
+                None if object_masks is None else object_masks[:, :, frame_ids.start : frame_ids.stop],
             )
             new = latents if k == 0 else latents[:, :, 1:]  # chunk k+1's frame 1 is chunk k's last frame
             if output_type == "latent":

@@ -24,7 +24,13 @@ from diffusers import UNet2DConditionModel
 from diffusers.models.transformers.transformer_2d import Transformer2DModel
 from torch import nn
 
-from model.attention import SELF_ATTENTION_MODES, MaskCrossAttnProcessor, SpatialSelfAttnProcessor, VideoContext
+from model.attention import (
+    SELF_ATTENTION_MODES,
+    MaskCrossAttnProcessor,
+    ObjectPrompts,
+    SpatialSelfAttnProcessor,
+    VideoContext,
+)
 from model.temporal import SpatioTemporalTransformer
 
 
@@ -121,6 +127,8 @@ class VideoUNet(nn.Module):
         timestep: torch.Tensor | int | float,
         encoder_hidden_states: torch.Tensor,
         masks: torch.Tensor | None = None,
+        object_text: torch.Tensor | None = None,
+        object_masks: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict the noise of every frame.
 
@@ -132,6 +140,10 @@ class VideoUNet(nn.Module):
             encoder_hidden_states: text embeddings ``(B, L, D)``, shared by the frames of a video.
             masks: foreground masks ``(B, F, Hm, Wm)`` float in {0, 1}, at pixel or latent
                 resolution (resized inside per layer), or None for no mask guidance.
+            object_text: per-object prompts ``(B, K, L, D)``: object k's tokens act inside its own
+                mask, ``encoder_hidden_states`` (the scene) elsewhere (``MaskCrossAttnProcessor``).
+            object_masks: ``(B, K, F, Hm, Wm)`` in [0, 1], object k's mask per frame; with
+                ``object_text``. A video whose object masks are all zero is not routed.
 
         Returns:
             The UNet's prediction ``(B, C_out, F, H, W)`` (noise for an epsilon-prediction model).
@@ -147,7 +159,20 @@ class VideoUNet(nn.Module):
             if masks.shape[:2] != (b, f):
                 raise ValueError(f"masks must be (B, F, H, W) = ({b}, {f}, ...), got {tuple(masks.shape)}")
             frame_masks = masks.reshape(b * f, 1, *masks.shape[2:]).to(device=sample.device, dtype=sample.dtype)
-        context = VideoContext(num_frames=f, latent_size=(h, w), masks=frame_masks)
+        objects = None
+        if (object_text is None) != (object_masks is None):
+            raise ValueError("object_text and object_masks go together")
+        if object_text is not None:
+            k = object_text.shape[1]
+            if object_masks.shape[:3] != (b, k, f) or object_text.shape[0] != b:
+                raise ValueError(
+                    f"object_masks must be (B, K, F, H, W) = ({b}, {k}, {f}, ...), got {tuple(object_masks.shape)}"
+                )
+            objects = ObjectPrompts(
+                text=object_text.repeat_interleave(f, dim=0),
+                masks=object_masks.transpose(1, 2).reshape(b * f, k, *object_masks.shape[3:]).to(sample),
+            )
+        context = VideoContext(num_frames=f, latent_size=(h, w), masks=frame_masks, objects=objects)
         out = self.unet(frames, timesteps, text, cross_attention_kwargs={"video": context}, return_dict=False)[0]
         return out.reshape(b, f, out.shape[1], h, w).permute(0, 2, 1, 3, 4)
 

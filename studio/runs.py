@@ -28,8 +28,8 @@ import yaml
 
 from studio.spec import PageState, from_spec, page_extras, to_spec
 from studio.uploads import Uploads, decode_image, mask_from_image
-from tasks.common.io import atomic_dir, read_mask_pngs, write_json, write_mask_pngs
-from tasks.masks.sequences import build_sequence, load_spec
+from tasks.common.io import atomic_dir, read_mask_pngs, write_json
+from tasks.masks.sequences import load_spec, write_sequence
 
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 SEQUENCE_ID = "motion"
@@ -74,8 +74,8 @@ def write_inputs(root: Path, state: PageState, uploads: Uploads, run_id: str | N
                 shutil.copy(uploads.existing("objects", obj.mask.upload, "objects"), tmp / mask_file(obj.mask.upload))
         (tmp / "spec.yaml").write_text(spec_yaml(spec))
         (tmp / "studio.yaml").write_text(yaml.safe_dump(page_extras(state), sort_keys=False))
-        row = {"id": SEQUENCE_ID, "prompt": state.prompt.strip(), "masks": SEQUENCE_ID}
-        write_mask_pngs(build_sequence(spec, tmp), tmp / "sequences" / SEQUENCE_ID)
+        row = {"id": SEQUENCE_ID, "prompt": state.prompt.strip()}
+        row.update(write_sequence(spec, tmp / "sequences" / SEQUENCE_ID, tmp, name=SEQUENCE_ID))
         if state.first_frame.source == "image":
             image = uploads.existing("images", state.first_frame.upload, "first_frame")
             shutil.copy(image, tmp / "sequences/first_frame.png")

@@ -2,7 +2,9 @@
 
 The page sends its state as JSON: the spec's own fields (size, frames, each object's path, hop and
 scale, exactly as a YAML spec writes them) plus what only the page knows (the prompt, the seed,
-the first frame, each object's label, and where a PNG mask came from). The spec part is validated
+the first frame, each object's label, and where a PNG mask came from). An object's own prompt is a
+spec key (``objects.<k>.prompt``); when any object has one, the page's prompt is the scene (the
+spec's ``prompt``). The spec part is validated
 by the spec's own pydantic models and rendered by its own renderer, so the page shows the messages
 ``python -m tasks.masks.sequences`` gives for the same YAML, at the same keys (``objects.0.path...``).
 
@@ -44,6 +46,7 @@ class PngMask(_Page):
 
 class PageObject(_Page):
     label: str = Field("", max_length=60)
+    prompt: str = Field("", max_length=1000, description="the object's own words; empty: the video's prompt")
     mask: Annotated[ToyMask | PngMask, Field(discriminator="source")]
     # validated by the spec's own models below, so their messages are the YAML spec's
     path: Any
@@ -100,13 +103,18 @@ def spec_dict(state: PageState, mask_name: Callable[[str], str]) -> dict:
             entry.update(mask=f"toy:{obj.mask.shape}", radius=obj.mask.radius)
         else:
             entry["mask"] = mask_name(obj.mask.upload)
+        if obj.prompt.strip():
+            entry["prompt"] = obj.prompt.strip()
         entry["path"] = obj.path
         if obj.hop is not None:
             entry["hop"] = obj.hop
         if obj.scale != 1.0:
             entry["scale"] = obj.scale
         objects.append(entry)
-    return {"size": state.size, "n_frames": state.n_frames, "objects": objects}
+    spec = {"size": state.size, "n_frames": state.n_frames, "objects": objects}
+    if any("prompt" in o for o in objects):  # the page's prompt is then the scene around the objects
+        spec["prompt"] = state.prompt.strip() or None
+    return spec
 
 
 def to_spec(state: PageState, mask_name: Callable[[str], str]) -> SequenceSpec:
@@ -174,6 +182,7 @@ def from_spec(spec: SequenceSpec, upload_for: Callable[[str, int], str], extras:
         objects.append(
             {
                 "label": _at(labels, i, ""),
+                "prompt": obj.prompt or "",
                 "mask": mask,
                 "path": obj.path.model_dump(exclude_none=True),
                 "hop": obj.hop.model_dump() if obj.hop else None,
@@ -183,7 +192,7 @@ def from_spec(spec: SequenceSpec, upload_for: Callable[[str, int], str], extras:
     state = {
         "size": list(spec.size),
         "n_frames": spec.n_frames,
-        "prompt": extras.get("prompt", ""),
+        "prompt": extras.get("prompt", spec.prompt or ""),
         "seed": extras.get("seed", 0),
         "steps": extras.get("steps"),
         "first_frame": extras.get("first_frame") or {"source": "controlnet"},

@@ -46,6 +46,7 @@ function newObject(i) {
   const y = h * (0.3 + 0.2 * (i % 3));
   return {
     label: `object ${i + 1}`,
+    prompt: "",
     mask: { source: "toy", shape: ["circle", "star", "square", "triangle", "diamond"][i % 5], radius: Math.round(Math.min(h, w) / 9) },
     path: { type: "keyframes", points: [[0, w * 0.2, y], [n - 1, w * 0.8, y]] },
     hop: null,

@@ -83,6 +83,9 @@ export function objectCard(obj, i, selected, nFrames) {
     <h3><input type="text" data-path="objects.${i}.label" value="${esc(obj.label)}" aria-label="object name">
       <button type="button" data-action="select" data-i="${i}">${selected ? "selected" : "select"}</button>
       <button type="button" data-action="remove" data-i="${i}" title="remove this object">remove</button></h3>
+    <label class="wide">its own prompt <input type="text" data-path="objects.${i}.prompt" value="${esc(obj.prompt)}"
+      placeholder="optional: its words act inside its mask, the video's prompt elsewhere" data-testid="object-prompt-${i}"></label>
+    ${err(`objects.${i}.prompt`)}
     ${maskSection(obj, i)}${pathSection(obj, i, nFrames)}${hopScaleSection(obj, i)}
     ${err(`objects.${i}`)}</div>`;
 }

@@ -29,7 +29,19 @@ def markdown_table(rows: list[dict], label_key: str, label: str) -> str:
     return "\n".join([head, rule, *body])
 
 
-def write_report(path: Path, per_video: pd.DataFrame, summary: dict, outputs_dir: Path) -> None:
+def object_table(per_object: pd.DataFrame) -> str:
+    """One row per object of every video with per-object prompts."""
+    lines = ["| video | object | prompt | IoU (own mask) | colour accuracy |", "|---|---|---|---|---|"]
+    for r in per_object.to_dict(orient="records"):
+        lines.append(
+            f"| {r['video_id']} | {r['object']} | {r['prompt']} | {_fmt(r['iou'])} | {_fmt(r['colour_accuracy'])} |"
+        )
+    return "\n".join(lines)
+
+
+def write_report(
+    path: Path, per_video: pd.DataFrame, summary: dict, outputs_dir: Path, per_object: pd.DataFrame | None = None
+) -> None:
     """``path``'s folder gets ``thumbs/<video>.png`` copies so the page stands on its own."""
     thumbs = path.parent / "thumbs"
     thumbs.mkdir(parents=True, exist_ok=True)
@@ -41,6 +53,18 @@ def write_report(path: Path, per_video: pd.DataFrame, summary: dict, outputs_dir
         "",
         markdown_table([{"run": "all", **summary}], "run", "run"),
         "",
+    ]
+    if per_object is not None and len(per_object):
+        lines += [
+            "## Objects",
+            "",
+            "Each object's own prompt: IoU of its prompted colour with its own masks, and the fraction of frames "
+            "whose object-coloured pixels inside its mask are mostly its colour (tasks/evaluate/objects.py):",
+            "",
+            object_table(per_object),
+            "",
+        ]
+    lines += [
         "## Videos",
         "",
     ]

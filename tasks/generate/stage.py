@@ -1,10 +1,13 @@
 """Generate: the trained mask-guided model over (prompt x mask sequence x seed).
 
 Inputs: a checkpoint from the train stage (``latest``), the base folder it was trained on, and a
-manifest of mask sequences (the toy world's held-out set by default: id, prompt, masks folder).
+manifest of mask sequences (the toy world's held-out set by default: id, prompt, masks folder; a
+sequence's objects may carry their own prompts: ``objects: [{prompt, masks}]``, each object's words
+acting inside its own masks, the row's prompt, the scene, elsewhere).
 Per video, written atomically under ``out_dir/<video id>/``::
 
     video.mp4  video.gif  sheet.png (frames with the mask contour)  masks/0000.png ...  meta.json
+    objects/<k>/0000.png ...   each object's masks, for a sequence whose objects carry prompts
 
 plus ``out_dir/manifest.csv`` over all videos. A video whose ``meta.json`` carries the same job key
 (checkpoint, sampler settings, prompt, masks, seed) is kept, not generated again.
@@ -116,6 +119,18 @@ class Job:
     masks_dir: str
     seed: int
     first_frame: str | None = None  # an image file, with first_frame_source: manifest
+    object_prompts: tuple[str, ...] = ()  # per-object prompts (regional text); () = the prompt alone
+    object_masks: tuple[str, ...] = ()  # each object's masks folder, with object_prompts
+
+    def record(self) -> dict:
+        """The job as meta.json and the outputs manifest record it (no per-object fields when it has none,
+        so their columns stay what they were before per-object prompts)."""
+        fields = asdict(self)
+        if not self.object_prompts:
+            del fields["object_prompts"], fields["object_masks"]
+        else:
+            fields.update(object_prompts=list(self.object_prompts), object_masks=list(self.object_masks))
+        return fields
 
 
 def sequences_manifest(sequences: str | Path, setting: str = "generate.sequences") -> Path:
@@ -146,6 +161,7 @@ def plan_jobs(cfg: GenerateConfig) -> list[Job]:
                     f"{path} (id '{sid}'): no first_frame, which generate.first_frame_source=manifest needs"
                 )
             first_frame = str(path.parent / row["first_frame"])
+        object_prompts, object_masks = _objects_of(row, path, sid)
         prompts = cfg.prompts if cfg.prompts is not None else [row.get("prompt")]
         for p, prompt in enumerate(prompts):
             if not isinstance(prompt, str) or not prompt.strip():
@@ -161,9 +177,26 @@ def plan_jobs(cfg: GenerateConfig) -> list[Job]:
                         str(path.parent / row.get("masks", sid)),
                         seed,
                         first_frame,
+                        object_prompts,
+                        object_masks,
                     )
                 )
     return jobs
+
+
+def _objects_of(row: dict, path: Path, sid: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A manifest row's per-object prompts and masks folders (``objects: [{prompt, masks}]``), checked."""
+    objects = row.get("objects") or []
+    if not isinstance(objects, list):
+        raise ValueError(f"{path} (id '{sid}'): objects must be a list of {{prompt, masks}}")
+    prompts, masks = [], []
+    for k, obj in enumerate(objects):
+        prompt = obj.get("prompt") if isinstance(obj, dict) else None
+        if not isinstance(prompt, str) or not prompt.strip() or not obj.get("masks"):
+            raise ValueError(f"{path} (id '{sid}'): objects[{k}] needs a prompt and a masks folder")
+        prompts.append(prompt.strip())
+        masks.append(str(path.parent / obj["masks"]))
+    return tuple(prompts), tuple(masks)
 
 
 def read_sequence(job: Job, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -185,6 +218,28 @@ def read_sequence(job: Job, size: tuple[int, int] | None = None) -> np.ndarray:
         if m.all():
             raise ValueError(f"{where}: frame {i} is all foreground (a full mask has no shape or position)")
     return masks
+
+
+def read_objects(job: Job, size: tuple[int, int]) -> np.ndarray | None:
+    """Each object's masks, bool (K, F, H, W) at ``size`` (nearest); None for a job without object prompts.
+    An object may leave the frame (an empty mask); every object has the union's frame count."""
+    if not job.object_prompts:
+        return None
+    out = []
+    for k, folder in enumerate(job.object_masks):
+        try:
+            masks = read_mask_pngs(folder)
+        except ValueError as err:
+            raise ValueError(f"sequence '{job.sequence}', object {k}: {err}") from None
+        if masks.shape[1:] != size:
+            masks = np.stack(
+                [cv2.resize(m.astype(np.uint8), size[::-1], interpolation=cv2.INTER_NEAREST) for m in masks]
+            )
+        out.append(masks.astype(bool))
+    frames = {len(m) for m in out}
+    if len(frames) != 1:
+        raise ValueError(f"sequence '{job.sequence}': its objects' mask folders hold {sorted(frames)} frames")
+    return np.stack(out)
 
 
 def read_first_frame(job: Job, size: tuple[int, int]) -> np.ndarray | None:
@@ -249,7 +304,14 @@ def device_of(cfg: GenerateConfig) -> str:
     return resolve_device(cfg.device, "generate.device").type
 
 
-def job_key(job: Job, masks: np.ndarray, checkpoint: Path, cfg: GenerateConfig, base_dir: str) -> str:
+def job_key(
+    job: Job,
+    masks: np.ndarray,
+    checkpoint: Path,
+    cfg: GenerateConfig,
+    base_dir: str,
+    objects: np.ndarray | None = None,
+) -> str:
     """What a video depends on: sampler settings, prompt, seed, masks, and the weights by content
     (the checkpoint, and the base it sits on: a retrained checkpoint or rebuilt base keeps its sizes)."""
     sampler = cfg.model_dump(include=SAMPLER_FIELDS)
@@ -260,8 +322,13 @@ def job_key(job: Job, masks: np.ndarray, checkpoint: Path, cfg: GenerateConfig, 
         *([cfg.controlnet_dir] if cfg.controlnet_dir else []),
         *([job.first_frame] if job.first_frame else []),
     )
-    h = hashlib.sha256(json.dumps([sampler, job.prompt, job.seed, checkpoint.name, weights], sort_keys=True).encode())
+    keyed = [sampler, job.prompt, job.seed, checkpoint.name, weights]
+    if job.object_prompts:  # per-object prompts and masks; a job without them keeps the key it had
+        keyed.append(list(job.object_prompts))
+    h = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode())
     h.update(np.packbits(masks).tobytes())
+    if objects is not None:
+        h.update(np.packbits(objects).tobytes())
     return h.hexdigest()[:16]
 
 
@@ -338,12 +405,16 @@ def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None)
     masks = read_sequence(job)
     size = output_size(pipe, cfg, masks.shape[1:], config)
     masks, first_frame = read_sequence(job, size), read_first_frame(job, size)
-    key = job_key(job, masks, checkpoint, cfg, config["base_dir"])
+    objects = read_objects(job, size)
+    if objects is not None and objects.shape[1] != len(masks):
+        raise ValueError(f"sequence '{job.sequence}': {objects.shape[1]} object mask frames, {len(masks)} masks")
+    key = job_key(job, masks, checkpoint, cfg, config["base_dir"], objects)
     folder = Path(cfg.out_dir) / job.video_id
     meta_path = folder / "meta.json"
     if meta_path.is_file() and json.loads(meta_path.read_text()).get("key") == key:
         return json.loads(meta_path.read_text())
-    warn_if_truncated(pipe, job.prompt, job.video_id)
+    for prompt in (job.prompt, *job.object_prompts):
+        warn_if_truncated(pipe, prompt, job.video_id)
     t0 = time.perf_counter()
     frames = pipe(
         job.prompt,
@@ -361,6 +432,8 @@ def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None)
         controlnet_conditioning_scale=cfg.controlnet_scale,
         use_masks=cfg.use_masks,
         mask_guidance_scale=cfg.mask_guidance_scale,
+        object_prompts=list(job.object_prompts) or None,
+        object_masks=objects,
         generator=torch.Generator().manual_seed(job.seed),
         callback=progress,
     ).frames
@@ -368,20 +441,24 @@ def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None)
     log.info("%s: %d frames in %.1f s", job.video_id, len(frames), seconds)
     # meta.json and the manifest are cached outputs: only what the same inputs always give, no timings
     meta = {
-        **asdict(job),
+        **job.record(),
         "key": key,
         "checkpoint": checkpoint.name,
         "n_frames": len(frames),
         "video": f"{job.video_id}/video.mp4",
         "sheet": f"{job.video_id}/sheet.png",
     }
-    write_video(folder, frames, masks, meta, cfg.fps)
+    write_video(folder, frames, masks, meta, cfg.fps, objects)
     return meta
 
 
-def write_video(folder: Path, frames: np.ndarray, masks: np.ndarray, meta: dict, fps: float) -> None:
+def write_video(
+    folder: Path, frames: np.ndarray, masks: np.ndarray, meta: dict, fps: float, objects: np.ndarray | None = None
+) -> None:
     """One video's folder, atomically: what the evaluate stage and people read (module docstring)."""
     with atomic_dir(folder) as tmp:
+        for k, object_masks in enumerate([] if objects is None else objects):
+            write_mask_pngs(object_masks, tmp / "objects" / str(k))
         write_mp4(tmp / "video.mp4", frames, fps)
         write_gif(tmp / "video.gif", frames, fps)
         np.save(tmp / "frames.npy", frames)  # exact pixels for evaluation (mp4 is lossy)

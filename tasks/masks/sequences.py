@@ -4,7 +4,9 @@ This is the paper's interactive editing (supplement, section I) as code: take on
 PNG a user drew, a SAM cut-out, or a toy shape), move it along a path (straight line, keyframes
 with easing, arc), optionally hopping, scale it over time, add more objects with their own paths,
 and clip at the frame border. The result is a bool array (F, H, W), written as a PNG sequence that
-the generate stage reads.
+the generate stage reads. Objects may carry their own prompts (each object's words act inside its own
+mask, the sequence's ``prompt``, the scene, elsewhere); then each object's masks are written too,
+under ``objects/<k>/``, with a sequences manifest (``manifest.yaml``) that ``generate.sequences`` reads.
 
 Command line::
 
@@ -14,8 +16,10 @@ A spec (YAML; every key validated, coordinates in pixels, x to the right, y down
 
     size: [64, 64]            # height, width
     n_frames: 16
+    prompt: a red circle and a yellow star run across a grassy meadow   # optional: the scene
     objects:
       - mask: toy:circle      # toy:<shape> or a PNG path (relative to the spec file)
+        prompt: a red circle runs across a grassy meadow   # optional: this object's own words
         radius: 9             # toy shapes only: half-size in pixels
         path: {type: line, start: [10, 48], speed: 2.5, direction_deg: 0}   # or end: [54, 48]
         hop: {height: 8, count: 2}
@@ -38,7 +42,7 @@ import yaml
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tasks.common.io import atomic_dir, write_mask_pngs
+from tasks.common.io import atomic_dir, read_mask_pngs, write_mask_pngs
 from tasks.common.params import validate_config
 from tasks.common.toy import SHAPES, render_object_mask
 from tasks.common.video import write_gif
@@ -106,6 +110,7 @@ class Hop(_Spec):
 
 class ObjectSpec(_Spec):
     mask: str = Field(description="toy:<shape> or a PNG path")
+    prompt: str | None = Field(None, min_length=1, description="this object's own words (acts inside its mask)")
     radius: float = Field(8.0, gt=0, description="half-size of a toy shape, pixels")
     path: Annotated[LinePath | KeyframePath | ArcPath, Field(discriminator="type")]
     hop: Hop | None = None
@@ -115,7 +120,23 @@ class ObjectSpec(_Spec):
 class SequenceSpec(_Spec):
     size: tuple[int, int] = Field((64, 64), description="height, width")
     n_frames: int = Field(16, ge=2)
+    prompt: str | None = Field(None, min_length=1, description="the video's prompt: the scene, outside the objects")
     objects: list[ObjectSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _object_prompts_all_or_none(self):
+        given = [o.prompt is not None for o in self.objects]
+        if any(given) and not all(given):
+            missing = ", ".join(f"objects.{i}" for i, g in enumerate(given) if not g)
+            raise ValueError(f"either every object has a prompt or none: {missing} has none")
+        if any(given) and self.prompt is None:
+            raise ValueError("objects with their own prompts need the sequence's prompt (the scene around them)")
+        return self
+
+    @property
+    def object_prompts(self) -> list[str] | None:
+        """Each object's prompt, or None when the objects share the sequence's prompt."""
+        return [o.prompt for o in self.objects] if self.objects[0].prompt is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,13 +229,39 @@ def render_object(spec: ObjectSpec, size: tuple[int, int], n_frames: int, relati
 
 def build_sequence(spec: SequenceSpec, relative_to: str | Path = ".") -> np.ndarray:
     """The union of every object's masks, bool (F, H, W)."""
-    masks = np.zeros((spec.n_frames, *spec.size), bool)
+    return np.logical_or.reduce(build_objects(spec, relative_to))
+
+
+def build_objects(spec: SequenceSpec, relative_to: str | Path = ".") -> np.ndarray:
+    """Each object's own masks, bool (K, F, H, W) (objects may overlap)."""
+    out = []
     for i, obj in enumerate(spec.objects):
         try:
-            masks |= render_object(obj, spec.size, spec.n_frames, Path(relative_to))
+            out.append(render_object(obj, spec.size, spec.n_frames, Path(relative_to)))
         except ValueError as err:
             raise ValueError(f"objects.{i}: {err}") from None
-    return masks
+    return np.stack(out)
+
+
+OBJECTS_DIR = "objects"  # each object's masks beside the union's: <masks>/objects/<k>/0000.png
+
+
+def write_sequence(spec: SequenceSpec, folder: Path, relative_to: str | Path = ".", name: str = ".") -> dict:
+    """Write the union's mask PNGs into ``folder`` and, when the objects carry prompts, each object's
+    under ``folder/objects/<k>/``. Returns the sequences-manifest fields for a manifest that names
+    ``folder`` as ``name``: ``masks``, and ``prompt`` and ``objects: [{prompt, masks}]`` when the spec
+    has them."""
+    objects = build_objects(spec, relative_to)
+    write_mask_pngs(np.logical_or.reduce(objects), folder)
+    row: dict = {"masks": name}
+    if spec.prompt is not None:
+        row["prompt"] = spec.prompt
+    if spec.object_prompts is not None:
+        row["objects"] = []
+        for k, (prompt, masks) in enumerate(zip(spec.object_prompts, objects)):
+            write_mask_pngs(masks, folder / OBJECTS_DIR / str(k))
+            row["objects"].append({"prompt": prompt, "masks": (Path(name) / OBJECTS_DIR / str(k)).as_posix()})
+    return row
 
 
 def load_spec(path: str | Path) -> SequenceSpec:
@@ -239,9 +286,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fps", type=float, default=8.0)
     args = parser.parse_args(argv)
     spec = load_spec(args.spec)
-    masks = build_sequence(spec, args.spec.parent)
     with atomic_dir(args.out) as tmp:
-        write_mask_pngs(masks, tmp)
+        row = write_sequence(spec, tmp, args.spec.parent)
+        if "prompt" in row:  # a sequences manifest of this one sequence: generate.sequences=<out>
+            manifest = {"sequences": [{"id": args.out.name, **row}]}
+            (tmp / "manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+        masks = read_mask_pngs(tmp)
     if args.gif:
         write_gif(args.gif, preview_frames(masks), args.fps)
     print(f"{args.out}: {len(masks)} masks of {spec.size[1]}x{spec.size[0]}, foreground {masks.mean():.1%} of pixels")

@@ -261,3 +261,101 @@ def test_counting_prompt_tokens_beside_encoding_on_another_thread(tiny_world, ti
     worker.join()
     assert not errors, errors[0]
     assert set(counts) == {expected}
+
+
+# ---------------------------------------------------------------------------------------------
+# per-object prompts
+
+
+def crossing_sequence(tmp_path: Path) -> str:
+    """Two prompted objects crossing, written by the masks CLI (its own manifest.yaml)."""
+    from tasks.masks.sequences import main
+
+    spec = {
+        "size": [32, 32],
+        "n_frames": 6,
+        "prompt": "a red star runs across a grassy meadow",
+        "objects": [
+            {
+                "mask": "toy:circle",
+                "radius": 4,
+                "prompt": "a red circle",
+                "path": {"type": "line", "start": [6, 10], "end": [26, 10]},
+            },
+            {
+                "mask": "toy:square",
+                "radius": 4,
+                "prompt": "a yellow square",
+                "path": {"type": "line", "start": [26, 22], "end": [6, 22]},
+            },
+        ],
+    }
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    main([str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "crossing")])
+    return str(tmp_path / "crossing")
+
+
+def test_object_prompts_from_the_manifest_reach_the_pipeline(tiny_world, tiny_run, tmp_path):
+    from tasks.generate.stage import load_pipeline, resolve_checkpoint
+
+    cfg = tiny_generate_config(
+        tiny_world, tiny_run, sequences=crossing_sequence(tmp_path), out_dir=str(tmp_path / "o")
+    )
+    (job,) = plan_jobs(cfg)
+    assert job.object_prompts == ("a red circle", "a yellow square")
+    generate(cfg)
+    folder = tmp_path / "o/crossing-s0"
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["object_prompts"] == ["a red circle", "a yellow square"]
+    objects = np.stack([read_mask_pngs(folder / f"objects/{k}") for k in (0, 1)])
+    np.testing.assert_array_equal(objects[1], read_mask_pngs(tmp_path / "crossing/objects/1"))
+    pipe, config = load_pipeline(resolve_checkpoint(cfg), cfg)
+    kwargs = dict(
+        num_inference_steps=2,
+        guidance_scale=2.0,
+        window=4,
+        lowfreq_grid=cfg.lowfreq_grid,
+        adain=cfg.adain,
+        video_guidance_scale=cfg.video_guidance_scale,
+        mask_guidance_scale=cfg.mask_guidance_scale,
+    )
+    masks = read_mask_pngs(tmp_path / "crossing")
+    expected = pipe(
+        job.prompt,
+        masks,
+        object_prompts=list(job.object_prompts),
+        object_masks=objects,
+        generator=torch.Generator().manual_seed(0),
+        **kwargs,
+    ).frames
+    np.testing.assert_array_equal(np.load(folder / "frames.npy"), expected)
+    plain = pipe(job.prompt, masks, generator=torch.Generator().manual_seed(0), **kwargs).frames
+    assert not np.array_equal(expected, plain)
+
+
+def test_a_job_without_object_prompts_keeps_its_key_and_record(tiny_world, tiny_run, tmp_path):
+    import hashlib
+
+    from tasks.common.io import content_digest
+    from tasks.generate.stage import SAMPLER_FIELDS, job_key, resolve_checkpoint
+
+    cfg = tiny_generate_config(tiny_world, tiny_run)
+    (job,) = plan_jobs(cfg)
+    masks = read_mask_pngs(job.masks_dir)
+    checkpoint, base = resolve_checkpoint(cfg), str(tiny_world / "base")
+    # the key as it was computed before per-object prompts
+    weights = content_digest(checkpoint / "trainable.safetensors", checkpoint / "config.json", base)
+    keyed = [cfg.model_dump(include=SAMPLER_FIELDS), job.prompt, job.seed, checkpoint.name, weights]
+    h = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode())
+    h.update(np.packbits(masks).tobytes())
+    assert job_key(job, masks, checkpoint, cfg, base) == h.hexdigest()[:16]
+    assert list(job.record()) == ["video_id", "sequence", "prompt", "masks_dir", "seed", "first_frame"]
+
+
+def test_bad_object_entries_are_named(tiny_world, tiny_run, tmp_path):
+    folder = Path(crossing_sequence(tmp_path))
+    manifest = yaml.safe_load((folder / "manifest.yaml").read_text())
+    manifest["sequences"][0]["objects"][1] = {"prompt": " ", "masks": "objects/1"}
+    (folder / "manifest.yaml").write_text(yaml.safe_dump(manifest))
+    cfg = tiny_generate_config(tiny_world, tiny_run, sequences=str(folder), out_dir=str(tmp_path / "o"))
+    refused(cfg, "id 'crossing'", "objects[1] needs a prompt")

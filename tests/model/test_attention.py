@@ -6,7 +6,7 @@ import pytest
 import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
-from model.attention import MaskCrossAttnProcessor, SpatialSelfAttnProcessor, VideoContext
+from model.attention import MaskCrossAttnProcessor, ObjectPrompts, SpatialSelfAttnProcessor, VideoContext
 
 B, F, H, W, C, HEADS, D = 2, 4, 4, 4, 16, 2, 8
 N = H * W
@@ -131,3 +131,143 @@ def test_layer_size_follows_diffusers_downsampling():
     assert video.layer_size(3 * 4) == (3, 4)
     with pytest.raises(ValueError):
         video.layer_size(10)
+
+
+# ---- regional text: per-object prompts ------------------------------------------------------------
+
+
+def trained_mask_processor(seed=1):
+    processor = MaskCrossAttnProcessor(C, hidden_channels=6)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in processor.mask_branch.parameters():  # a "trained" branch: non-zero m
+            p.normal_(0, 0.5)
+    return processor
+
+
+def legacy_mask_cross_attention(processor, attn, x, text, video):
+    """The mask cross-attention as it was before regional text (eq. 6-7, same operations in the same order)."""
+    from model.attention import _attend, _merge_heads, _norm_qk, _project_out, _split_heads
+
+    query = attn.to_q(x)
+    if video.masks is not None:
+        query = query + processor.mask_term(attn, video, x.shape[1], query.dtype)
+    key, value = attn.to_k(text), attn.to_v(text)
+    query, key, value = (_split_heads(t, attn.heads) for t in (query, key, value))
+    query, key = _norm_qk(attn, query, key)
+    out = _attend(query, key, value, None, processor.slice_size)
+    return _project_out(attn, _merge_heads(out).to(query.dtype), x)
+
+
+def test_without_object_prompts_mask_cross_attention_is_bit_identical_to_before():
+    attn = random_attention(cross_dim=12)
+    processor = trained_mask_processor()
+    attn.set_processor(processor)
+    x, text = torch.randn(B * F, N, C), torch.randn(B * F, 5, 12)
+    video = VideoContext(num_frames=F, latent_size=(H, W), masks=(torch.rand(B * F, 1, H, W) > 0.5).float())
+    with torch.no_grad():
+        assert torch.equal(attn(x, text, video=video), legacy_mask_cross_attention(processor, attn, x, text, video))
+
+
+def test_one_object_with_the_scene_prompt_reduces_to_eq7():
+    attn = random_attention(cross_dim=12)
+    attn.set_processor(trained_mask_processor())
+    x, text = torch.randn(B * F, N, C), torch.randn(B * F, 5, 12)
+    masks = (torch.rand(B * F, 1, 4 * H, 4 * W) > 0.5).float()  # soft after the area resize to the layer
+    plain = VideoContext(num_frames=F, latent_size=(H, W), masks=masks)
+    routed = VideoContext(
+        num_frames=F, latent_size=(H, W), masks=masks, objects=ObjectPrompts(text=text[:, None], masks=masks)
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(attn(x, text, video=routed), attn(x, text, video=plain), atol=1e-5, rtol=1e-5)
+
+
+def two_object_context(text_dim=12, length=5):
+    """Two objects with disjoint hard masks at the layer's resolution: left and right halves of rows 0-1."""
+    masks = torch.zeros(B * F, 2, H, W)
+    masks[:, 0, :2, : W // 2] = 1
+    masks[:, 1, :2, W // 2 :] = 1
+    objects = ObjectPrompts(text=torch.randn(B * F, 2, length, text_dim), masks=masks)
+    union = masks.amax(1, keepdim=True)
+    return VideoContext(num_frames=F, latent_size=(H, W), masks=union, objects=objects)
+
+
+@pytest.mark.parametrize("trained", [False, True])
+def test_with_hard_routing_an_objects_tokens_act_only_inside_its_mask(trained):
+    attn = random_attention(cross_dim=12)
+    attn.set_processor(trained_mask_processor() if trained else MaskCrossAttnProcessor(None))
+    x, scene = torch.randn(B * F, N, C), torch.randn(B * F, 5, 12)
+    video = two_object_context()
+    other = VideoContext(**{**vars(video), "_mask_cache": {}})
+    other.objects = ObjectPrompts(text=video.objects.text.clone(), masks=video.objects.masks)
+    other.objects.text[:, 0] = torch.randn_like(other.objects.text[:, 0])  # new words for object 1 only
+    with torch.no_grad():
+        out, changed = attn(x, scene, video=video), attn(x, scene, video=other)
+    inside = video.objects.masks[:, 0].flatten(1).bool()  # (B*F, N)
+    assert torch.equal(out[~inside], changed[~inside])  # not one bit moved outside object 1's mask
+    assert (out[inside] - changed[inside]).abs().amax() > 1e-3
+    # and the scene's words act nowhere inside the objects' masks
+    with torch.no_grad():
+        new_scene = attn(x, torch.randn_like(scene), video=video)
+    union = video.masks.flatten(1).bool()
+    assert torch.equal(out[union], new_scene[union])
+    assert (out[~union] - new_scene[~union]).abs().amax() > 1e-3
+
+
+def test_each_object_attention_is_eq7_with_its_own_mask_term_blended_by_the_masks():
+    attn = random_attention(cross_dim=12)
+    processor = trained_mask_processor()
+    attn.set_processor(processor)
+    x, scene = torch.randn(B * F, N, C), torch.randn(B * F, 5, 12)
+    video = two_object_context()
+    video.objects.masks[:, 1, 1, W // 2] = 0.5  # a soft token: object 2 takes half of it
+    with torch.no_grad():
+        out = attn(x, scene, video=video)
+        attn.set_processor(AttnProcessor2_0())  # to reach the attention's own projections below
+
+        def eq7(text, mask):  # one object's (or the scene's) attention output before to_out, eq. 7
+            video_k = VideoContext(num_frames=F, latent_size=(H, W), masks=mask)
+            return legacy_mask_cross_attention(processor, attn, x, text, video_k)
+
+        m = video.objects.masks.flatten(2)  # (B*F, 2, N)
+        ref = (1 - m.sum(1))[..., None] * eq7(scene, video.masks)
+        ref = ref + sum(
+            m[:, k, :, None] * eq7(video.objects.text[:, k], video.objects.masks[:, k : k + 1]) for k in (0, 1)
+        )
+    # blending before or after the (affine) output projection is the same since the shares sum to 1
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_a_token_touched_by_an_object_is_the_objects():
+    masks = torch.zeros(1, 1, 4 * H, 4 * W)
+    masks[..., 0, 0] = 1  # one pixel of the first token's 4x4 block
+    video = VideoContext(num_frames=1, latent_size=(H, W), objects=ObjectPrompts(torch.zeros(1, 1, 2, 4), masks))
+    shares = video.object_weights_at(N)[0, 0]
+    assert shares[0] == 1 and shares[1:].sum() == 0
+
+
+def test_object_shares_never_exceed_one_where_masks_overlap():
+    masks = torch.ones(1, 3, H, W)
+    video = VideoContext(num_frames=1, latent_size=(H, W), objects=ObjectPrompts(torch.zeros(1, 3, 2, 4), masks))
+    shares = video.object_weights_at(N)
+    torch.testing.assert_close(shares.sum(1), torch.ones(1, N))
+    with pytest.raises(ValueError, match="agree"):
+        ObjectPrompts(torch.zeros(1, 2, 2, 4), torch.zeros(1, 3, H, W))
+
+
+def test_routed_cross_attention_routes_a_2d_unet_for_the_call_only(unet2d):
+    from model.attention import routed_cross_attention
+
+    before = dict(unet2d.attn_processors)
+    sample, text = torch.randn(1, 4, 8, 8), torch.randn(1, 6, 32)
+    masks = torch.zeros(1, 1, 8, 8)
+    masks[..., :4, :4] = 1
+    objects = ObjectPrompts(torch.randn(1, 1, 6, 32), masks)
+    with torch.no_grad():
+        plain = unet2d(sample, 10, text).sample
+        with routed_cross_attention(unet2d, objects, (8, 8)) as routed:
+            out = routed(sample, 10, text).sample
+        assert all(type(p) is type(before[name]) for name, p in unet2d.attn_processors.items())
+        again = unet2d(sample, 10, text).sample
+    assert torch.equal(plain, again)
+    assert (out - plain).abs().amax() > 1e-4

@@ -116,3 +116,17 @@ def test_a_bad_file_gets_a_message_on_the_page_and_writes_nothing(page, studio_u
     assert page.evaluate("window.studio.state.first_frame.source") == "controlnet"
     after = files_under(studio_url[1] / "uploads") if (studio_url[1] / "uploads").is_dir() else []
     assert after == before
+
+
+def test_an_object_prompt_typed_on_the_page_reaches_the_spec(page):
+    field = page.locator("[data-testid=object-prompt-0]")
+    field.fill("a red circle runs across a grassy meadow")
+    page.fill("#prompt", "a red circle runs across a grassy meadow")
+    assert page.evaluate("window.studio.state.objects[0].prompt") == "a red circle runs across a grassy meadow"
+    page.wait_for_function("document.querySelector('#preview-box').dataset.state === 'ok'")
+    # the page's state is what the server turns into a spec: the object's words are a spec key there
+    from studio.spec import parse_state, spec_dict
+
+    spec = spec_dict(parse_state(page.evaluate("window.studio.state")), lambda upload: f"objects/{upload}.png")
+    assert spec["objects"][0]["prompt"] == "a red circle runs across a grassy meadow"
+    assert spec["prompt"] == "a red circle runs across a grassy meadow"

@@ -144,3 +144,29 @@ def test_a_png_mask_is_named_by_upload_id_never_by_path(tmp_path):
     state["objects"][0]["mask"] = {"source": "png", "upload": str(tmp_path / "x.png")}
     with pytest.raises(Problems):
         parse_state(state)
+
+
+def test_per_object_prompts_go_into_the_spec_and_the_sequences_manifest(tmp_path):
+    from tasks.generate.stage import GenerateConfig, plan_jobs
+
+    uploads = Uploads(tmp_path / "uploads")
+    raw = two_objects(uploads.store_mask(drawn_mask(), "objects.0.mask"))
+    raw["prompt"] = "a red circle a yellow star runs across a grassy meadow"
+    raw["objects"][0]["prompt"] = "a red circle runs across a grassy meadow"
+    raw["objects"][1]["prompt"] = "a yellow star runs across a grassy meadow"
+    state = parse_state(raw)
+    run = write_inputs(tmp_path / "runs", state, uploads)
+
+    spec = load_spec(run / "spec.yaml")  # the CLI's spec: the scene and each object's words
+    assert spec.prompt == raw["prompt"] and spec.object_prompts == [o["prompt"] for o in raw["objects"]]
+    (job,) = plan_jobs(GenerateConfig(sequences=str(run / "sequences"), seeds=[0]))
+    assert job.prompt == raw["prompt"] and list(job.object_prompts) == spec.object_prompts
+    shown = render(to_spec(state, mask_file), uploads.root)
+    for k, folder in enumerate(job.object_masks):
+        np.testing.assert_array_equal(read_mask_pngs(folder), shown[k])
+    loaded = PageState.model_validate(load_state(tmp_path / "runs", run.name, uploads))
+    assert [o.prompt for o in loaded.objects] == spec.object_prompts
+
+    raw["prompt"] = ""  # object prompts need the scene: said as the spec says it
+    with pytest.raises(Problems, match="need the sequence's prompt"):
+        to_spec(parse_state(raw), mask_file)
