@@ -3,7 +3,8 @@
     python -m tests.stack_client submit generate/batch '<parameters json>' ['<parameters json>' ...]
         one flow run per parameters object; prints their ids (JSON list)
     python -m tests.stack_client runs ID [ID ...]
-        prints [{id, state, name, start, end, message}] (times in epoch seconds or null)
+        prints [{id, state, name, admitted, start, end, message}] (times in epoch seconds or null;
+        admitted: the first Pending or Running state, when a worker took the run into a pool slot)
 
 A separate process on purpose: the test process has Prefect settings of its own (the test harness).
 """
@@ -30,11 +31,17 @@ async def runs(ids: list[str]) -> list[dict]:
         out = []
         for run_id in ids:
             run = await client.read_flow_run(run_id)
+            taken = [
+                st.timestamp.timestamp()
+                for st in await client.read_flow_run_states(run_id)
+                if st.type.value in ("PENDING", "RUNNING")
+            ]
             out.append(
                 {
                     "id": run_id,
                     "state": run.state.type.value,
                     "name": run.state.name,
+                    "admitted": min(taken) if taken else None,
                     "start": run.start_time.timestamp() if run.start_time else None,
                     "end": run.end_time.timestamp() if run.end_time else None,
                     "message": run.state.message,

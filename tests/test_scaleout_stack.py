@@ -155,15 +155,16 @@ def test_two_batch_runs_at_once_the_rest_queue_and_all_outlive_a_database_restar
     assert nightly["state"] == "FAILED" and "checkpoint" in nightly["message"], nightly
     for k in range(3):
         assert len(complete_videos(stack.out / f"pool-{k}")) == 4
-    first, second, third = sorted(batches, key=lambda r: r["start"])
+    # the pool's limit, read from when a worker took each run into a slot (Pending), not from when its
+    # process got going: a tiny batch can end before a busy machine has started the next flow process
+    first, second, third = sorted(batches, key=lambda r: r["admitted"])
     print(
-        "batch runs, then nightly (start, end) s after the first start:",
-        [(round(r["start"] - first["start"]), round(r["end"] - first["start"])) for r in batches + [nightly]],
+        "batch runs, then nightly (admitted, start, end) s after the first was admitted:",
+        [tuple(round(r[k] - first["admitted"]) for k in ("admitted", "start", "end")) for r in batches + [nightly]],
     )
-    # the pool's limit: two at once, and the others only once a slot was free
-    assert second["start"] < first["end"], "the first two runs did not overlap"
+    assert second["admitted"] < first["end"], "the pool never held two runs at once"
     for queued in (third, nightly):
-        assert queued["start"] >= min(first["end"], second["end"]), "three runs ran at once past a limit of 2"
+        assert queued["admitted"] >= min(first["end"], second["end"]), "three runs held slots past a limit of 2"
 
 
 def test_the_server_restarted_during_a_run(stack):
