@@ -199,6 +199,13 @@ def _objects_of(row: dict, path: Path, sid: str) -> tuple[tuple[str, ...], tuple
     return tuple(prompts), tuple(masks)
 
 
+def resize_masks(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Masks (F, H, W) as bool at ``size`` (H, W), nearest-neighbour (a mask stays binary)."""
+    if masks.shape[1:] != size:
+        masks = np.stack([cv2.resize(m.astype(np.uint8), size[::-1], interpolation=cv2.INTER_NEAREST) for m in masks])
+    return masks.astype(bool)
+
+
 def read_sequence(job: Job, size: tuple[int, int] | None = None) -> np.ndarray:
     """The job's masks, bool (F, H, W), checked: >= 2 frames, never all empty/full; resized (nearest)
     to ``size`` (H, W) when given."""
@@ -209,9 +216,8 @@ def read_sequence(job: Job, size: tuple[int, int] | None = None) -> np.ndarray:
     where = f"{job.masks_dir} (sequence '{job.sequence}')"
     if len(masks) < 2:
         raise ValueError(f"{where}: {len(masks)} mask frame(s); a video needs at least 2")
-    if size is not None and masks.shape[1:] != size:
-        masks = np.stack([cv2.resize(m.astype(np.uint8), size[::-1], interpolation=cv2.INTER_NEAREST) for m in masks])
-        masks = masks.astype(bool)
+    if size is not None:
+        masks = resize_masks(masks, size)
     for i, m in enumerate(masks):
         if not m.any():
             raise ValueError(f"{where}: frame {i} is all background (an empty mask has no object to follow)")
@@ -231,11 +237,7 @@ def read_objects(job: Job, size: tuple[int, int]) -> np.ndarray | None:
             masks = read_mask_pngs(folder)
         except ValueError as err:
             raise ValueError(f"sequence '{job.sequence}', object {k}: {err}") from None
-        if masks.shape[1:] != size:
-            masks = np.stack(
-                [cv2.resize(m.astype(np.uint8), size[::-1], interpolation=cv2.INTER_NEAREST) for m in masks]
-            )
-        out.append(masks.astype(bool))
+        out.append(resize_masks(masks, size))
     frames = {len(m) for m in out}
     if len(frames) != 1:
         raise ValueError(f"sequence '{job.sequence}': its objects' mask folders hold {sorted(frames)} frames")
