@@ -4,7 +4,8 @@ Two jobs, both as diffusers attention processors (set with ``set_attn_processor`
 pretrained 2-D UNet is reused as is and only the attention arithmetic changes:
 
 - ``SpatialSelfAttnProcessor``: the spatial self-attention (``attn1``) of every transformer block,
-  in one of four modes (``SELF_ATTENTION_MODES``). ``first_frame`` is eq. 5 of the paper.
+  in one of four modes (``SELF_ATTENTION_MODES``). ``first_frame`` is eq. 5 of the paper. With
+  per-object prompts it keeps the objects apart (``self_attention_mask``).
 - ``MaskCrossAttnProcessor``: the text cross-attention (``attn2``) with the mask term of eq. 6-7,
   and, when the objects of a video carry their own prompts (``ObjectPrompts``), regional text:
   each object's tokens act inside its own mask, the scene prompt elsewhere.
@@ -21,7 +22,6 @@ contiguous (frame-major within a video), ``N = h*w`` tokens at the layer's resol
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -39,10 +39,13 @@ class ObjectPrompts:
         text: ``(b, K, L, D)`` text embeddings of each of the K objects' prompts.
         masks: ``(b, K, Hm, Wm)`` float masks in [0, 1], object k's own mask, at any resolution. A row
             whose masks are all zero is not routed (the unconditional half of classifier-free guidance).
+        separate: also keep the objects apart in self-attention (``self_attention_mask``): a token
+            of object k never looks at a token of another object only. False routes the text alone.
     """
 
     text: torch.Tensor
     masks: torch.Tensor
+    separate: bool = True
 
     def __post_init__(self):
         if self.text.ndim != 4 or self.masks.ndim != 4 or self.text.shape[:2] != self.masks.shape[:2]:
@@ -95,22 +98,32 @@ class VideoContext:
             self._mask_cache[num_tokens] = F.interpolate(self.masks, size=self.layer_size(num_tokens), mode="area")
         return self._mask_cache[num_tokens]
 
-    def object_weights_at(self, num_tokens: int) -> torch.Tensor:
-        """Each object's share of every token at the layer with ``num_tokens`` tokens: ``(B*F, K, N)``.
+    def object_masks_at(self, num_tokens: int) -> torch.Tensor:
+        """Each object's mask max-pooled to the layer with ``num_tokens`` tokens: ``(B*F, K, N)``.
 
-        ``m_k``: the object's mask max-pooled to the layer (a token any of whose pixels is the
-        object's is the object's: at the coarse levels a small object would otherwise get only a
-        fraction of a token, and the scene's words decided its colour; measured in
-        docs/results.md), divided by ``max(1, sum_k m_k)`` where objects meet, so the shares never
-        exceed 1; the scene takes ``1 - sum_k``.
+        A token any of whose pixels is the object's is the object's: at the coarse levels a small
+        object would otherwise get only a fraction of a token, and the scene's words decided its
+        colour (measured in docs/results.md).
         """
         if self.objects is None:
             raise ValueError("this VideoContext carries no object prompts")
         key = ("objects", num_tokens)
         if key not in self._mask_cache:
-            masks = F.adaptive_max_pool2d(self.objects.masks, self.layer_size(num_tokens)).flatten(2)
-            self._mask_cache[key] = masks / masks.sum(1, keepdim=True).clamp(min=1.0)
+            self._mask_cache[key] = F.adaptive_max_pool2d(self.objects.masks, self.layer_size(num_tokens)).flatten(2)
         return self._mask_cache[key]
+
+    def object_weights_at(self, num_tokens: int) -> torch.Tensor:
+        """Each object's share of every token: ``(B*F, K, N)`` (``object_shares`` of the max-pooled masks)."""
+        return object_shares(self.object_masks_at(num_tokens))
+
+
+def object_shares(masks: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """The objects' shares of each position: ``masks`` ``(b, K, ...)`` in [0, 1] (max-pooled to
+    ``size`` first when given) divided by ``max(1, sum_k m_k)`` where objects meet, so the shares
+    never exceed 1; the scene takes ``1 - sum_k``."""
+    if size is not None:
+        masks = F.adaptive_max_pool2d(masks, size)
+    return masks / masks.sum(1, keepdim=True).clamp(min=1.0)
 
 
 def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -171,6 +184,22 @@ def _attend(query, key, value, attn_mask=None, slice_size: int | str | None = No
     return out.view(b, heads, *out.shape[1:])
 
 
+def self_attention_mask(query_objects: torch.Tensor, key_objects: torch.Tensor) -> torch.Tensor:
+    """Which keys each query may look at when the objects are kept apart: bool ``(b, 1, Nq, Nk)``.
+
+    ``query_objects`` ``(b, Nq, K)`` and ``key_objects`` ``(b, Nk, K)`` say which objects each token
+    belongs to. A query inside some object's mask may not look at a key that belongs to other
+    objects only; background keys and keys it shares an object with stay open, and a background
+    query looks everywhere, as before. This is DenseDiffusion's self-attention modulation made hard:
+    without it, a second object copies the first one's look from frame 1 where they meet. A query
+    left with no key at all (frame 1 wholly covered by other objects) looks everywhere.
+    """
+    shared = torch.einsum("bqk,bnk->bqn", query_objects.float(), key_objects.float()) > 0
+    closed = query_objects.any(-1)[:, :, None] & key_objects.any(-1)[:, None, :] & ~shared
+    closed &= ~closed.all(-1, keepdim=True)
+    return ~closed[:, None]
+
+
 def set_attention_slice(module: nn.Module, slice_size: int | str | None) -> None:
     """Attention slicing for every video processor under ``module`` (None turns it off)."""
     for sub in module.modules():
@@ -187,6 +216,9 @@ class SpatialSelfAttnProcessor:
         ``sparse_causal``: frame 1 and frame i-1 (Tune-A-Video); frame 1 looks at itself.
         ``per_frame``: frame i only (plain image self-attention).
         ``full``: every frame of the video (full spatio-temporal attention; a cost baseline).
+
+    With per-object prompts (``video.objects``, ``separate``) the objects are also kept apart here:
+    a token of object k looks only at keys of object k and of the background (``self_attention_mask``).
     """
 
     def __init__(self, mode: str = "first_frame"):
@@ -240,11 +272,31 @@ class SpatialSelfAttnProcessor:
         else:  # per_frame
             key, value = attn.to_k(hidden_states), attn.to_v(hidden_states)
 
+        attn_mask = None
+        if video is not None and video.objects is not None and video.objects.separate:
+            attn_mask = self._object_mask(video, b, f, n)
         query, key, value = (_split_heads(x, heads) for x in (query, key, value))
         query, key = _norm_qk(attn, query, key)
-        out = _attend(query, key, value, slice_size=self.slice_size)
+        out = _attend(query, key, value, attn_mask, slice_size=self.slice_size)
         out = _merge_heads(out).reshape(bf, n, inner).to(query.dtype)
         return _project_out(attn, out, hidden_states)
+
+    def _object_mask(self, video: VideoContext, b: int, f: int, n: int) -> torch.Tensor:
+        """``self_attention_mask`` for this mode's queries and keys, from every frame's object masks."""
+        members = video.object_masks_at(n) > 0  # (B*F, K, N)
+        members = members.transpose(1, 2).reshape(b, f, n, -1)  # (B, F, N, K)
+        if self.mode == "first_frame":
+            queries, keys = members.reshape(b, f * n, -1), members[:, 0]
+        elif self.mode == "sparse_causal":
+            previous = torch.clamp(torch.arange(f, device=members.device) - 1, min=0)
+            queries = members.reshape(b * f, n, -1)
+            keys = torch.cat([members[:, :1].expand_as(members), members[:, previous]], dim=2)
+            keys = keys.reshape(b * f, 2 * n, -1)
+        elif self.mode == "full":
+            queries = keys = members.reshape(b, f * n, -1)
+        else:  # per_frame
+            queries = keys = members.reshape(b * f, n, -1)
+        return self_attention_mask(queries, keys)
 
 
 def build_mask_branch(channels: int, hidden_channels: int = 32) -> nn.Sequential:
@@ -284,7 +336,7 @@ class MaskCrossAttnProcessor(nn.Module):
 
     Args:
         channels: the layer's query width (``attn.to_q.in_features``); None builds no mask branch,
-            i.e. plain cross-attention (the "w/o mask" ablation, and the 2-D UNet of frame 1).
+            i.e. plain cross-attention (the "w/o mask" ablation).
         hidden_channels: width of the mask branch's hidden conv.
     """
 
@@ -354,37 +406,3 @@ class MaskCrossAttnProcessor(nn.Module):
             text_k = attn.norm_encoder_hidden_states(text[:, k]) if attn.norm_cross else text[:, k]
             out = out + weights[:, k, :, None] * self._attend_text(attn, query, text_k, attention_mask)
         return out
-
-
-class BoundProcessor:
-    """A video processor with its ``VideoContext`` bound, for UNets that do not pass one (the 2-D UNet
-    and ControlNet of frame 1): ``routed_cross_attention`` installs these for the length of a call."""
-
-    def __init__(self, processor, video: VideoContext):
-        self.processor, self.video = processor, video
-
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None):
-        return self.processor(attn, hidden_states, encoder_hidden_states, attention_mask, temb, video=self.video)
-
-
-@contextmanager
-def routed_cross_attention(model: nn.Module | None, objects: ObjectPrompts | None, latent_size: tuple[int, int]):
-    """Route every text cross-attention (``attn2``) of a 2-D UNet or ControlNet by ``objects`` for the
-    duration of the block (regional text without a mask term), then put its processors back.
-
-    ``objects`` has one row per row of the model's batch. With None (or no model) nothing changes.
-    """
-    if objects is None or model is None:
-        yield model
-        return
-    original = dict(model.attn_processors)
-    video = VideoContext(num_frames=1, latent_size=latent_size, objects=objects)
-    routed = {
-        name: BoundProcessor(MaskCrossAttnProcessor(None), video) if name.endswith("attn2.processor") else current
-        for name, current in original.items()
-    }
-    model.set_attn_processor(routed)
-    try:
-        yield model
-    finally:
-        model.set_attn_processor(original)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.attention import ObjectPrompts, routed_cross_attention, set_attention_slice
+from model.attention import ObjectPrompts, object_shares, set_attention_slice
 from model.conditioning import ControlNetCondition, controlnet_image
 from model.sampling import adain as adain_match
 from model.sampling import lowfreq_from_first, motion_windows, randn
@@ -69,6 +69,18 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
     """float ``(N, 3, H, W)`` in [-1, 1] -> uint8 ``(N, H, W, 3)``."""
     images = ((images.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
     return images.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def compose_regions(pred: torch.Tensor, shares: torch.Tensor, guided: bool) -> torch.Tensor:
+    """One conditional prediction from the scene's and each object's: ``pred`` rows are
+    ``[negative;] scene, object 1, ..., object K`` (B each), ``shares`` ``(B, K, h, w)``. Returns
+    ``[negative;] (1 - sum_k s_k) eps_scene + sum_k s_k eps_k``."""
+    batch = shares.shape[0]
+    head = 2 if guided else 1
+    branches = pred.split(batch)
+    scene, objects = branches[head - 1], torch.stack(branches[head:], dim=1)  # (B, K, C, h, w)
+    composed = (1 - shares.sum(1, keepdim=True)) * scene + (shares[:, :, None] * objects).sum(1)
+    return torch.cat([*branches[: head - 1], composed])
 
 
 @dataclass
@@ -231,8 +243,12 @@ class MaskVideoPipeline:
                 the "w/o ControlNet" ablation).
             controlnet_conditioning_scale: multiplies the ControlNet's residuals before they enter
                 the UNet (diffusers' knob of the same name); > 1 strengthens a weak ControlNet.
-            objects: per-object prompts, one row per row of ``text_emb``, masks ``(rows, K, Hm, Wm)``:
-                the cross-attention of the base UNet and the ControlNet routed by them (regional text).
+            objects: per-object prompts, one row per video: text ``(B, K, L, D)``, first masks
+                ``(B, K, Hm, Wm)``. Regional prompts by composing noise predictions: object k's
+                prompt is denoised over the whole frame beside the scene's, and each step keeps
+                object k's prediction inside its mask (its share, ``object_shares``), the scene's
+                elsewhere (MultiDiffusion's regions, one UNet pass more per object). Measured
+                against routing the cross-attention instead: docs/results.md#per-object-prompts.
 
         Returns:
             ``(image, noise)``: frame 1 as float ``(B, 3, H, W)`` in [-1, 1], and the initial noise
@@ -252,29 +268,30 @@ class MaskVideoPipeline:
         batch = text_emb.shape[0] // (2 if guided else 1)
         shape = (batch, self.base_unet.config.in_channels, *latent_size)
         noise = randn(shape, generator, self.device, self.dtype)
+        shares = None
+        if objects is not None:  # rows: [negative;] scene, then object 1's prompts, object 2's, ...
+            text_emb = torch.cat([text_emb, objects.text.transpose(0, 1).reshape(-1, *objects.text.shape[2:])])
+            shares = object_shares(objects.masks.to(self.device, self.dtype), latent_size)
         cond = None
         if source == "controlnet":
             cond = self.controlnet_image(first_masks, latent_size)
-            cond = torch.cat([cond, cond]) if guided else cond
-
-        controlnet = self.controlnet if source == "controlnet" else None
-        with (
-            routed_cross_attention(self.base_unet, objects, latent_size),
-            routed_cross_attention(controlnet, objects, latent_size),
-        ):
-            latents = self._denoise_first(
-                noise, text_emb, cond, num_inference_steps, guidance_scale, source, controlnet_conditioning_scale
-            )
+            cond = torch.cat([cond] * (text_emb.shape[0] // batch))
+        latents = self._denoise_first(
+            noise, text_emb, cond, num_inference_steps, guidance_scale, source, controlnet_conditioning_scale, shares
+        )
         return self.decode_images(latents), noise
 
-    def _denoise_first(self, noise, text_emb, cond, num_inference_steps, guidance_scale, source, conditioning_scale):
+    def _denoise_first(
+        self, noise, text_emb, cond, num_inference_steps, guidance_scale, source, conditioning_scale, shares=None
+    ):
         """The sampling loop of ``make_first_frame``: frame 1's latents ``(B, C, h, w)``."""
         guided = guidance_scale > 1.0
+        branches = text_emb.shape[0] // noise.shape[0]  # the rows of text_emb, B at a time
         residuals = {}
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
         latents = noise * self.scheduler.init_noise_sigma
         for t in self.scheduler.timesteps:
-            model_input = torch.cat([latents, latents]) if guided else latents
+            model_input = torch.cat([latents] * branches)
             model_input = self.scheduler.scale_model_input(model_input, t)
             if source == "controlnet":
                 down, mid = self.controlnet(
@@ -287,6 +304,8 @@ class MaskVideoPipeline:
                 )
                 residuals = dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
             pred = self.base_unet(model_input, t, text_emb, return_dict=False, **residuals)[0]
+            if shares is not None:
+                pred = compose_regions(pred, shares, guided)
             if guided:
                 uncond, cond_pred = pred.chunk(2)
                 pred = uncond + guidance_scale * (cond_pred - uncond)
@@ -414,11 +433,11 @@ class MaskVideoPipeline:
         return text, om
 
     def _first_objects(self, object_text, object_masks, guided: bool) -> ObjectPrompts | None:
-        """Frame 1's routing: the objects' first masks, zero on the unconditional rows."""
+        """Frame 1's regions: the objects' prompts (the positive rows) and first masks."""
         if object_text is None:
             return None
-        first = object_masks[:, :, 0].to(self.device, self.dtype)
-        return ObjectPrompts(object_text, torch.cat([torch.zeros_like(first), first]) if guided else first)
+        text = object_text.chunk(2)[1] if guided else object_text
+        return ObjectPrompts(text, object_masks[:, :, 0].to(self.device, self.dtype))
 
     # ---- the whole video --------------------------------------------------------------------------
     @torch.no_grad()
@@ -478,8 +497,11 @@ class MaskVideoPipeline:
             use_masks: False drops the masks from the video UNet (the "w/o mask" ablation at inference).
             mask_guidance_scale: guidance of frames 2..n along the masks' effect (``denoise_window``); 0 = off.
             object_prompts: per-object prompts, K for one video or K per video (every video the same
-                K): object k's words act inside its own mask in every cross-attention of frame 1 and
-                of frames 2..n, ``prompt`` (the scene) elsewhere. None: one prompt, as before.
+                K): object k's words act inside its own mask, ``prompt`` (the scene) elsewhere. Frame
+                1 composes the noise predictions of the scene's and each object's prompt by the masks
+                (``make_first_frame``); frames 2..n route every text cross-attention by the masks and
+                keep the objects apart in self-attention (``model.attention``). None: one prompt, as
+                before.
             object_masks: each object's own masks, ``(K, F, H, W)`` or ``(B, K, F, H, W)`` in the
                 forms ``masks`` takes; with ``object_prompts``. ``masks`` stays the union the mask
                 term and the ControlNet see.

@@ -255,19 +255,55 @@ def test_object_shares_never_exceed_one_where_masks_overlap():
         ObjectPrompts(torch.zeros(1, 2, 2, 4), torch.zeros(1, 3, H, W))
 
 
-def test_routed_cross_attention_routes_a_2d_unet_for_the_call_only(unet2d):
-    from model.attention import routed_cross_attention
+# ---- per-object prompts: the objects kept apart in self-attention ------------------------------------
 
-    before = dict(unet2d.attn_processors)
-    sample, text = torch.randn(1, 4, 8, 8), torch.randn(1, 6, 32)
-    masks = torch.zeros(1, 1, 8, 8)
-    masks[..., :4, :4] = 1
-    objects = ObjectPrompts(torch.randn(1, 1, 6, 32), masks)
+
+def test_self_attention_mask_closes_only_keys_of_other_objects():
+    from model.attention import self_attention_mask
+
+    # tokens: 0 object 1, 1 object 2, 2 both (where they meet), 3 background
+    members = torch.tensor([[[1, 0], [0, 1], [1, 1], [0, 0]]], dtype=torch.bool)
+    open_ = self_attention_mask(members, members)[0, 0]
+    expected = torch.tensor(
+        [
+            [1, 0, 1, 1],  # object 1 looks at itself, the shared token and the background
+            [0, 1, 1, 1],
+            [1, 1, 1, 1],  # a token of both objects looks at both
+            [1, 1, 1, 1],  # the background looks everywhere, as without objects
+        ],
+        dtype=torch.bool,
+    )
+    assert torch.equal(open_, expected)
+    # a query with nothing left to look at (every key another object's) looks everywhere
+    lone = self_attention_mask(torch.tensor([[[1, 0]]], dtype=torch.bool), torch.tensor([[[0, 1], [0, 1]]]).bool())
+    assert lone.all()
+
+
+@pytest.mark.parametrize("mode", ["first_frame", "sparse_causal", "per_frame", "full"])
+def test_kept_apart_an_object_never_reads_another_objects_tokens(mode):
+    attn = random_attention()
+    attn.set_processor(SpatialSelfAttnProcessor(mode))
+    video = two_object_context()
+    x = torch.randn(B * F, N, C)
+    touched = x.clone()
+    second = video.objects.masks[:, 1].flatten(1).bool()  # (B*F, N): object 2's tokens, every frame
+    touched[second] += torch.randn_like(touched[second])
     with torch.no_grad():
-        plain = unet2d(sample, 10, text).sample
-        with routed_cross_attention(unet2d, objects, (8, 8)) as routed:
-            out = routed(sample, 10, text).sample
-        assert all(type(p) is type(before[name]) for name, p in unet2d.attn_processors.items())
-        again = unet2d(sample, 10, text).sample
-    assert torch.equal(plain, again)
-    assert (out - plain).abs().amax() > 1e-4
+        out, changed = attn(x, video=video), attn(touched, video=video)
+    first = video.objects.masks[:, 0].flatten(1).bool()
+    assert torch.equal(out[first], changed[first])  # object 1 read nothing of object 2
+    background = ~video.masks.flatten(1).bool()
+    assert (out[background] - changed[background]).abs().amax() > 1e-3  # the background still reads both
+
+
+def test_not_kept_apart_self_attention_is_as_without_objects():
+    attn = random_attention()
+    attn.set_processor(SpatialSelfAttnProcessor("first_frame"))
+    video = two_object_context()
+    loose_objects = ObjectPrompts(video.objects.text, video.objects.masks, separate=False)
+    loose = VideoContext(num_frames=F, latent_size=(H, W), objects=loose_objects)
+    x = torch.randn(B * F, N, C)
+    with torch.no_grad():
+        plain = attn(x, video=VideoContext(num_frames=F, latent_size=(H, W)))
+        assert torch.equal(attn(x, video=loose), plain)
+        assert (attn(x, video=video) - plain).abs().amax() > 1e-3

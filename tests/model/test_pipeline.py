@@ -496,7 +496,7 @@ def test_object_prompts_reach_frame_1_and_frames_2_to_n(pipe):
     routed = pipe("a field", union, object_prompts=["a red box", "a blue ball"], generator=gen(2), **kwargs).frames
     swapped = pipe("a field", union, object_prompts=["a blue ball", "a red box"], generator=gen(2), **kwargs).frames
     for video in (routed, swapped):
-        assert (video[:, :, 0] - plain[:, :, 0]).abs().amax() > 1e-4  # frame 1: base UNet + ControlNet routed
+        assert (video[:, :, 0] - plain[:, :, 0]).abs().amax() > 1e-4  # frame 1: regions composed
         assert (video[:, :, 1:] - plain[:, :, 1:]).abs().amax() > 1e-4
     assert (routed - swapped).abs().amax() > 1e-4  # which object gets which words matters
     assert len(spy.calls) == 3 * STEPS  # the per-object inputs travel as keywords: positional calls unchanged
@@ -509,3 +509,23 @@ def test_object_prompt_errors_name_what_is_wrong(pipe):
         pipe("a box", masks, object_prompts=["a red box"], num_inference_steps=1)
     with pytest.raises(ValueError, match=r"object_masks must be \(B, K, F, H, W\)"):
         pipe("a box", masks, object_prompts=["a", "b"], object_masks=masks[None], num_inference_steps=1)
+
+
+def test_frame_1_regions_keep_each_objects_prediction_inside_its_mask():
+    from model.pipeline import compose_regions
+
+    batch, channels, size = 2, 4, 4
+    negative, scene, first, second = torch.randn(4, batch, channels, size, size)
+    shares = torch.zeros(batch, 2, size, size)
+    shares[:, 0, :2, :2] = 1  # object 1: top left
+    shares[:, 1, 2:, 2:] = 1  # object 2: bottom right
+    shares[:, :, 0, 3] = 0.5  # a position both objects touch: half each
+    out = compose_regions(torch.cat([negative, scene, first, second]), shares, guided=True)
+    assert torch.equal(out[:batch], negative)  # the negative prompt's half is not composed
+    out = out[batch:]
+    torch.testing.assert_close(out[..., :2, :2], first[..., :2, :2])
+    torch.testing.assert_close(out[..., 2:, 2:], second[..., 2:, 2:])
+    torch.testing.assert_close(out[..., 2:, :2], scene[..., 2:, :2])  # neither object: the scene
+    torch.testing.assert_close(out[..., 0, 3], (first[..., 0, 3] + second[..., 0, 3]) / 2)
+    plain = compose_regions(torch.cat([scene, first, second]), shares, guided=False)
+    torch.testing.assert_close(plain, out)
