@@ -8,8 +8,8 @@ Run from the repository root, after the train stage (it reads ``generate.checkpo
    different colours and shapes, crossing paths) are written to ``<work>/sequences``.
 2. Every sequence x seed is generated with params.yaml's ``generate`` settings (but ``--window``, 16:
    the whole sequence in one pass) three ways:
-   ``per-object``: each object's own prompt routed to its own masks, the first object's prompt as the
-   scene (``--scene joint``: the joint prompt; it measured worse);
+   ``per-object``: each object's own prompt on its own masks, the first object's prompt as the scene
+   (``--scene joint``: the joint prompt, measured worse; ``--scene ground``: the ground alone);
    ``joint``: one prompt naming every object; ``first object``: the first object's prompt alone.
 3. Each condition is scored by the evaluate stage (whole-video metrics) and per object
    (``tasks.evaluate.objects``: IoU of the object's prompted colour with its own masks, colour
@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from tasks.common.io import atomic_write_text, read_mask_pngs, write_rgb_png  # noqa: E402
 from tasks.common.params import load_stage_config  # noqa: E402
+from tasks.common.toy import GROUNDS  # noqa: E402
 from tasks.common.visualize import contact_sheet  # noqa: E402
 from tasks.evaluate.objects import object_scores  # noqa: E402
 from tasks.evaluate.stage import EvaluateConfig, evaluate  # noqa: E402
@@ -44,16 +45,19 @@ from tasks.generate.stage import GenerateConfig, generate, plan_jobs  # noqa: E4
 from tasks.toyworld.multi import render_multi_object_heldout  # noqa: E402
 
 CONDITIONS = ("per-object", "joint", "first object")
-SCENES = {"joint": "the joint prompt", "first": "the first object's prompt"}
+SCENES = {"joint": "the joint prompt", "first": "the first object's prompt", "ground": "the ground alone"}
 
 
 def condition_jobs(cfg: GenerateConfig, rows: dict, scene: str = "joint") -> dict[str, list]:
     """The jobs of each condition: the planned per-object jobs (their scene the first object's prompt,
-    the manifest's, or with ``scene="joint"`` the joint prompt), then the same with one prompt."""
+    the manifest's; or the joint prompt, or the ground alone: "a grassy meadow"), then the same with one
+    prompt."""
     jobs = plan_jobs(cfg)
     plain = [dataclasses.replace(j, object_prompts=(), object_masks=()) for j in jobs]
     if scene == "joint":
         jobs = [dataclasses.replace(j, prompt=rows[j.sequence]["joint_prompt"]) for j in jobs]
+    elif scene == "ground":
+        jobs = [dataclasses.replace(j, prompt=GROUNDS[rows[j.sequence]["ground"]]) for j in jobs]
     return {
         "per-object": jobs,
         "joint": [dataclasses.replace(j, prompt=rows[j.sequence]["joint_prompt"]) for j in plain],
@@ -122,7 +126,7 @@ def write_sheet(work: Path, sequence: str, seed: int, path: Path, scene: str) ->
 
 def condition_dir(work: Path, condition: str, scene: str) -> Path:
     """Where a condition's videos and evaluation go (per-object: one folder per scene prompt)."""
-    suffix = "-scene-first" if condition == "per-object" and scene == "first" else ""
+    suffix = f"-scene-{scene}" if condition == "per-object" and scene != "joint" else ""
     return work / (condition.replace(" ", "-") + suffix)
 
 
@@ -144,10 +148,13 @@ def main(argv: list[str] | None = None) -> None:
         "chunk 2 on frame 8, where the objects cross: measured worse)",
     )
     parser.add_argument(
+        "--mask-guidance-scale", type=float, default=None, help="generate.mask_guidance_scale, every condition"
+    )
+    parser.add_argument(
         "--scene",
-        choices=["joint", "first"],
+        choices=list(SCENES),
         default="first",
-        help="per-object: the scene prompt (first: measured better)",
+        help="per-object: the scene prompt (first: measured best on the targets)",
     )
     args = parser.parse_args(argv)
 
@@ -156,6 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = {r["id"]: r for r in yaml.safe_load((sequences / "manifest.yaml").read_text())["sequences"]}
     overrides = {"sequences": str(sequences), "seeds": args.seeds, "window": args.window}
     overrides |= {"device": args.device} if args.device else {}
+    if args.mask_guidance_scale is not None:
+        overrides["mask_guidance_scale"] = args.mask_guidance_scale
     base_cfg = load_stage_config(GenerateConfig, "generate", args.params, overrides)
     eval_base = load_stage_config(EvaluateConfig, "evaluate", args.params)
     jobs = condition_jobs(base_cfg, rows, args.scene)
