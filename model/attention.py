@@ -39,13 +39,10 @@ class ObjectPrompts:
         text: ``(b, K, L, D)`` text embeddings of each of the K objects' prompts.
         masks: ``(b, K, Hm, Wm)`` float masks in [0, 1], object k's own mask, at any resolution. A row
             whose masks are all zero is not routed (the unconditional half of classifier-free guidance).
-        separate: also keep the objects apart in self-attention (``self_attention_mask``): a token
-            of object k never looks at a token of another object only. False routes the text alone.
     """
 
     text: torch.Tensor
     masks: torch.Tensor
-    separate: bool = True
 
     def __post_init__(self):
         if self.text.ndim != 4 or self.masks.ndim != 4 or self.text.shape[:2] != self.masks.shape[:2]:
@@ -217,7 +214,7 @@ class SpatialSelfAttnProcessor:
         ``per_frame``: frame i only (plain image self-attention).
         ``full``: every frame of the video (full spatio-temporal attention; a cost baseline).
 
-    With per-object prompts (``video.objects``, ``separate``) the objects are also kept apart here:
+    With per-object prompts (``video.objects``) the objects are also kept apart here:
     a token of object k looks only at keys of object k and of the background (``self_attention_mask``).
     """
 
@@ -273,7 +270,7 @@ class SpatialSelfAttnProcessor:
             key, value = attn.to_k(hidden_states), attn.to_v(hidden_states)
 
         attn_mask = None
-        if video is not None and video.objects is not None and video.objects.separate:
+        if video is not None and video.objects is not None:
             attn_mask = self._object_mask(video, b, f, n)
         query, key, value = (_split_heads(x, heads) for x in (query, key, value))
         query, key = _norm_qk(attn, query, key)
