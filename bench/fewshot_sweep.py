@@ -100,7 +100,7 @@ def run_variant(name: str, spec: dict, work: Path, device: str, results: Path, e
         name_ = f"ckpt-{e['step']:06d}"
         view.mkdir(exist_ok=True)
         if not (view / name_).exists():
-            os.symlink(out / "checkpoints" / name_, view / name_)
+            os.symlink((out / "checkpoints" / name_).resolve(), view / name_)
         (view / "latest").write_text(name_)
         run = out / f"eval-{i}"
         generate(

@@ -1,6 +1,7 @@
 """Per-object prompts against one prompt: the same multi-object sequences, checkpoint and seeds, three ways.
 
-Run from the repository root, after the train stage (it reads ``generate.checkpoint_dir``):
+Run from the repository root, after the train stage (it reads ``generate.checkpoint_dir``, or
+``--checkpoint``):
 
     HF_HUB_OFFLINE=1 python bench/per_object_prompts.py [--work data/bench/per_object] [--seeds 0 1 2]
 
@@ -141,6 +142,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sheet", nargs=3, metavar=("SEQUENCE", "SEED", "PNG"), help="contact sheet of one video")
     parser.add_argument("--device", default=None, help="generate.device override (cpu, cuda)")
     parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="generate.checkpoint_dir override: a folder of checkpoints with a latest pointer (e.g. the "
+        "multi-object training of bench/per_object_training.yaml)",
+    )
+    parser.add_argument(
         "--window",
         type=int,
         default=16,
@@ -163,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = {r["id"]: r for r in yaml.safe_load((sequences / "manifest.yaml").read_text())["sequences"]}
     overrides = {"sequences": str(sequences), "seeds": args.seeds, "window": args.window}
     overrides |= {"device": args.device} if args.device else {}
+    overrides |= {"checkpoint_dir": args.checkpoint} if args.checkpoint else {}
     if args.mask_guidance_scale is not None:
         overrides["mask_guidance_scale"] = args.mask_guidance_scale
     base_cfg = load_stage_config(GenerateConfig, "generate", args.params, overrides)

@@ -61,6 +61,8 @@ def first_frame_loss(
     timesteps: torch.Tensor | None = None,
     noise_offset: float = 0.0,
     foreground_weight: float = 0.0,
+    object_text: torch.Tensor | None = None,
+    object_masks: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Eq. 2: MSE between the true and predicted noise of frames 2..n.
 
@@ -77,6 +79,8 @@ def first_frame_loss(
             base is), drawn after the timesteps.
         foreground_weight: ``foreground_mse``'s extra weight on the object's latent cells of
             frames 2..n (by ``masks``; plain MSE without masks); 0 = the paper's plain MSE.
+        object_text, object_masks: per-object prompts ``(B, K, L, D)`` and their masks
+            ``(B, K, F, Hm, Wm)``, passed to the video UNet (regional text), or None.
 
     Returns:
         A scalar loss (float32), differentiable w.r.t. the trainable parameters.
@@ -96,7 +100,7 @@ def first_frame_loss(
     noise = add_offset_noise(noise, noise_offset, generator)
 
     noisy = noise_video(scheduler, latents, noise, timesteps)
-    prediction = video_unet(noisy, timesteps, text_emb, masks)
+    prediction = video_unet(noisy, timesteps, text_emb, masks, object_text, object_masks)
 
     prediction_type = scheduler.config.prediction_type
     if prediction_type == "epsilon":

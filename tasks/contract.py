@@ -1,9 +1,11 @@
 """What one stage writes and the next reads: the only place stages meet.
 
-- ingest -> masks, train: ``<clips_dir>/manifest.csv`` (id, prompt, box, ...) and one clip per video
+- ingest -> masks, train: ``<clips_dir>/manifest.csv`` (id, prompt, box, ..., and ``object_prompts``
+  when the video's objects carry their own prompts: ``read_object_prompts``) and one clip per video
   (``read_clip_manifest``; clips themselves through ``tasks.common.io.load_clip``);
-- masks -> train: ``<masks_dir>/<id>.npz`` (bool F x H x W) and ``manifest.csv`` (``read_masks``,
-  ``read_masks_manifest``);
+- masks -> train: ``<masks_dir>/<id>.npz``: ``masks`` bool (F, H, W), the foreground, and, for a
+  video with object prompts, ``objects`` bool (K, F, H, W), object k's own masks (``write_masks``,
+  ``read_masks``, ``read_object_masks``); and ``manifest.csv`` (``read_masks_manifest``);
 - train -> generate: checkpoint folders with a ``latest`` pointer (below);
 - generate -> evaluate: ``<out_dir>/manifest.csv``, one row per video (``write_outputs_manifest``,
   ``read_outputs_manifest``).
@@ -36,6 +38,7 @@ from tasks.common.io import atomic_write_text
 
 LATEST = "latest"
 PREFIX = "ckpt-"
+OBJECT_PROMPTS = "object_prompts"  # the clip manifest's column: a JSON list, object k's prompt at k
 
 
 def checkpoint_name(step: int) -> str:
@@ -110,16 +113,54 @@ def read_clip_manifest(clips_dir: str | Path) -> pd.DataFrame:
     path = Path(clips_dir) / "manifest.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no clip manifest; run the ingest stage first")
-    return pd.read_csv(path, dtype={"id": str, "prompt": str, "box": str}, keep_default_na=False)
+    return pd.read_csv(path, dtype={"id": str, "prompt": str, "box": str, OBJECT_PROMPTS: str}, keep_default_na=False)
+
+
+def object_prompts_cell(prompts: list[str]) -> str:
+    """How a video's object prompts are written in the clip manifest ("" for none)."""
+    return json.dumps(list(prompts)) if prompts else ""
+
+
+def read_object_prompts(row: pd.Series) -> list[str]:
+    """The object prompts of one clip-manifest row; [] for a video whose objects share its prompt."""
+    cell = str(row.get(OBJECT_PROMPTS, "") or "").strip()
+    if not cell:
+        return []
+    prompts = json.loads(cell)
+    if not isinstance(prompts, list) or not all(isinstance(p, str) and p.strip() for p in prompts):
+        raise ValueError(
+            f"video '{row['id']}': {OBJECT_PROMPTS} must be a JSON list of non-empty prompts, got {cell!r}"
+        )
+    return prompts
+
+
+def write_masks(out_dir: str | Path, video_id: str, masks: np.ndarray, objects: np.ndarray | None = None) -> None:
+    """One video's masks: the foreground (F, H, W) and, when its objects have prompts, theirs (K, F, H, W)."""
+    arrays = {"masks": masks.astype(bool)}
+    if objects is not None:
+        if objects.ndim != 4 or objects.shape[1:] != masks.shape:
+            raise ValueError(f"video '{video_id}': object masks {objects.shape} do not fit masks {masks.shape}")
+        arrays["objects"] = objects.astype(bool)
+    np.savez_compressed(Path(out_dir) / f"{video_id}.npz", **arrays)
+
+
+def _masks_file(masks_dir: str | Path, video_id: str):
+    path = Path(masks_dir) / f"{video_id}.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no masks for video '{video_id}'; run the masks stage first")
+    return np.load(path, allow_pickle=False)
 
 
 def read_masks(masks_dir: str | Path, video_id: str) -> np.ndarray:
     """The masks of one video, bool (F, H, W), aligned with its clip's frames."""
-    path = Path(masks_dir) / f"{video_id}.npz"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no masks for video '{video_id}'; run the masks stage first")
-    with np.load(path, allow_pickle=False) as data:
+    with _masks_file(masks_dir, video_id) as data:
         return data["masks"].astype(bool)
+
+
+def read_object_masks(masks_dir: str | Path, video_id: str) -> np.ndarray | None:
+    """Each object's masks of one video, bool (K, F, H, W), or None when the masks stage wrote none."""
+    with _masks_file(masks_dir, video_id) as data:
+        return data["objects"].astype(bool) if "objects" in data.files else None
 
 
 def read_masks_manifest(masks_dir: str | Path) -> pd.DataFrame:

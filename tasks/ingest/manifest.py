@@ -9,6 +9,9 @@ Columns (YAML: a list under ``videos:``; CSV: a header row):
     truth_masks  optional: folder of ground-truth mask PNGs (used only to measure the masks stage)
     box          optional: first-frame box "x0 y0 x1 y1" in source pixels, to prompt SAM
     points       optional: first-frame positive clicks "x y x y ..." in source pixels
+    objects      optional, YAML only: the video's objects, each with its own prompt and masks,
+                 ``[{prompt: "a red circle ...", masks: <folder of its mask PNGs>}, ...]`` (per-object
+                 prompts: the masks stage takes their union as the foreground, ``prompt`` is the scene)
 
 Other columns are carried through to the clip manifest untouched.
 Every path must stay inside the data root: a manifest cannot make a stage read elsewhere.
@@ -38,6 +41,7 @@ class ManifestRow:
     truth_masks: Path | None = None
     box: tuple[float, float, float, float] | None = None
     extra: dict = field(default_factory=dict)
+    objects: list[tuple[str, Path]] = field(default_factory=list)  # (prompt, masks folder) per object
 
 
 def read_manifest_table(path: Path) -> list[dict]:
@@ -105,7 +109,8 @@ def _parse_row(path: Path, root: Path, raw: dict, n: int) -> ManifestRow:
         if str(raw.get(col, "")).strip()
     }
     box = _parse_box(path, raw.get("box", ""), vid)
-    known = {"id", "prompt", "box", *PATH_COLUMNS}
+    objects = _parse_objects(path, root, raw.get("objects", ""), vid)
+    known = {"id", "prompt", "box", "objects", *PATH_COLUMNS}
     extra = {k: v for k, v in raw.items() if k not in known}
     return ManifestRow(
         id=vid,
@@ -115,7 +120,25 @@ def _parse_row(path: Path, root: Path, raw: dict, n: int) -> ManifestRow:
         truth_masks=paths.get("truth_masks"),
         box=box,
         extra=extra,
+        objects=objects,
     )
+
+
+def _parse_objects(path: Path, root: Path, value, vid: str) -> list[tuple[str, Path]]:
+    if value in ("", None):
+        return []
+    if not isinstance(value, list) or not all(isinstance(o, dict) for o in value):
+        raise BadInput(path, "objects must be a YAML list of {prompt, masks} mappings", vid)
+    objects = []
+    for k, o in enumerate(value):
+        prompt, masks = str(o.get("prompt") or "").strip(), str(o.get("masks") or "").strip()
+        if not prompt or not masks:
+            raise BadInput(path, f"objects[{k}] needs a prompt and a masks folder", vid)
+        unknown = sorted(set(o) - {"prompt", "masks"})
+        if unknown:
+            raise BadInput(path, f"objects[{k}]: unknown key(s) {', '.join(unknown)} (prompt, masks)", vid)
+        objects.append((prompt, resolve_inside(path, masks, root, f"objects[{k}].masks", vid)))
+    return objects
 
 
 def _parse_box(path: Path, value, vid: str):

@@ -4,9 +4,11 @@ Each video is decoded with decord, ``n_frames`` are sampled (uniformly or by str
 the short side fits and centre-cropped to ``height x width``. User masks and ground-truth masks
 go through the same indices and crop. Output, written atomically under ``out_dir``::
 
-    <id>.npz        frames uint8 (F, H, W, 3); user_masks / truth_masks bool (F, H, W) when given
+    <id>.npz        frames uint8 (F, H, W, 3); user_masks / truth_masks bool (F, H, W) when given,
+                    object_masks bool (K, F, H, W) for a video whose objects have their own prompts
     manifest.csv    id, clip, source_path, fps, orig_width, orig_height, n_source_frames,
                     frame_indices, content_hash, prompt, mask_source, has_truth, box, + extra columns
+                    (+ object_prompts, tasks.contract, when some video has objects)
     report.json     which videos were ingested, which were skipped and why
     preview.png     contact sheet of the clips
 """
@@ -36,6 +38,7 @@ from tasks.common.io import (
 )
 from tasks.common.params import StageConfig
 from tasks.common.visualize import contact_sheet
+from tasks.contract import OBJECT_PROMPTS, object_prompts_cell
 from tasks.ingest.manifest import ManifestRow, parse_manifest
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,7 @@ class Clip:
     n_source_frames: int
     user_masks: np.ndarray | None
     truth_masks: np.ndarray | None
+    object_masks: np.ndarray | None = None  # (K, F, H, W), the manifest's objects in order
 
 
 def sample_indices(n_source: int, cfg: IngestConfig, timestamps: np.ndarray | None = None) -> np.ndarray:
@@ -212,18 +216,20 @@ def decode_clip(row: ManifestRow, cfg: IngestConfig) -> Clip:
         )
     frames = np.stack([fit_and_crop(f, cfg.height, cfg.width) for f in raw])
 
-    masks = {}
-    for name, folder in (("user_masks", row.masks), ("truth_masks", row.truth_masks)):
+    def clip_masks(folder: Path | None) -> np.ndarray | None:
         if folder is None:
-            masks[name] = None
-            continue
+            return None
         try:
             full = read_mask_pngs(folder)
         except ValueError as err:
             raise BadInput(folder, str(err).removeprefix(f"{folder}: "), row.id) from None
         _check_user_masks(full, folder, n_source, (w, h))
-        masks[name] = resample_masks(full, indices, cfg)
-    return Clip(row, frames, indices, fps, (w, h), n_source, **masks)
+        return resample_masks(full, indices, cfg)
+
+    objects = np.stack([clip_masks(folder) for _, folder in row.objects]) if row.objects else None
+    return Clip(
+        row, frames, indices, fps, (w, h), n_source, clip_masks(row.masks), clip_masks(row.truth_masks), objects
+    )
 
 
 def _first_line(err: Exception) -> str:
@@ -244,11 +250,12 @@ def clip_record(clip: Clip, cfg: IngestConfig) -> dict:
         "frame_indices": " ".join(map(str, clip.indices.tolist())),
         "content_hash": file_sha256(row.video),
         "prompt": row.prompt,
-        "mask_source": "user" if clip.user_masks is not None else "none",
+        "mask_source": "user" if clip.user_masks is not None or clip.object_masks is not None else "none",
         "has_truth": clip.truth_masks is not None,
         **row.extra,
         # first-frame prompts for SAM are given in source pixels and stored in clip pixels
         "box": "" if row.box is None else _coords_text(to_clip_pixels(row.box, clip.orig_size, cfg)),
+        **({OBJECT_PROMPTS: object_prompts_cell([p for p, _ in row.objects])} if row.objects else {}),
         **(
             {
                 "points": _coords_text(
@@ -268,9 +275,10 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def prompts_cut(rows: list[ManifestRow], tokenizer_dir: str | None) -> dict[str, str]:
-    """Video id -> the words of its prompt past the text encoder's limit (CLIP: 77 tokens with start
-    and end), for each prompt the tokenizer would truncate; a warning names the video and the words.
-    Training and generation truncate as CLIP does; this says so before anything is trained."""
+    """Video id (``<id> objects[k]`` for an object's prompt) -> the words of its prompt past the text
+    encoder's limit (CLIP: 77 tokens with start and end), for each prompt the tokenizer would truncate;
+    a warning names the video and the words. Training and generation truncate as CLIP does; this says
+    so before anything is trained."""
     if tokenizer_dir is None:
         return {}
     if not Path(tokenizer_dir).is_dir():
@@ -280,15 +288,18 @@ def prompts_cut(rows: list[ManifestRow], tokenizer_dir: str | None) -> dict[str,
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     limit, cut = tokenizer.model_max_length, {}
     for row in rows:
-        ids = tokenizer(row.prompt, truncation=False).input_ids
-        if len(ids) > limit:
-            rest = tokenizer.decode(
-                ids[limit - 1 : -1], skip_special_tokens=True
-            )  # past the kept ones and the end token
-            cut[row.id] = rest
-            log.warning(
-                "%s: prompt has %d tokens, the text encoder reads %d; cut: '%s'", row.id, len(ids), limit, rest
-            )
+        named = [(row.id, "prompt", row.prompt)]
+        named += [(f"{row.id} objects[{k}]", f"objects[{k}].prompt", p) for k, (p, _) in enumerate(row.objects)]
+        for key, what, prompt in named:
+            ids = tokenizer(prompt, truncation=False).input_ids
+            if len(ids) > limit:
+                rest = tokenizer.decode(
+                    ids[limit - 1 : -1], skip_special_tokens=True
+                )  # past the kept ones and the end token
+                cut[key] = rest
+                log.warning(
+                    "%s: %s has %d tokens, the text encoder reads %d; cut: '%s'", row.id, what, len(ids), limit, rest
+                )
     return cut
 
 
@@ -318,7 +329,11 @@ def ingest(cfg: IngestConfig) -> dict:
     with atomic_dir(cfg.out_dir) as out:
         for clip in clips:
             save_clip(
-                out / f"{clip.row.id}.npz", clip.frames, user_masks=clip.user_masks, truth_masks=clip.truth_masks
+                out / f"{clip.row.id}.npz",
+                clip.frames,
+                user_masks=clip.user_masks,
+                truth_masks=clip.truth_masks,
+                object_masks=clip.object_masks,
             )
         pd.DataFrame([clip_record(c, cfg) for c in clips]).to_csv(out / "manifest.csv", index=False)
         write_json(out / "report.json", report)

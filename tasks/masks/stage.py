@@ -35,7 +35,7 @@ from tasks.common.geometry import frame_ious
 from tasks.common.io import BadInput, atomic_dir, load_clip, parse_numbers, write_json, write_rgb_png
 from tasks.common.params import ConfigError, StageConfig
 from tasks.common.visualize import contact_sheet
-from tasks.contract import read_clip_manifest
+from tasks.contract import read_clip_manifest, write_masks
 from tasks.segment.fallback import FALLBACKS, FallbackSettings, motion_masks
 from tasks.segment.propagate import FirstFramePrompt, LostRule, flag_lost
 
@@ -99,7 +99,7 @@ class MasksConfig(StageConfig):
 
 @dataclass
 class VideoMasks:
-    """One video's result; ``masks`` bool (F, H, W)."""
+    """One video's result; ``masks`` bool (F, H, W), and ``objects`` (K, F, H, W) when the user drew each object's."""
 
     id: str
     method: str
@@ -109,6 +109,7 @@ class VideoMasks:
     unrecovered: list[int] = field(default_factory=list)
     iou: float | None = None
     frame_iou: list[float] = field(default_factory=list)
+    objects: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,6 +156,25 @@ def validate_user_masks(masks: np.ndarray, frames: np.ndarray, where: str, video
             )
             raise BadInput(where, f"user mask is {what} in {which}", video_id)
     return masks
+
+
+def validate_object_masks(objects: np.ndarray, frames: np.ndarray, where: str, video_id: str) -> np.ndarray:
+    """Each object's masks bool (K, F, H, W) that fit ``frames``; BadInput naming the video and object.
+
+    An object may be hidden in some frames (behind another, or out of view), but not in all of them.
+    """
+    if objects.ndim != 4 or objects.shape[1:] != frames.shape[:3]:
+        raise BadInput(
+            where,
+            f"object masks must be (objects, {', '.join(map(str, frames.shape[:3]))}), got {objects.shape}",
+            video_id,
+        )
+    for k, m in enumerate(objects):
+        if m.dtype != bool and not np.isin(m, (0, 1)).all():
+            raise BadInput(where, f"object {k}'s masks are not binary (values other than 0/1)", video_id)
+        if not m.any():
+            raise BadInput(where, f"object {k}'s masks are empty in every frame", video_id)
+    return objects.astype(bool)
 
 
 def parse_prompt(row: pd.Series, shape: tuple[int, int], where: str):
@@ -227,8 +247,13 @@ def masks_for_video(row: pd.Series, cfg: MasksConfig, method: str, predictor=Non
     frames = clip["frames"]
     bar = tqdm(total=len(frames), desc=row["id"], unit="frame", leave=False)
     start = time.perf_counter()
-    lost, unrecovered = {}, []
-    if row["mask_source"] == "user" or "user_masks" in clip:
+    lost, unrecovered, objects = {}, [], None
+    if "object_masks" in clip:  # each object drawn on its own (per-object prompts): the foreground is their union
+        method = "user"
+        objects = validate_object_masks(clip["object_masks"], frames, str(path), row["id"])
+        masks = validate_user_masks(objects.any(0), frames, str(path), row["id"])
+        bar.update(len(frames))
+    elif row["mask_source"] == "user" or "user_masks" in clip:
         if "user_masks" not in clip:
             raise BadInput(path, "manifest says mask_source 'user' but the clip has no user_masks", row["id"])
         method = "user"
@@ -257,7 +282,7 @@ def masks_for_video(row: pd.Series, cfg: MasksConfig, method: str, predictor=Non
         lost = flag_lost(masks, cfg.lost_rule())  # flagged only: a classical method has nothing to re-prompt
     seconds = (time.perf_counter() - start) / len(frames)
     bar.close()
-    result = VideoMasks(row["id"], method, masks, seconds, lost, unrecovered)
+    result = VideoMasks(row["id"], method, masks, seconds, lost, unrecovered, objects=objects)
     if "truth_masks" in clip:
         result.frame_iou = mask_iou(masks, clip["truth_masks"])
         result.iou = float(np.mean(result.frame_iou))
@@ -307,7 +332,7 @@ def run_masks(cfg: MasksConfig) -> dict:
     frames = {row["id"]: load_clip(Path(cfg.clips_dir) / row["clip"])["frames"] for _, row in clips.iterrows()}
     with atomic_dir(cfg.out_dir) as out:
         for r in results:
-            np.savez_compressed(out / f"{r.id}.npz", masks=r.masks.astype(bool))
+            write_masks(out, r.id, r.masks, r.objects)
         pd.DataFrame([masks_record(r) for r in results]).to_csv(out / "manifest.csv", index=False)
         sheet = contact_sheet([frames[r.id] for r in results], masks=[r.masks for r in results], max_frames=8)
         write_rgb_png(out / "preview.png", sheet)

@@ -9,6 +9,8 @@ Layout written under ``out_dir``::
     manifest.yaml            few-shot training set: id, video, prompt, truth_masks (+ what was drawn)
     videos/<id>.mp4          H.264
     truth/<id>/0000.png      ground-truth masks, 0/255
+    truth/<id>/objects/<k>/  a multi-object video's object k (``n_multi_train``), given to the
+                             manifest's ``objects`` as a user's per-object masks would be
     heldout/manifest.yaml    prompts + mask sequences for generation (+ first_frame)
     heldout/<id>/0000.png
     heldout/first_frames/<id>.png   the sequence's true first frame (for first_frame_source=manifest)
@@ -29,6 +31,7 @@ from tasks.common.params import StageConfig
 from tasks.common.toy import COLOURS, GROUNDS, SHAPES, Scene, random_motion_params, render_video
 from tasks.common.video import write_mp4
 from tasks.common.visualize import contact_sheet
+from tasks.toyworld.multi import render_objects, sample_objects
 
 
 class ToyWorldConfig(StageConfig):
@@ -38,6 +41,14 @@ class ToyWorldConfig(StageConfig):
     fps: float = Field(8.0, gt=0)
     motion: Literal["run", "jump", "circle"] = "run"
     n_train: int = Field(6, ge=1, description="few-shot training videos, all sharing `motion`")
+    n_multi_train: int = Field(
+        0,
+        ge=0,
+        description=(
+            "extra training videos of 2-3 objects crossing, each object with its own prompt and masks "
+            "(tasks.toyworld.multi; for per-object prompts)"
+        ),
+    )
     n_heldout: int = Field(4, ge=0, description="held-out prompts + mask sequences for generation")
     heldout_frames: int = Field(16, ge=2)
     out_dir: str = "data/raw/toy"
@@ -62,7 +73,7 @@ def sample_scenes(cfg: ToyWorldConfig, n: int, rng: np.random.Generator) -> list
 def render_toyworld(cfg: ToyWorldConfig) -> Path:
     """Render the training set and the held-out set into ``cfg.out_dir`` (atomically). Returns it."""
     # independent streams: growing the held-out set never changes the training videos
-    train_rng, heldout_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
+    train_rng, heldout_rng, multi_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3))
     with atomic_dir(cfg.out_dir) as out:
         rows, previews = [], []
         for i, scene in enumerate(sample_scenes(cfg, cfg.n_train, train_rng)):
@@ -81,6 +92,8 @@ def render_toyworld(cfg: ToyWorldConfig) -> Path:
                 }
             )
             previews.append((frames, masks))
+        for i in range(cfg.n_multi_train):
+            rows.append(_multi_object_video(out, f"toy-multi-{i:03d}", 2 + i % 2, cfg, multi_rng, previews))
         _write_yaml(out / "manifest.yaml", {"videos": rows})
 
         held = []
@@ -106,6 +119,28 @@ def render_toyworld(cfg: ToyWorldConfig) -> Path:
         sheet = contact_sheet([f for f, _ in previews], masks=[m for _, m in previews], max_frames=8)
         write_rgb_png(out / "preview.png", sheet)
     return Path(cfg.out_dir)
+
+
+def _multi_object_video(
+    out: Path, vid: str, n_objects: int, cfg: ToyWorldConfig, rng: np.random.Generator, previews: list
+) -> dict:
+    """A training video of ``n_objects`` objects on crossing paths, written under ``out``; its manifest row."""
+    ground = str(rng.choice(list(GROUNDS)))
+    objects = sample_objects(n_objects, cfg.size, rng)
+    frames, masks = render_objects(objects, ground, cfg.size, cfg.n_frames, rng)
+    write_mp4(out / "videos" / f"{vid}.mp4", frames, cfg.fps)
+    write_mask_pngs(masks.any(0), out / "truth" / vid)
+    for k, m in enumerate(masks):
+        write_mask_pngs(m, out / "truth" / vid / "objects" / str(k))
+    previews.append((frames, masks.any(0)))
+    return {
+        "id": vid,
+        "video": f"videos/{vid}.mp4",
+        "prompt": objects[0].prompt(ground),  # the scene, as in the multi-object held-out sequences
+        "truth_masks": f"truth/{vid}",
+        "objects": [{"prompt": o.prompt(ground), "masks": f"truth/{vid}/objects/{k}"} for k, o in enumerate(objects)],
+        "ground": ground,
+    }
 
 
 def _scene_fields(scene: Scene) -> dict:

@@ -19,7 +19,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -37,6 +37,8 @@ from tasks.contract import (
     read_checkpoint,
     read_clip_manifest,
     read_masks,
+    read_object_masks,
+    read_object_prompts,
     save_checkpoint,
     sweep_partial,
 )
@@ -182,6 +184,12 @@ class ClipLatents:
     ``views[h][f]`` holds the latents ``(N, C, F, h, w)`` of hue rotation ``hue_shifts[h]`` and
     flip ``f`` (0 = as recorded, 1 = flipped; present only with ``hflip``); masks ``(N, F, H, W)``
     and prompts ``(N, L, D)`` are shared by all views (a flip flips the masks when sampled).
+
+    When some clips' objects carry their own prompts (the clip manifest's ``object_prompts``, the
+    masks stage's object masks), ``object_text`` ``(N, K, L, D)`` and ``object_masks``
+    ``(N, K, F, H, W)`` hold them, K the most objects of any clip; the missing objects of a clip
+    have zero masks, and a clip without object prompts has none at all: it is not routed
+    (``model.attention``). Without object prompts in any clip, both are None.
     """
 
     def __init__(
@@ -202,12 +210,33 @@ class ClipLatents:
         self.masks = torch.from_numpy(masks).float()
         self.text = pipe.encode_prompt(list(table["prompt"]), None).float()
         self.empty_text = pipe.encode_prompt([""], None).float()[0]
+        self.object_text, self.object_masks = self._objects(pipe, table, masks_dir, masks.shape[1:])
         self.hue_shifts = tuple(hue_shifts)
         self.views = []
         for degrees in self.hue_shifts:
             tinted = rotate_hue(frames, degrees)
             flips = [tinted, tinted[:, :, :, ::-1]] if hflip else [tinted]
             self.views.append([self._encode(pipe, f) for f in flips])
+
+    def _objects(self, pipe, table, masks_dir: str, frame_shape) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        prompts = [read_object_prompts(row) for _, row in table.iterrows()]
+        k = max(map(len, prompts))
+        if k == 0:
+            return None, None
+        text = self.empty_text.expand(len(prompts), k, *self.empty_text.shape).clone()
+        object_masks = torch.zeros(len(prompts), k, *frame_shape)
+        for i, (vid, named) in enumerate(zip(table["id"], prompts)):
+            if not named:
+                continue
+            found = read_object_masks(masks_dir, vid)
+            if found is None or len(found) != len(named):
+                raise ValueError(
+                    f"{masks_dir}/{vid}.npz: {0 if found is None else len(found)} object masks for the "
+                    f"{len(named)} object prompts of the clip manifest"
+                )
+            text[i, : len(named)] = pipe.encode_prompt(named, None).float()
+            object_masks[i, : len(named)] = torch.from_numpy(found).float()
+        return text, object_masks
 
     @property
     def latents(self) -> torch.Tensor:
@@ -225,10 +254,12 @@ class ClipLatents:
     def sample(
         self, batch: int, window: int, random_start: bool, generator: torch.Generator, prompt_dropout: float = 0.0
     ):
-        """A batch of windows: (latents (B, C, W, h, w), text (B, L, D), masks (B, W, H, W)).
+        """A batch of windows (``Batch``): latents (B, C, W, h, w), text (B, L, D), masks (B, W, H, W),
+        and, when the clips have object prompts, object text (B, K, L, D) and masks (B, K, W, H, W).
 
         Draw order: clip, start, flip, then (only when used) hue view and prompt dropout, so the
-        default settings draw exactly what they always drew.
+        default settings draw exactly what they always drew. A dropped prompt drops the objects'
+        prompts too (their masks are zeroed: the sample is unconditional).
         """
         n, frames = self.latents.shape[0], self.latents.shape[2]
         if window > frames:
@@ -254,7 +285,7 @@ class ClipLatents:
             if prompt_dropout > 0
             else torch.zeros(batch, dtype=torch.bool)
         )
-        lat, msk, text = [], [], []
+        lat, msk, text, obj_text, obj_msk = [], [], [], [], []
         for i, s, flip, hue, drop in zip(
             idx.tolist(), starts.tolist(), flips.tolist(), hues.tolist(), dropped.tolist()
         ):
@@ -262,7 +293,25 @@ class ClipLatents:
             m = self.masks[i, s : s + window]
             msk.append(m.flip(-1) if flip else m)  # frames and masks flip together
             text.append(self.empty_text if drop else self.text[i])
-        return torch.stack(lat), torch.stack(text), torch.stack(msk)
+            if self.object_text is not None:
+                om = self.object_masks[i, :, s : s + window]
+                obj_msk.append(torch.zeros_like(om) if drop else om.flip(-1) if flip else om)
+                obj_text.append(self.object_text[i])
+        objects = (torch.stack(obj_text), torch.stack(obj_msk)) if obj_text else (None, None)
+        return Batch(torch.stack(lat), torch.stack(text), torch.stack(msk), *objects)
+
+
+class Batch(NamedTuple):
+    """One training batch (``ClipLatents.sample``)."""
+
+    latents: torch.Tensor
+    text: torch.Tensor
+    masks: torch.Tensor
+    object_text: torch.Tensor | None = None
+    object_masks: torch.Tensor | None = None
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(*(None if t is None else t.to(device) for t in self))
 
 
 def rotate_hue(frames: np.ndarray, degrees: float) -> np.ndarray:
@@ -371,22 +420,21 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
         optimizer.zero_grad(set_to_none=True)
         total = 0.0
         for _ in range(cfg.grad_accum):
-            latents, text, masks = (
-                t.to(device)
-                for t in data.sample(cfg.batch_size, cfg.window, cfg.random_start, generator, cfg.prompt_dropout)
-            )
+            batch = data.sample(cfg.batch_size, cfg.window, cfg.random_start, generator, cfg.prompt_dropout).to(device)
             with torch.autocast(
                 device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
             ):
                 loss = first_frame_loss(
                     video_unet,
                     base.train_scheduler,
-                    latents,
-                    text,
-                    masks if cfg.mask_cross_attention else None,
+                    batch.latents,
+                    batch.text,
+                    batch.masks if cfg.mask_cross_attention else None,
                     generator=generator,
                     noise_offset=cfg.noise_offset,
                     foreground_weight=cfg.foreground_weight,
+                    object_text=batch.object_text,
+                    object_masks=batch.object_masks,
                 )
             (loss / cfg.grad_accum).backward()
             total += loss.item() / cfg.grad_accum

@@ -258,17 +258,64 @@ def test_box_and_points_follow_the_resize_and_crop(dataset):
 
 
 def test_prompts_past_the_text_encoders_limit_are_reported_with_what_is_cut(caplog):
-    from types import SimpleNamespace
-
+    from tasks.ingest.manifest import ManifestRow
     from tasks.ingest.stage import prompts_cut
 
     # the toy tokenizer reads 16 tokens (start + 14 words + end); its words are the toy world's
-    short = SimpleNamespace(id="short", prompt="a red circle runs across a green meadow")
+    short = ManifestRow(id="short", video=Path("s.mp4"), prompt="a red circle runs across a green meadow")
     words = "a red circle runs across a green meadow and a blue square jumps over a yellow lake"
-    long = SimpleNamespace(id="long", prompt=words)
+    long = ManifestRow(id="long", video=Path("l.mp4"), prompt=words)
+    multi = ManifestRow(
+        id="multi", video=Path("m.mp4"), prompt="a red circle", objects=[("a red circle", Path()), (words, Path())]
+    )
     with caplog.at_level("WARNING"):
-        cut = prompts_cut([short, long], "base/toy/tokenizer")
-    assert list(cut) == ["long"]
-    assert cut["long"] == "a yellow lake"  # words 15 to 17: the limit keeps the start token and 14 words
+        cut = prompts_cut([short, long, multi], "base/toy/tokenizer")
+    assert cut == {"long": "a yellow lake", "multi objects[1]": "a yellow lake"}  # the limit keeps start + 14 words
     assert "long: prompt has 19 tokens, the text encoder reads 16; cut: 'a yellow lake'" in caplog.text
+    assert "multi: objects[1].prompt has 19 tokens" in caplog.text
     assert prompts_cut([long], None) == {}
+
+
+def test_objects_with_their_own_prompts_and_masks_travel_to_the_clip(dataset):
+    frames, truth = toy_video(0, size=32, n_frames=12)
+    left, right = truth.copy(), truth.copy()
+    left[..., 16:], right[..., :16] = False, False  # two "objects": the mask's halves
+    for name, m in (("left", left), ("right", right)):
+        write_mask_pngs(m, dataset.dir / "objects" / name)
+    prompts = ["a red star runs across a sandy plain", "a pink square runs across a sandy plain"]
+    dataset.add(
+        "multi",
+        frames,
+        truth,
+        objects=[{"prompt": p, "masks": f"objects/{n}"} for p, n in zip(prompts, ("left", "right"))],
+    )
+    dataset.add("single")
+    cfg = dataset.config(n_frames=6)
+    ingest(cfg)
+    table = read_clip_manifest(cfg.out_dir).set_index("id", drop=False)
+    assert json.loads(table.loc["multi", "object_prompts"]) == prompts and table.loc["single", "object_prompts"] == ""
+    assert table.loc["multi", "mask_source"] == "user"
+    indices = [int(i) for i in table.loc["multi", "frame_indices"].split()]
+    np.testing.assert_array_equal(
+        load_clip(f"{cfg.out_dir}/multi.npz")["object_masks"], np.stack([left, right])[:, indices]
+    )
+    assert "object_masks" not in load_clip(f"{cfg.out_dir}/single.npz")
+
+
+@pytest.mark.parametrize(
+    "objects, problem",
+    [
+        ([{"prompt": "a red star"}], r"objects\[0\] needs a prompt and a masks folder"),
+        ([{"prompt": "a red star", "masks": "m", "colour": "red"}], r"objects\[0\]: unknown key\(s\) colour"),
+        ("a red star", r"objects must be a YAML list"),
+        (
+            [{"prompt": "a red star", "masks": "../../../elsewhere"}],
+            r"objects\[0\].masks path '../../../elsewhere' escapes",
+        ),
+    ],
+)
+def test_bad_objects_are_refused_naming_the_video_and_object(dataset, objects, problem):
+    dataset.add("multi", objects=objects)
+    with pytest.raises(BadInput, match=r"\(id 'multi'\): " + problem):
+        ingest(dataset.config(n_frames=6))
+    assert not (dataset.root / "clips").exists()

@@ -47,8 +47,12 @@ class ClipsDir:
         self.dir.mkdir(parents=True)
         self.rows: list[dict] = []
 
-    def add(self, vid: str, frames, user_masks=None, truth_masks=None, box: str = "", **extra) -> None:
-        save_clip(self.dir / f"{vid}.npz", frames, user_masks=user_masks, truth_masks=truth_masks)
+    def add(
+        self, vid: str, frames, user_masks=None, truth_masks=None, box: str = "", object_masks=None, **extra
+    ) -> None:
+        save_clip(
+            self.dir / f"{vid}.npz", frames, user_masks=user_masks, truth_masks=truth_masks, object_masks=object_masks
+        )
         self.rows.append(
             {
                 "id": vid,
@@ -61,7 +65,7 @@ class ClipsDir:
                 "frame_indices": " ".join(map(str, range(len(frames)))),
                 "content_hash": "0" * 64,
                 "prompt": "a red square runs across a grassy meadow",
-                "mask_source": "user" if user_masks is not None else "none",
+                "mask_source": "user" if user_masks is not None or object_masks is not None else "none",
                 "has_truth": truth_masks is not None,
                 "box": box,
                 **extra,

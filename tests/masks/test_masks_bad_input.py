@@ -13,7 +13,7 @@ from tasks.common.toy import Scene, render_video
 from tasks.common.video import write_mp4
 from tasks.ingest.manifest import parse_manifest
 from tasks.ingest.stage import IngestConfig, decode_clip
-from tasks.masks.stage import MasksConfig, run_masks, validate_user_masks
+from tasks.masks.stage import MasksConfig, run_masks, validate_object_masks, validate_user_masks
 from tasks.segment.sam import build_tiny_sam, load_sam
 
 
@@ -165,3 +165,21 @@ def test_png_mask_forms_that_are_fine_or_not(tmp_path):
     Image.fromarray(colour).save(tmp_path / "0002.png")
     with pytest.raises(ValueError, match=r"0002.png: not a binary mask: grey but no white pixels"):
         read_mask_pngs(tmp_path)
+
+
+def test_object_masks_become_the_foreground_and_bad_ones_are_named(clips, tmp_path):
+    frames, truth = moving_square()
+    left, right = truth.copy(), truth.copy()
+    left[..., 16:], right[..., :16] = False, False
+    clips.add("two", frames, object_masks=np.stack([left, right]))
+    run_masks(masks_config(clips.write(), tmp_path))
+    with np.load(tmp_path / "masks" / "two.npz") as out:
+        np.testing.assert_array_equal(out["objects"], np.stack([left, right]))
+        np.testing.assert_array_equal(out["masks"], truth)
+
+    hidden = np.stack([truth, np.zeros_like(truth)])  # the second object is never seen
+    clips.add("hidden", frames, object_masks=hidden)
+    with pytest.raises(BadInput, match=r"hidden.npz \(id 'hidden'\): object 1's masks are empty in every frame"):
+        run_masks(masks_config(clips.write(), tmp_path / "again"))
+    with pytest.raises(BadInput, match=r"\(id 'v'\): object masks must be \(objects, 6, 32, 32\)"):
+        validate_object_masks(hidden[:, :5], frames, "v.npz", "v")

@@ -71,3 +71,27 @@ def test_render_toyworld_writes_the_dataset(tmp_path):
         assert frame.shape == (32, 32, 3)
         inside = frame[binary_erosion(mask)].astype(float).mean(0)
         assert np.abs(inside - np.array(COLOURS[row["colour"]])).max() < 25
+
+
+def test_multi_object_training_videos_leave_the_other_videos_as_they_were(tmp_path):
+    def render(n_multi):
+        cfg = ToyWorldConfig(
+            size=32, n_frames=6, n_train=2, n_multi_train=n_multi, n_heldout=1, out_dir=str(tmp_path / str(n_multi))
+        )
+        return render_toyworld(cfg)
+
+    plain, multi = render(0), render(2)
+    rows = yaml.safe_load((multi / "manifest.yaml").read_text())["videos"]
+    assert [r["id"] for r in rows] == ["toy-000", "toy-001", "toy-multi-000", "toy-multi-001"]
+    assert yaml.safe_load((plain / "manifest.yaml").read_text())["videos"] == rows[:2]
+    for sub in (
+        "videos/toy-000.mp4",
+        "truth/toy-001/0005.png",
+        "heldout/manifest.yaml",
+        "heldout/heldout-000/0000.png",
+    ):
+        assert (plain / sub).read_bytes() == (multi / sub).read_bytes()
+    for row in rows[2:]:
+        assert len(row["objects"]) == int(row["id"][-1]) + 2 and row["prompt"] == row["objects"][0]["prompt"]
+        objects = np.stack([read_mask_pngs(multi / o["masks"]) for o in row["objects"]])
+        np.testing.assert_array_equal(objects.any(0), read_mask_pngs(multi / row["truth_masks"]))
