@@ -138,3 +138,18 @@ def test_training_feeds_the_object_prompts_to_the_video_unet(multi_world, tmp_pa
     metrics = train(tiny_train_config(multi_world, run, steps=2, checkpoint_every=2, validation=False))
     assert metrics["steps"] == 2 and np.isfinite(metrics["final_loss"])
     assert json.loads((run / "checkpoints" / "ckpt-000002" / "config.json").read_text())["step"] == 2
+
+
+def test_object_prompts_without_their_masks_are_named(multi_world, tmp_path):
+    import shutil
+
+    masks = tmp_path / "masks"
+    shutil.copytree(multi_world / "data/masks", masks)
+    with np.load(masks / "toy-multi-001.npz") as data:
+        np.savez_compressed(masks / "toy-multi-001.npz", masks=data["masks"], objects=data["objects"][:2])
+    base = load_base(multi_world / "base")
+    pipe = MaskVideoPipeline(
+        base.vae, base.text_encoder, base.tokenizer, inflate_unet(base.unet), base.sample_scheduler
+    )
+    with pytest.raises(ValueError, match=r"toy-multi-001.npz: 2 object masks for the 3 object prompts"):
+        ClipLatents(pipe, str(multi_world / "data/clips"), str(masks), hflip=False)
