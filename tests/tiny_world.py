@@ -36,13 +36,8 @@ def write_truth_masks(clips_dir: Path, masks_dir: Path) -> None:
     table[["id"]].assign(method="truth").to_csv(masks_dir / "manifest.csv", index=False)
 
 
-def build_tiny_world(root: Path) -> Path:
-    """32x32 toy clips (6 frames), their truth masks as the masks stage's output, a tiny base."""
-    render_toyworld(
-        ToyWorldConfig(
-            size=32, n_frames=6, n_train=3, n_heldout=1, heldout_frames=6, out_dir=str(root / "data/raw/toy")
-        )
-    )
+def ingest_tiny_world(root: Path, **overrides) -> None:
+    """The ingest stage on ``root/data/raw/toy`` (6 frames, 32x32) into ``root/data/clips``."""
     ingest(
         IngestConfig(
             manifest=str(root / "data/raw/toy/manifest.yaml"),
@@ -52,8 +47,19 @@ def build_tiny_world(root: Path) -> Path:
             n_frames=6,
             height=32,
             width=32,
+            **overrides,
         )
     )
+
+
+def build_tiny_world(root: Path) -> Path:
+    """32x32 toy clips (6 frames), their truth masks as the masks stage's output, a tiny base."""
+    render_toyworld(
+        ToyWorldConfig(
+            size=32, n_frames=6, n_train=3, n_heldout=1, heldout_frames=6, out_dir=str(root / "data/raw/toy")
+        )
+    )
+    ingest_tiny_world(root)
     write_truth_masks(root / "data/clips", root / "data/masks")
     write_tiny_base(root / "base")
     return root

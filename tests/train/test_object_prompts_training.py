@@ -15,11 +15,10 @@ from model.video_unet import inflate_unet
 from tasks.common.io import read_mask_pngs
 from tasks.common.pretrained import load_base
 from tasks.contract import read_clip_manifest, read_masks, read_masks_manifest, read_object_masks, read_object_prompts
-from tasks.ingest.stage import IngestConfig, ingest
 from tasks.masks.stage import MasksConfig, run_masks
 from tasks.toyworld.stage import ToyWorldConfig, render_toyworld
 from tasks.train.stage import ClipLatents, train
-from tests.tiny_world import tiny_train_config, write_tiny_base
+from tests.tiny_world import ingest_tiny_world, tiny_train_config, write_tiny_base
 
 
 @pytest.fixture(scope="module")
@@ -37,18 +36,7 @@ def multi_world(tmp_path_factory):
             out_dir=str(root / "data/raw/toy"),
         )
     )
-    ingest(
-        IngestConfig(
-            manifest=str(root / "data/raw/toy/manifest.yaml"),
-            input_dir=str(root / "data/raw/toy"),
-            data_root=str(root / "data"),
-            out_dir=str(root / "data/clips"),
-            n_frames=6,
-            height=32,
-            width=32,
-            tokenizer=None,
-        )
-    )
+    ingest_tiny_world(root, tokenizer=None)
     run_masks(
         MasksConfig(
             clips_dir=str(root / "data/clips"), out_dir=str(root / "data/masks"), metrics=str(root / "masks.json")
