@@ -143,3 +143,19 @@ def test_profiles_apply_and_validate(tmp_path, profile):
     apply_profile(params, REPO / "profiles" / profile)
     for section, model in _stage_configs().items():
         load_stage_config(model, section, params)
+
+
+def test_params_rewritten_by_dvc_exp_run_set_read_the_same(tmp_path):
+    """``dvc exp run -S key=value`` rewrites params.yaml with ruamel.yaml (YAML 1.2), which drops the quotes
+    of ``shared_noise: "off"``; every stage must still read what the file meant."""
+    from dvc.utils.serialize import modify_yaml
+
+    copy = tmp_path / "params.yaml"
+    copy.write_text((REPO / "params.yaml").read_text())
+    with modify_yaml(copy) as data:
+        data["toyworld"]["n_multi_train"] = 4
+    assert 'shared_noise: "off"' not in copy.read_text()  # what dvc writes: the quotes are gone
+    for section, model in _stage_configs().items():
+        shipped = load_stage_config(model, section, REPO / "params.yaml")
+        expected = shipped.model_copy(update={"n_multi_train": 4}) if section == "toyworld" else shipped
+        assert load_stage_config(model, section, copy) == expected, section
