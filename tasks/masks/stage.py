@@ -4,6 +4,8 @@ Per video, in this order:
 
 * ``user``: the clip came with user-drawn masks (ingest validated their count and size against
   the video and resampled them); they are checked again against the clip and used as they are.
+  A clip with each object's masks (the manifest's ``objects``, for per-object prompts) is ``user``
+  too: the foreground is their union, and each object's masks are written beside it.
 * ``sam``: SAM, prompted on frame 0 by the manifest's ``box`` ("x0 y0 x1 y1") and/or ``points``
   ("x y x y ...", positive clicks), both in *clip* pixels, or automatically; then propagated.
 * ``fallback:<name>``: a classical method (tasks.segment.fallback) when no SAM checkpoint is
@@ -11,7 +13,7 @@ Per video, in this order:
 
 Output, written atomically under ``out_dir``::
 
-    <id>.npz      masks bool (F, H, W), aligned with the clip's frames
+    <id>.npz      masks bool (F, H, W), aligned with the clip's frames (+ objects (K, F, H, W))
     manifest.csv  id, method, n_frames, lost_frames, unrecovered_frames, iou
     preview.png   contact sheet, masks outlined
 
