@@ -110,6 +110,8 @@ def _parse_row(path: Path, root: Path, raw: dict, n: int) -> ManifestRow:
     }
     box = _parse_box(path, raw.get("box", ""), vid)
     objects = _parse_objects(path, root, raw.get("objects", ""), vid)
+    if objects and "masks" in paths:  # the objects' union is the foreground: a second one would be ignored
+        raise BadInput(path, "give masks or objects (each with its masks), not both", vid)
     known = {"id", "prompt", "box", "objects", *PATH_COLUMNS}
     extra = {k: v for k, v in raw.items() if k not in known}
     return ManifestRow(

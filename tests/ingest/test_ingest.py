@@ -319,3 +319,10 @@ def test_bad_objects_are_refused_naming_the_video_and_object(dataset, objects, p
     with pytest.raises(BadInput, match=r"\(id 'multi'\): " + problem):
         ingest(dataset.config(n_frames=6))
     assert not (dataset.root / "clips").exists()
+
+
+def test_masks_and_objects_together_are_refused(dataset):
+    # the objects' union is the foreground; a second foreground would be silently dropped
+    dataset.add("multi", masks="m", objects=[{"prompt": "a red star", "masks": "m"}])
+    with pytest.raises(BadInput, match=r"\(id 'multi'\): give masks or objects \(each with its masks\), not both"):
+        ingest(dataset.config(n_frames=6))
