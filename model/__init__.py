@@ -8,6 +8,6 @@ Modules, one job each:
     video_unet  VideoUNetConfig, inflate_unet(unet2d, config) -> VideoUNet, the SD1.4 UNet config
     trainable   set_trainable (paper / lamp / new_layers), trainable_state_dict, load_trainable_state_dict
     training    first_frame_loss (eq. 2)
-    sampling    shared_noise (eq. 8), adain, motion_windows
+    sampling    shared_noise (eq. 8), adain, regional_adain (AdaIN per object), motion_windows
     pipeline    MaskVideoPipeline (frame 1 by ControlNet or text-to-image, DDIM + CFG, chunked long videos)
 """

@@ -28,11 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from model.attention import ObjectPrompts, object_shares, set_attention_slice
 from model.conditioning import ControlNetCondition, controlnet_image
 from model.sampling import adain as adain_match
-from model.sampling import lowfreq_from_first, motion_windows, randn
+from model.sampling import lowfreq_from_first, motion_windows, randn, regional_adain
 from model.sampling import shared_noise as mix_shared_noise
 
 FIRST_FRAME_SOURCES = ("controlnet", "text")
@@ -71,16 +72,24 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
     return images.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def compose_regions(pred: torch.Tensor, shares: torch.Tensor, guided: bool) -> torch.Tensor:
-    """One conditional prediction from the scene's and each object's: ``pred`` rows are
-    ``[negative;] scene, object 1, ..., object K`` (B each), ``shares`` ``(B, K, h, w)``. Returns
-    ``[negative;] (1 - sum_k s_k) eps_scene + sum_k s_k eps_k``."""
-    batch = shares.shape[0]
-    head = 2 if guided else 1
-    branches = pred.split(batch)
-    scene, objects = branches[head - 1], torch.stack(branches[head:], dim=1)  # (B, K, C, h, w)
-    composed = (1 - shares.sum(1, keepdim=True)) * scene + (shares[:, :, None] * objects).sum(1)
-    return torch.cat([*branches[: head - 1], composed])
+def compose_regions(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Frame 1 with per-object prompts: ``images`` ``(K + 1, B, C, H, W)``, the scene's then each
+    object's, drawn from the same noise and masks; ``masks`` ``(B, K, Hm, Wm)`` in [0, 1]. Returns
+    ``(1 - sum_k s_k) scene + sum_k s_k image_k`` ``(B, C, H, W)``, ``s_k`` object k's share of each
+    pixel (``object_shares`` of the masks area-resized to the images)."""
+    shares = object_shares(F.interpolate(masks, size=images.shape[-2:], mode="area"))
+    scene, objects = images[0], images[1:].transpose(0, 1)  # (B, C, H, W), (B, K, C, H, W)
+    return (1 - shares.sum(1, keepdim=True)) * scene + (shares[:, :, None] * objects).sum(1)
+
+
+def adain_regions(object_masks: torch.Tensor, latent_size: tuple[int, int]) -> torch.Tensor:
+    """The regions of ``regional_adain``: each object's share of every latent position (its masks
+    ``(B, K, F, H, W)`` area-resized: the fraction of the position it covers), then the rest of the
+    frame. Returns ``(B, K + 1, F, h, w)``, summing to 1 over the regions."""
+    b, k, f = object_masks.shape[:3]
+    shares = F.interpolate(object_masks.flatten(1, 2), size=tuple(latent_size), mode="area")
+    shares = object_shares(shares.view(b, k, f, *latent_size))
+    return torch.cat([shares, 1 - shares.sum(1, keepdim=True)], dim=1)
 
 
 @dataclass
@@ -210,6 +219,32 @@ class MaskVideoPipeline:
         latents = latents.to(self.vae.device, self.vae.dtype) / self.vae.config.scaling_factor
         return self.vae.decode(latents).sample.clamp(-1, 1)
 
+    @torch.no_grad()
+    def decode_objects(self, latents: torch.Tensor, object_masks: torch.Tensor | None) -> torch.Tensor:
+        """``D(z)`` object by object: ``(N, C, h, w)`` latents and each object's masks ``(N, K, H, W)``
+        -> images ``(N, 3, H, W)`` in [-1, 1].
+
+        Object k's pixels come from decoding the latents with the cells of the other objects (cells
+        any of whose pixels they cover; object k's own cells excepted) set to the mean of the
+        ground's cells, the rest from decoding them as they are (``compose_regions``). The toy VAE,
+        trained on one object per frame, decodes an object's colour from the whole latent: a pink
+        star beside a red square came out red, and pink with the square's cells taken out
+        (docs/results.md#per-object-prompts). One object, or ``object_masks`` None: ``decode_images``.
+        """
+        images = self.decode_images(latents)
+        if object_masks is None or object_masks.shape[1] < 2:
+            return images
+        k = object_masks.shape[1]
+        cells = F.adaptive_max_pool2d(object_masks.to(latents.device, latents.dtype), latents.shape[-2:]) > 0
+        ground = ~cells.any(1, keepdim=True)  # (N, 1, h, w)
+        ground_mean = (latents * ground).sum((-2, -1), keepdim=True) / ground.sum((-2, -1), keepdim=True).clamp(min=1)
+        others = [
+            cells[:, [j for j in range(k) if j != i]].any(1, keepdim=True) & ~cells[:, i : i + 1] for i in range(k)
+        ]
+        alone = [torch.where(other, ground_mean, latents) for other in others]
+        per_object = self.decode_images(torch.cat(alone)).view(k, *images.shape)
+        return compose_regions(torch.cat([images[None], per_object]), object_masks.to(images.device, images.dtype))
+
     def decode_latents(self, latents: torch.Tensor) -> np.ndarray:
         """Scaled latents ``(N, C, h, w)`` -> uint8 frames ``(N, H, W, 3)``."""
         return _to_uint8(self.decode_images(latents))
@@ -244,11 +279,11 @@ class MaskVideoPipeline:
             controlnet_conditioning_scale: multiplies the ControlNet's residuals before they enter
                 the UNet (diffusers' knob of the same name); > 1 strengthens a weak ControlNet.
             objects: per-object prompts, one row per video: text ``(B, K, L, D)``, first masks
-                ``(B, K, Hm, Wm)``. Regional prompts by composing noise predictions: object k's
-                prompt is denoised over the whole frame beside the scene's, and each step keeps
-                object k's prediction inside its mask (its share, ``object_shares``), the scene's
-                elsewhere (MultiDiffusion's regions, one UNet pass more per object). Measured
-                against routing the cross-attention instead: docs/results.md#per-object-prompts.
+                ``(B, K, Hm, Wm)``. The scene's prompt and each object's are drawn over the whole
+                frame from the same noise and masks (one batch, K + 1 frames per video), and frame 1
+                takes object k's pixels inside its mask, the scene's elsewhere (``compose_regions``).
+                Measured against composing noise predictions and routing the cross-attention:
+                docs/results.md#per-object-prompts.
 
         Returns:
             ``(image, noise)``: frame 1 as float ``(B, 3, H, W)`` in [-1, 1], and the initial noise
@@ -268,26 +303,38 @@ class MaskVideoPipeline:
         batch = text_emb.shape[0] // (2 if guided else 1)
         shape = (batch, self.base_unet.config.in_channels, *latent_size)
         noise = randn(shape, generator, self.device, self.dtype)
-        shares = None
-        if objects is not None:  # rows: [negative;] scene, then object 1's prompts, object 2's, ...
-            text_emb = torch.cat([text_emb, objects.text.transpose(0, 1).reshape(-1, *objects.text.shape[2:])])
-            shares = object_shares(objects.masks.to(self.device, self.dtype), latent_size)
-        cond = None
-        if source == "controlnet":
-            cond = self.controlnet_image(first_masks, latent_size)
-            cond = torch.cat([cond] * (text_emb.shape[0] // batch))
+        cond = self.controlnet_image(first_masks, latent_size) if source == "controlnet" else None
+        if objects is None:
+            latents = self._denoise_first(
+                noise, text_emb, cond, num_inference_steps, guidance_scale, source, controlnet_conditioning_scale
+            )
+            return self.decode_images(latents), noise
+        # The scene and each object drawn as K + 1 frames from the same noise and first masks (one
+        # batch), then composed in pixels. Composing the latents (noise predictions or denoised
+        # latents) failed: the toy VAE decodes an object's colour from the whole latent, and a pink
+        # star's latents beside a red square's decoded red (docs/results.md#per-object-prompts).
+        k = objects.text.shape[1]
+        prompts = torch.cat([text_emb[-batch:], objects.text.transpose(0, 1).reshape(-1, *objects.text.shape[2:])])
+        text_all = torch.cat([text_emb[:batch].repeat(k + 1, 1, 1), prompts]) if guided else prompts
         latents = self._denoise_first(
-            noise, text_emb, cond, num_inference_steps, guidance_scale, source, controlnet_conditioning_scale, shares
+            noise.repeat(k + 1, 1, 1, 1),
+            text_all,
+            None if cond is None else cond.repeat(k + 1, 1, 1, 1),
+            num_inference_steps,
+            guidance_scale,
+            source,
+            controlnet_conditioning_scale,
         )
-        return self.decode_images(latents), noise
+        images = self.decode_images(latents)
+        images = images.view(k + 1, batch, *images.shape[1:])
+        return compose_regions(images, objects.masks.to(images.device, images.dtype)), noise
 
-    def _denoise_first(
-        self, noise, text_emb, cond, num_inference_steps, guidance_scale, source, conditioning_scale, shares=None
-    ):
+    def _denoise_first(self, noise, text_emb, cond, num_inference_steps, guidance_scale, source, conditioning_scale):
         """The sampling loop of ``make_first_frame``: frame 1's latents ``(B, C, h, w)``."""
         guided = guidance_scale > 1.0
         branches = text_emb.shape[0] // noise.shape[0]  # the rows of text_emb, B at a time
         residuals = {}
+        cond = None if cond is None else torch.cat([cond] * branches)
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
         latents = noise * self.scheduler.init_noise_sigma
         for t in self.scheduler.timesteps:
@@ -304,8 +351,6 @@ class MaskVideoPipeline:
                 )
                 residuals = dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
             pred = self.base_unet(model_input, t, text_emb, return_dict=False, **residuals)[0]
-            if shares is not None:
-                pred = compose_regions(pred, shares, guided)
             if guided:
                 uncond, cond_pred = pred.chunk(2)
                 pred = uncond + guidance_scale * (cond_pred - uncond)
@@ -335,6 +380,7 @@ class MaskVideoPipeline:
         mask_guidance_scale: float = 0.0,
         object_text: torch.Tensor | None = None,
         object_masks: torch.Tensor | None = None,
+        adain_per_object: bool = True,
     ) -> torch.Tensor:
         """Denoise one motion window whose frame 1 is known.
 
@@ -352,6 +398,8 @@ class MaskVideoPipeline:
             object_text: per-object prompts, one row per row of ``text_emb``: ``(2B | B, K, L, D)``.
             object_masks: ``(B, K, F, Hm, Wm)`` in [0, 1], each object's own masks; the
                 unconditional half of guidance is not routed.
+            adain_per_object: with ``object_masks``, AdaIN matches each object (and the rest of the
+                frame) to what frame 1 shows in the same region (``regional_adain``), not the whole frame.
 
         Returns:
             The denoised window latents ``(B, C, F, h, w)``; frame 1 is ``first_latent``.
@@ -371,6 +419,9 @@ class MaskVideoPipeline:
                 object_text=object_text,
                 object_masks=torch.cat([torch.zeros_like(object_masks), object_masks]) if guided else object_masks,
             )
+        regions = None
+        if adain and adain_per_object and object_masks is not None:
+            regions = adain_regions(object_masks, first_latent.shape[-2:])
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
         rest = noise * self.scheduler.init_noise_sigma
         for i, t in enumerate(self.scheduler.timesteps):
@@ -387,8 +438,10 @@ class MaskVideoPipeline:
                 unmasked = self.video_unet(latents, t, text, None, **prompt_routed)
                 pred = pred + mask_guidance_scale * (cond - unmasked)
             rest = self.scheduler.step(pred[:, :, 1:], t, rest).prev_sample
-            if adain and i >= adain_start * num_inference_steps:
+            if adain and i >= adain_start * num_inference_steps and regions is None:
                 rest = adain_match(rest, first_latent)
+            elif adain and i >= adain_start * num_inference_steps:
+                rest = regional_adain(rest, first_latent, regions[:, :, 1:], regions[:, :, 0])
             if callback is not None:
                 callback(
                     dict(
@@ -455,6 +508,8 @@ class MaskVideoPipeline:
         lowfreq_grid: int = 0,
         adain: bool = False,
         adain_start: float = 0.6,
+        adain_per_object: bool = True,
+        decode_per_object: bool = True,
         window: int | None = None,
         first_frame_source: str = "controlnet",
         controlnet_conditioning_scale: float = 1.0,
@@ -491,6 +546,9 @@ class MaskVideoPipeline:
                 later chunks keep frame 1's ground instead of drifting from their own first frame;
                 0 = off.
             adain: LAMP's per-frame latent statistics matching late in sampling (off by default).
+            adain_per_object: with ``object_prompts``, AdaIN object by object (``denoise_window``).
+            decode_per_object: with ``object_prompts``, decode each frame object by object
+                (``decode_objects``).
             window: motion window (frames per chunk, the trained clip length); None = all frames.
             first_frame_source: ``controlnet`` or ``text`` (the "w/o ControlNet" ablation).
             controlnet_conditioning_scale: weight of the ControlNet's residuals for frame 1.
@@ -597,17 +655,25 @@ class MaskVideoPipeline:
                 mask_guidance_scale,
                 objects_for(video_guidance_scale),
                 None if object_masks is None else object_masks[:, :, frame_ids.start : frame_ids.stop],
+                adain_per_object,
             )
             new = latents if k == 0 else latents[:, :, 1:]  # chunk k+1's frame 1 is chunk k's last frame
+            # each frame's object masks (B * F_new, K, H, W) when decoding object by object
+            decode_masks = None
+            if object_masks is not None and decode_per_object:
+                window_objects = object_masks[:, :, frame_ids.start : frame_ids.stop]
+                decode_masks = window_objects[:, :, -new.shape[2] :].transpose(1, 2).flatten(0, 1)
             if output_type == "latent":
                 latents_out.append(new)
             else:
                 flat = new.permute(0, 2, 1, 3, 4).reshape(-1, new.shape[1], *latent_size)
-                frames.append(self.decode_latents(flat).reshape(batch, new.shape[2], height, width, 3))
+                images = self.decode_objects(flat, decode_masks)
+                frames.append(_to_uint8(images).reshape(batch, new.shape[2], height, width, 3))
             # The next chunk starts from this chunk's last frame as an image, E(D(z)), like frame 1
             # and every training clip's first frame: a denoised latent lies off the encoder's
             # outputs, and later chunks drifted in colour from it (measured in the README).
-            first_latent = self.encode_images(self.decode_images(latents[:, :, -1]))
+            last_masks = None if decode_masks is None else decode_masks.view(batch, -1, *decode_masks.shape[1:])[:, -1]
+            first_latent = self.encode_images(self.decode_objects(latents[:, :, -1], last_masks))
             del latents, noise, fresh
         if output_type == "latent":
             video = torch.cat(latents_out, dim=2)

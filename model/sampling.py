@@ -110,6 +110,49 @@ def adain(latents: torch.Tensor, reference: torch.Tensor, eps: float = 1e-5) -> 
     return (latents - mean) / (std + eps) * ref_std + ref_mean
 
 
+def regional_adain(
+    latents: torch.Tensor,
+    reference: torch.Tensor,
+    regions: torch.Tensor,
+    reference_regions: torch.Tensor,
+    eps: float = 1e-5,
+) -> torch.Tensor:
+    """AdaIN region by region: inside each region, each frame's per-channel mean and std are matched
+    to the same region's in the reference frame, and the matched frames are blended by the regions.
+
+    With per-object prompts a global AdaIN mixes every object's colour into one mean, so an object
+    whose words pull it off frame 1's colour (toy pink towards purple) is barely held back; here each
+    object is matched to what frame 1 shows inside its own mask. Statistics are weighted by the
+    soft region weights, the variance with ``sum(w) - 1`` in the denominator, so one region covering
+    every position is ``adain`` exactly. A region with less than two positions' weight in a frame or
+    in the reference (a hidden object) leaves that frame's region as it is.
+
+    Args:
+        latents: ``(B, C, F, H, W)``.
+        reference: ``(B, C, H, W)``, e.g. frame 1's latent.
+        regions: ``(B, R, F, H, W)`` weights in [0, 1] summing to 1 over R at every position, e.g. each
+            object's share and the background's.
+        reference_regions: ``(B, R, H, W)``, the reference frame's regions.
+    """
+    dims = (-2, -1)
+    w = regions.unsqueeze(1).to(latents.dtype)  # (B, 1, R, F, H, W)
+    w_ref = reference_regions[:, None, :, None].to(latents.dtype)  # (B, 1, R, 1, H, W)
+    x = latents.unsqueeze(2)  # (B, C, 1, F, H, W)
+    ref = reference[:, :, None, None]
+
+    def stats(values, weights):
+        total = weights.sum(dims, keepdim=True)
+        mean = (weights * values).sum(dims, keepdim=True) / total.clamp(min=eps)
+        var = (weights * (values - mean) ** 2).sum(dims, keepdim=True) / (total - 1).clamp(min=eps)
+        return mean, var.sqrt(), total
+
+    mean, std, total = stats(x, w)
+    ref_mean, ref_std, ref_total = stats(ref, w_ref)
+    matched = (x - mean) / (std + eps) * ref_std + ref_mean  # (B, C, R, F, H, W)
+    matched = torch.where((total >= 2) & (ref_total >= 2), matched, x)
+    return (w * matched).sum(2)
+
+
 def motion_windows(num_frames: int, window: int) -> list[range]:
     """Frame indices of each chunk of an autoregressive video.
 

@@ -68,6 +68,12 @@ class GenerateConfig(ControlNetSettings):
     alpha: float = Field(0.2, ge=0.0, le=1.0)
     lowfreq_grid: int = Field(0, ge=0, description="> 0: frames 2..n take frame 1's g x g block means at x_T; 0 = off")
     adain: bool = True
+    adain_per_object: bool = Field(
+        True, description="with per-object prompts, AdaIN matches each object's region to frame 1's, not the frame"
+    )
+    decode_per_object: bool = Field(
+        True, description="with per-object prompts, each object's pixels decoded without the other objects' latents"
+    )
     first_frame_source: Literal["controlnet", "text", "manifest"] = Field(
         "controlnet",
         description="controlnet (eq. 3) | text (w/o ControlNet) | manifest (each row's first_frame image)",
@@ -109,6 +115,8 @@ SAMPLER_FIELDS = {
     "height",
     "width",
 }
+# ... and those that change only the videos with per-object prompts (keyed only for them)
+OBJECT_SAMPLER_FIELDS = {"adain_per_object", "decode_per_object"}
 
 
 @dataclass(frozen=True)
@@ -326,7 +334,7 @@ def job_key(
     )
     keyed = [sampler, job.prompt, job.seed, checkpoint.name, weights]
     if job.object_prompts:  # per-object prompts and masks; a job without them keeps the key it had
-        keyed.append(list(job.object_prompts))
+        keyed += [list(job.object_prompts), cfg.model_dump(include=OBJECT_SAMPLER_FIELDS)]
     h = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode())
     h.update(np.packbits(masks).tobytes())
     if objects is not None:
@@ -429,6 +437,8 @@ def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None)
         alpha=cfg.alpha,
         lowfreq_grid=cfg.lowfreq_grid,
         adain=cfg.adain,
+        adain_per_object=cfg.adain_per_object,
+        decode_per_object=cfg.decode_per_object,
         window=cfg.window or config["window"],
         first_frame_source=cfg.first_frame_source,
         controlnet_conditioning_scale=cfg.controlnet_scale,

@@ -349,6 +349,8 @@ def test_a_job_without_object_prompts_keeps_its_key_and_record(tiny_world, tiny_
     h = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode())
     h.update(np.packbits(masks).tobytes())
     assert job_key(job, masks, checkpoint, cfg, base) == h.hexdigest()[:16]
+    per_object_off = cfg.model_copy(update={"adain_per_object": False, "decode_per_object": False})
+    assert job_key(job, masks, checkpoint, per_object_off, base) == h.hexdigest()[:16]  # settings for objects only
     assert list(job.record()) == ["video_id", "sequence", "prompt", "masks_dir", "seed", "first_frame"]
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from model.attention import ObjectPrompts
 from model.pipeline import MaskVideoPipeline, _to_images
 from model.sampling import adain, block_mean, lowfreq_from_first, motion_windows, shared_noise
 from model.video_unet import inflate_unet
@@ -383,6 +384,89 @@ def test_adain_matches_frame_statistics(pipe):
     )
 
 
+def region_means(latents: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+    """Per-channel means of ``(B, C, H, W)`` latents in each of ``(B, R, H, W)`` regions: ``(B, C, R)``."""
+    return torch.einsum("bchw,brhw->bcr", latents, regions) / regions.sum((-2, -1))[:, None]
+
+
+def test_regional_adain_matches_each_region_to_the_same_region_of_the_reference():
+    from model.sampling import regional_adain
+
+    torch.manual_seed(0)
+    x, ref = torch.randn(2, 4, 3, 6, 6) * 3 + 1, torch.randn(2, 4, 6, 6)
+    whole = torch.ones(2, 1, 3, 6, 6)
+    torch.testing.assert_close(regional_adain(x, ref, whole, whole[:, :, 0]), adain(x, ref), atol=1e-5, rtol=1e-5)
+
+    # an object (a 3x3 block, elsewhere in frame 1) and the rest; hidden in frame 3, one position in frame 4
+    obj = torch.zeros(2, 4, 6, 6)
+    obj[:, 0, :3, :3] = obj[:, 1, 2:5, 2:5] = obj[:, 3, 5, 5] = 1
+    ref_obj = torch.zeros(2, 6, 6)
+    ref_obj[:, 3:, 3:] = 1
+    regions, ref_regions = torch.stack([obj, 1 - obj], 1), torch.stack([ref_obj, 1 - ref_obj], 1)
+    x = torch.randn(2, 4, 4, 6, 6) * 3 + 1
+    out = regional_adain(x, ref, regions, ref_regions)
+    expected = region_means(ref, ref_regions)
+    for f in range(3):
+        present = regions[:, :, f].sum((0, -2, -1)) > 0
+        got = region_means(out[:, :, f], regions[:, :, f])
+        torch.testing.assert_close(got[..., present], expected[..., present], atol=1e-5, rtol=0)
+    std = out[:, :, 0][regions[:, 0, 0, None].expand_as(out[:, :, 0]).bool()].view(2, 4, 9).std(-1)
+    torch.testing.assert_close(std, ref[ref_regions[:, 0, None].expand_as(ref).bool()].view(2, 4, 9).std(-1))
+    # a region of one position cannot be matched: left as it was, beside the matched rest
+    assert torch.equal(out[:, :, 3, 5, 5], x[:, :, 3, 5, 5])
+    assert not torch.equal(out[:, :, 3, 0, 0], x[:, :, 3, 0, 0])
+
+
+def test_adain_per_object_holds_each_object_to_its_frame_1_region(pipe):
+    from model.pipeline import adain_regions
+
+    objects = np.zeros((2, 4, IMAGE_SIZE, IMAGE_SIZE), dtype=bool)  # whole latent positions (x4 pixels)
+    for i in range(4):
+        objects[0, i, 4:16, 4 + 4 * i : 16 + 4 * i] = True
+        objects[1, i, 16:28, 16 - 4 * i : 28 - 4 * i] = True
+    kwargs = dict(
+        first_frame=first_frame_image(),
+        num_inference_steps=STEPS,
+        guidance_scale=1.0,
+        adain=True,
+        adain_start=0.0,
+        object_prompts=["a red box", "a blue ball"],
+        object_masks=objects,
+        output_type="latent",
+    )
+    latents = pipe("a field", objects.any(0), generator=gen(5), **kwargs).frames
+    regions = adain_regions(torch.as_tensor(objects[None]).float(), (LATENT_SIZE, LATENT_SIZE))
+    assert set(regions.unique().tolist()) == {0.0, 1.0}
+    first = region_means(latents[:, :, 0], regions[:, :, 0])
+    for f in range(1, 4):
+        torch.testing.assert_close(region_means(latents[:, :, f], regions[:, :, f]), first, atol=1e-4, rtol=0)
+    whole = pipe("a field", objects.any(0), generator=gen(5), adain_per_object=False, **kwargs).frames
+    assert (region_means(whole[:, :, 1], regions[:, :, 1]) - first).abs().amax() > 1e-3
+
+
+def test_decode_objects_decodes_each_object_without_the_others(pipe):
+    torch.manual_seed(0)
+    latents = torch.randn(2, 4, LATENT_SIZE, LATENT_SIZE)
+    masks = torch.zeros(2, 2, IMAGE_SIZE, IMAGE_SIZE)  # 4 pixels per latent cell
+    masks[:, 0, 0:8, 0:10] = 1  # object 1: cells [0:2, 0:3] (the third one partly)
+    masks[:, 1, 8:20, 8:20] = 1  # object 2: cells [2:5, 2:5]
+    cells = torch.zeros(2, 2, LATENT_SIZE, LATENT_SIZE, dtype=torch.bool)
+    cells[:, 0, 0:2, 0:3] = cells[:, 1, 2:5, 2:5] = True
+    ground = ~cells.any(1, keepdim=True)
+    ground_mean = (latents * ground).sum((-2, -1), keepdim=True) / ground.sum((-2, -1), keepdim=True)
+    out = pipe.decode_objects(latents, masks)
+    plain = pipe.decode_images(latents)
+    for k in range(2):
+        alone = pipe.decode_images(torch.where(cells[:, 1 - k : 2 - k], ground_mean, latents))
+        inside = masks[:, k : k + 1].bool().expand_as(out)
+        torch.testing.assert_close(out[inside], alone[inside], atol=1e-5, rtol=1e-5)
+        assert (alone[inside] - plain[inside]).abs().amax() > 1e-3  # the other object's latents mattered
+    outside = ~masks.bool().any(1, keepdim=True).expand_as(out)
+    torch.testing.assert_close(out[outside], plain[outside], atol=1e-5, rtol=1e-5)
+    assert torch.equal(pipe.decode_objects(latents, masks[:, :1]), plain)  # one object: the plain decode
+    assert torch.equal(pipe.decode_objects(latents, None), plain)
+
+
 def test_missing_pieces_are_clear_errors(pipe):
     pipe.controlnet = None
     with pytest.raises(ValueError, match="controlnet"):
@@ -511,21 +595,44 @@ def test_object_prompt_errors_name_what_is_wrong(pipe):
         pipe("a box", masks, object_prompts=["a", "b"], object_masks=masks[None], num_inference_steps=1)
 
 
-def test_frame_1_regions_keep_each_objects_prediction_inside_its_mask():
+def test_frame_1_regions_take_each_objects_pixels_inside_its_mask():
     from model.pipeline import compose_regions
 
-    batch, channels, size = 2, 4, 4
-    negative, scene, first, second = torch.randn(4, batch, channels, size, size)
-    shares = torch.zeros(batch, 2, size, size)
-    shares[:, 0, :2, :2] = 1  # object 1: top left
-    shares[:, 1, 2:, 2:] = 1  # object 2: bottom right
-    shares[:, :, 0, 3] = 0.5  # a position both objects touch: half each
-    out = compose_regions(torch.cat([negative, scene, first, second]), shares, guided=True)
-    assert torch.equal(out[:batch], negative)  # the negative prompt's half is not composed
-    out = out[batch:]
+    batch, size = 2, 4
+    images = torch.randn(3, batch, 3, size, size)  # the scene's, object 1's, object 2's
+    masks = torch.zeros(batch, 2, size, size)
+    masks[:, 0, :2, :2] = 1  # object 1: top left
+    masks[:, 1, 2:, 2:] = 1  # object 2: bottom right
+    masks[:, :, 0, 3] = 1  # a pixel both objects claim: half each
+    out = compose_regions(images, masks)
+    scene, first, second = images
     torch.testing.assert_close(out[..., :2, :2], first[..., :2, :2])
     torch.testing.assert_close(out[..., 2:, 2:], second[..., 2:, 2:])
     torch.testing.assert_close(out[..., 2:, :2], scene[..., 2:, :2])  # neither object: the scene
     torch.testing.assert_close(out[..., 0, 3], (first[..., 0, 3] + second[..., 0, 3]) / 2)
-    plain = compose_regions(torch.cat([scene, first, second]), shares, guided=False)
-    torch.testing.assert_close(plain, out)
+
+
+def test_frame_1_object_pixels_are_what_its_prompt_draws_alone(pipe):
+    """Object k's pixels of frame 1 are exactly frame 1 of object k's prompt alone, with the same
+    noise and first mask; the scene's prompt alone gives the rest."""
+    objects = torch.as_tensor(two_objects()[:, 0][None]).float()  # (1, K, H, W), frame 1's masks
+    union = objects.amax(1)
+    prompts = ["a field", "a red box", "a blue ball"]
+
+    def first_frame(prompt, regions=None):
+        text = pipe.encode_prompt([prompt], [""])
+        image, _ = pipe.make_first_frame(text, union, (LATENT_SIZE, LATENT_SIZE), STEPS, 3.0, gen(4), objects=regions)
+        return image
+
+    composed = first_frame(prompts[0], ObjectPrompts(pipe.encode_prompt(prompts[1:], None)[None], objects))
+    alone = [first_frame(p) for p in prompts]
+    inside = objects[:, :, None].bool()  # (1, K, 1, H, W)
+    for k in range(2):
+        torch.testing.assert_close(
+            composed[inside[:, k].expand_as(composed)],
+            alone[k + 1][inside[:, k].expand_as(composed)],
+            atol=1e-5,
+            rtol=1e-5,
+        )
+    outside = ~inside.any(1).expand_as(composed)
+    torch.testing.assert_close(composed[outside], alone[0][outside], atol=1e-5, rtol=1e-5)
