@@ -50,10 +50,13 @@ def folder_name(variant: str) -> str:
     return variant.replace("/", "_")
 
 
-def run_variant(name: str, spec: dict, work: Path, device: str, results: Path, eval_only: bool = False) -> None:
+def run_variant(
+    name: str, spec: dict, work: Path, device: str, results: Path, eval_only: bool = False, train_only: bool = False
+) -> None:
     """One variant, in this process: train to the largest step named, then every evaluation.
     ``eval_only`` samples the checkpoints already in the variant's folder and never trains (a run
-    whose settings no longer match the code's would otherwise be cleared and trained again)."""
+    whose settings no longer match the code's would otherwise be cleared and trained again);
+    ``train_only`` trains and samples nothing (checkpoints for another benchmark)."""
     sys.path.insert(0, str(ROOT))
     from tasks.common.io import content_digest
     from tasks.common.params import load_stage_config
@@ -93,6 +96,9 @@ def run_variant(name: str, spec: dict, work: Path, device: str, results: Path, e
     else:
         train(train_cfg)
     train_seconds = None if eval_only else round(time.time() - t0)
+    if train_only:
+        print(f"{name}: trained in {train_seconds} s, {out / 'checkpoints'}", flush=True)
+        return
     for i, e in enumerate(evals):
         t1 = time.time()
         # generate reads the checkpoint that ``latest`` names: give each evaluation its own view
@@ -204,7 +210,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--work", type=Path, default=Path("/tmp/fewshot_sweep"))
     ap.add_argument("--only", help="run this one variant here (used by the parallel launcher)")
-    ap.add_argument("--eval-only", action="store_true", help="sample the checkpoints in --work; train nothing")
+    only = ap.add_mutually_exclusive_group()
+    only.add_argument("--eval-only", action="store_true", help="sample the checkpoints in --work; train nothing")
+    only.add_argument("--train-only", action="store_true", help="train every variant; sample nothing")
     ap.add_argument("--table", action="store_true", help="print the results file as a markdown table and stop")
     ap.add_argument("--by-seed", action="store_true", help="print variants named <group>-s<seed> pooled over seeds")
     args = ap.parse_args()
@@ -214,7 +222,9 @@ def main() -> None:
         print(seed_table(results) if args.by_seed else table(results))
         return
     if args.only:
-        run_variant(args.only, spec["variants"][args.only], args.work, args.device, results, args.eval_only)
+        run_variant(
+            args.only, spec["variants"][args.only], args.work, args.device, results, args.eval_only, args.train_only
+        )
         return
     args.work.mkdir(parents=True, exist_ok=True)
     # CPU: share the cores out (two 2-thread processes on 2 cores ran 20-50x slower than one, the
@@ -238,6 +248,7 @@ def main() -> None:
                     "--work",
                     str(args.work),
                     *(["--eval-only"] if args.eval_only else []),
+                    *(["--train-only"] if args.train_only else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

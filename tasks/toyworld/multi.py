@@ -18,6 +18,7 @@ Layout written under ``out_dir`` (a sequences manifest ``generate.sequences`` re
     <id>/0000.png ...           the union of the objects' masks
     <id>/objects/<k>/0000.png   object k's masks
     truth/<id>.png              a contact sheet of the rendered truth (what such a video looks like)
+    truth/<id>.npy              the rendered truth, uint8 (F, H, W, 3) (the ceiling a benchmark reads)
 
 Not part of the ``toyworld`` stage: that stage's outputs are unchanged; benchmarks call this.
 """
@@ -110,6 +111,7 @@ def render_multi_object_heldout(
             for k, m in enumerate(masks):
                 write_mask_pngs(m, out / sid / "objects" / str(k))
             write_rgb_png(out / "truth" / f"{sid}.png", contact_sheet([frames], masks=[masks.any(0)], max_frames=8))
+            np.save(out / "truth" / f"{sid}.npy", frames)
             rows.append(
                 {
                     "id": sid,

@@ -22,6 +22,10 @@ def test_sequences_hold_different_objects_with_their_own_prompts_and_masks(tmp_p
         objects = np.stack([read_mask_pngs(out / o["masks"]) for o in row["objects"]])
         np.testing.assert_array_equal(read_mask_pngs(out / row["masks"]), objects.any(0))
         assert (objects.sum(0) <= 1).all()  # visible masks: never two objects on one pixel
+        truth = np.load(out / "truth" / f"{row['id']}.npy")  # the rendered video, as the masks show it
+        assert truth.shape == (8, 32, 32, 3) and truth.dtype == np.uint8
+        labels = palette_labels(truth[0])[objects[0, 0]]
+        assert COLOUR_NAMES[np.bincount(labels[labels >= 0]).argmax()] == colours[0]
         centres = np.array([[np.nonzero(m)[1].mean() for m in obj] for obj in objects])
         assert np.sign(centres[0, -1] - centres[0, 0]) == -np.sign(centres[1, -1] - centres[1, 0])  # they cross
 
