@@ -438,10 +438,11 @@ class MaskVideoPipeline:
                 unmasked = self.video_unet(latents, t, text, None, **prompt_routed)
                 pred = pred + mask_guidance_scale * (cond - unmasked)
             rest = self.scheduler.step(pred[:, :, 1:], t, rest).prev_sample
-            if adain and i >= adain_start * num_inference_steps and regions is None:
-                rest = adain_match(rest, first_latent)
-            elif adain and i >= adain_start * num_inference_steps:
-                rest = regional_adain(rest, first_latent, regions[:, :, 1:], regions[:, :, 0])
+            if adain and i >= adain_start * num_inference_steps:
+                if regions is None:
+                    rest = adain_match(rest, first_latent)
+                else:
+                    rest = regional_adain(rest, first_latent, regions[:, :, 1:], regions[:, :, 0])
             if callback is not None:
                 callback(
                     dict(

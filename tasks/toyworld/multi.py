@@ -18,7 +18,7 @@ Layout written under ``out_dir`` (a sequences manifest ``generate.sequences`` re
     <id>/0000.png ...           the union of the objects' masks
     <id>/objects/<k>/0000.png   object k's masks
     truth/<id>.png              a contact sheet of the rendered truth (what such a video looks like)
-    truth/<id>.npy              the rendered truth, uint8 (F, H, W, 3) (the ceiling a benchmark reads)
+    truth/<id>.npy              the rendered truth, uint8 (F, H, W, 3) (a benchmark's reference row)
 
 Not part of the ``toyworld`` stage: that stage's outputs are unchanged; benchmarks call this.
 """
