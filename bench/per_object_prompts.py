@@ -16,8 +16,8 @@ Run from the repository root, after the train stage (it reads ``generate.checkpo
    (``tasks.evaluate.objects``: IoU of the object's prompted colour with its own masks, colour
    accuracy), against the sequence's object masks and colours whatever the condition's prompt.
    A reference row, ``truth through the VAE``, scores the rendered truth of each sequence after the
-   checkpoint's VAE round trip ``D(E(v))``: the most a generated video, decoded by the same VAE, can
-   be expected to reach.
+   checkpoint's VAE round trip ``D(E(v))``: what a right video scores once decoded by the same VAE (a
+   reference, not a bound: a generated object can score above it).
 
 Writes ``<work>/<condition>/{outputs,eval}``, ``<work>/objects.csv`` (a row per object, video and
 condition), the results (``--results``, markdown) and, with ``--sheet``, a contact sheet of one
