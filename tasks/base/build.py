@@ -16,6 +16,7 @@ Output (``cfg.out_dir``, written atomically; float16 safetensors)::
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -27,7 +28,14 @@ from diffusers import AutoencoderKL, StableDiffusionPipeline
 from tasks.base import clip as toy_clip
 from tasks.base.config import BaseConfig, TrainSchedule
 from tasks.base.controlnet import build_controlnet, controlnet_loss
-from tasks.base.data import BatchSampler, FramePool, render_pool, split_combos, vocabulary
+from tasks.base.data import (
+    BatchSampler,
+    FramePool,
+    render_multi_object_pool,
+    render_pool,
+    split_combos,
+    vocabulary,
+)
 from tasks.base.quality_run import measure_quality
 from tasks.base.text import build_text_encoder, build_tokenizer, tokenize
 from tasks.base.train_loop import train
@@ -109,16 +117,22 @@ def train_vae_decoder(
     the way latents become pixels sharpens (SD's ft-MSE VAE was made this way). The VAE is small
     and trained briefly, so its decoder bounds what any generated frame can show: the toy
     segmenter's IoU on its round trips is the ceiling of the evaluate stage's IoU (README).
-    Starts from the weights as saved (float16) and draws from its own generators, so it gives the
-    same decoder inside a full build or run on a saved base (``decoder_only`` in ``flows.base``).
+    With ``vae.decoder_multi_object`` > 0 it also learns from frames of 2-3 objects: the rest of
+    the base saw one object per frame, and a decoder that never did reads an object's colour off
+    the whole latent (a pink star beside a red square decodes red: docs/experiments.md). Starts
+    from the weights as saved (float16) and draws from its own generators, so it gives the same
+    decoder inside a full build or run on a saved base (``decoder_only`` in ``flows.base``).
     """
     c = cfg.vae
     vae = vae.to(torch.float16).to(device, torch.float32, memory_format=CL).train()
     vae.encoder.requires_grad_(False).eval()
     vae.quant_conv.requires_grad_(False)
+    if c.decoder_multi_object > 0:
+        pool = pool + multi_object_frames(cfg, len(pool))
     seed = cfg.seed + 9
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-    crops = (_random_crops(b, c.crop, rng) for b in BatchSampler(pool, c.decoder_train.batch_size, seed))
+    crop = c.decoder_crop or c.crop
+    crops = (_random_crops(b, crop, rng) for b in BatchSampler(pool, c.decoder_train.batch_size, seed))
     batches = _on(device, crops)
     params = [p for p in vae.parameters() if p.requires_grad]
     report = _train(
@@ -130,6 +144,16 @@ def train_vae_decoder(
         cfg.logs_dir,
     )
     return vae.eval().requires_grad_(False), report
+
+
+def multi_object_frames(cfg: BaseConfig, n_single: int) -> FramePool:
+    """Frames of 2-3 objects (training combos only) for the decoder step, so many that they make up
+    ``base.vae.decoder_multi_object`` of its frames beside ``n_single`` single-object ones."""
+    share, per_scene = cfg.vae.decoder_multi_object, cfg.data.frames_per_scene
+    n_scenes = math.ceil(n_single * share / (1 - share) / per_scene)
+    train_combos, _ = split_combos(cfg.data.n_heldout_combos, cfg.seed)
+    print(f"rendering {n_scenes} scenes of 2-3 objects for the decoder")
+    return render_multi_object_pool(n_scenes, per_scene, train_combos, cfg.seed + 10)
 
 
 def train_clip(

@@ -53,6 +53,16 @@ class VaeConfig(StageConfig):
         description="after the other models, the decoder alone trains on with the encoder frozen, "
         "so the latent space the UNet and ControlNet learnt stays put (null = skip)",
     )
+    decoder_crop: int | None = Field(
+        None, ge=8, description="the decoder step's training crop (null = crop; 64: whole frames, all objects in view)"
+    )
+    decoder_multi_object: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="share of the decoder step's frames that show 2-3 objects (the rest: the training pool's "
+        "single objects), so each object's colour is decoded from its own latents (0 = single objects only)",
+    )
 
 
 class TextConfig(StageConfig):

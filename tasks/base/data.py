@@ -4,7 +4,8 @@ Every frame comes from ``tasks.common.toy.render_video`` (all colours, shapes, g
 motions), with its caption (the scene's prompt) and its ground-truth mask. A few (colour, shape,
 ground) combinations never appear in training: they are the held-out set on which the quality
 figures (VAE PSNR, text-to-image, ControlNet, CLIP zero-shot) are measured, so each figure says how
-the model does on a scene it has never seen, not how well it remembers one.
+the model does on a scene it has never seen, not how well it remembers one. The VAE's decoder also
+learns from frames of 2-3 objects (``render_multi_object_pool``), made from the training combos.
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from tasks.common.toy import COLOURS, GROUNDS, MOTIONS, SHAPES, Scene, random_motion_params, render_video
+from tasks.common.toy import (
+    COLOURS,
+    GROUNDS,
+    MOTIONS,
+    SHAPES,
+    Scene,
+    ToyObject,
+    random_motion_params,
+    render_objects,
+    render_video,
+)
 
 Combo = tuple[str, str, str]  # (colour, shape, ground)
 
@@ -48,6 +59,14 @@ class FramePool:
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    def __add__(self, other: FramePool) -> FramePool:
+        return FramePool(
+            np.concatenate([self.frames, other.frames]),
+            np.concatenate([self.masks, other.masks]),
+            self.prompts + other.prompts,
+            self.combos + other.combos,
+        )
 
     def batch(self, idx: np.ndarray) -> dict:
         """Tensors for a batch: ``pixels`` float (B, 3, H, W) in [-1, 1], ``masks`` float (B, 1, H, W)
@@ -84,6 +103,36 @@ def render_pool(n_scenes: int, frames_per_scene: int, combos: list[Combo], seed:
             prompts.append(scene.prompt)
             kept.append((colour, shape, ground))
     return FramePool(np.stack(frames), np.stack(masks), prompts, kept)
+
+
+def render_multi_object_pool(
+    n_scenes: int, frames_per_scene: int, combos: list[Combo], seed: int, size: int = 64
+) -> FramePool:
+    """Frames of 2 or 3 objects of different colours on one ground: ``n_scenes`` scenes, each
+    object's (colour, shape) one of ``combos`` on the scene's ground, each on its own random motion;
+    ``frames_per_scene`` random frames kept of each. Masks are the union of the objects' masks;
+    prompts are empty and ``combos`` hold the first object's (only the VAE's decoder learns from
+    these frames: ``base.vae.decoder_multi_object``)."""
+    rng = np.random.default_rng(seed)
+    motions = list(MOTIONS)
+    frames, masks, kept = [], [], []
+    for _ in range(n_scenes):
+        ground = list(GROUNDS)[rng.integers(len(GROUNDS))]
+        on_ground = [c for c in combos if c[2] == ground]
+        colours = sorted({c[0] for c in on_ground})
+        objects = []
+        for colour in rng.choice(colours, int(rng.integers(2, 4)), replace=False):
+            shapes = [c[1] for c in on_ground if c[0] == colour]
+            shape = shapes[rng.integers(len(shapes))]
+            motion = motions[rng.integers(len(motions))]
+            radius = float(rng.uniform(0.1, 0.17) * size)
+            objects.append(ToyObject(str(colour), shape, radius, motion, random_motion_params(motion, rng)))
+        video, video_masks = render_objects(objects, ground, size, 16, rng)
+        for t in rng.choice(16, size=frames_per_scene, replace=False):
+            frames.append(video[t])
+            masks.append(video_masks[:, t].any(0))
+            kept.append((objects[0].colour, objects[0].shape, ground))
+    return FramePool(np.stack(frames), np.stack(masks), [""] * len(frames), kept)
 
 
 def split_combos(n_heldout: int, seed: int) -> tuple[list[Combo], list[Combo]]:

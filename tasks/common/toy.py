@@ -164,17 +164,42 @@ def random_motion_params(motion: str, rng: np.random.Generator) -> tuple[float, 
     raise ValueError(f"unknown motion '{motion}'")
 
 
+@dataclass(frozen=True)
+class ToyObject:
+    """One object of a scene that may hold several: what it looks like and how it moves."""
+
+    colour: str
+    shape: str
+    radius: float  # half-size, pixels
+    motion: str
+    params: tuple[float, ...]  # the motion's parameters, as ``object_path`` takes them
+
+    def prompt(self, ground: str) -> str:
+        return f"a {self.colour} {self.shape} {MOTIONS[self.motion]} {GROUNDS[ground]}"
+
+
+def render_objects(
+    objects: list[ToyObject], ground: str, size: int, n_frames: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frames uint8 (F, H, W, 3) and each object's visible masks bool (K, F, H, W): the objects drawn
+    in order over one ground, so where two overlap the later one is in front and hides the other."""
+    frames = render_ground(ground, size, rng, n_frames)
+    # a gentle top-to-bottom shade makes an object look lit without breaking its colour identity
+    shade = 1.08 - 0.16 * np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
+    covers = np.zeros((len(objects), n_frames, size, size), np.float32)
+    for k, obj in enumerate(objects):
+        body = np.clip(np.array(COLOURS[obj.colour], np.float32) * shade, 0, 255)
+        for t, (cx, cy) in enumerate(object_path(obj.motion, obj.params, obj.radius, size, n_frames)):
+            covers[k, t] = render_object_mask(obj.shape, cx, cy, obj.radius, size)
+            frames[t] = frames[t] * (1 - covers[k, t, ..., None]) + body * covers[k, t, ..., None]
+    masks = covers >= 0.5
+    for k in range(len(objects) - 1):
+        masks[k] &= ~masks[k + 1 :].any(0)  # hidden behind a later object
+    return np.clip(frames + 0.5, 0, 255).astype(np.uint8), masks
+
+
 def render_video(scene: Scene, size: int, n_frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Render a scene: frames uint8 (F, H, W, 3) and ground-truth masks bool (F, H, W)."""
-    ground = render_ground(scene.ground, size, rng, n_frames)
-    colour = np.array(COLOURS[scene.colour], np.float32)
-    # a gentle top-to-bottom shade makes the object look lit without breaking its colour identity
-    shade = 1.08 - 0.16 * np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
-    centres = object_path(scene.motion, scene.params, scene.radius, size, n_frames)
-    frames, masks = [], []
-    for t, (cx, cy) in enumerate(centres):
-        cover = render_object_mask(scene.shape, cx, cy, scene.radius, size)[..., None]
-        body = np.clip(colour * shade, 0, 255)
-        frames.append(ground[t] * (1 - cover) + body * cover)
-        masks.append(cover[..., 0] >= 0.5)
-    return np.clip(np.stack(frames) + 0.5, 0, 255).astype(np.uint8), np.stack(masks)
+    obj = ToyObject(scene.colour, scene.shape, scene.radius, scene.motion, scene.params)
+    frames, masks = render_objects([obj], scene.ground, size, n_frames, rng)
+    return frames, masks[0]

@@ -25,27 +25,14 @@ Not part of the ``toyworld`` stage: that stage's outputs are unchanged; benchmar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import yaml
 
 from tasks.common.io import atomic_dir, write_mask_pngs, write_rgb_png
-from tasks.common.toy import COLOURS, GROUNDS, MOTIONS, SHAPES, object_path, render_ground, render_object_mask
+from tasks.common.toy import COLOURS, GROUNDS, MOTIONS, SHAPES, ToyObject, render_objects
 from tasks.common.visualize import contact_sheet
-
-
-@dataclass(frozen=True)
-class ToyObject:
-    colour: str
-    shape: str
-    radius: float  # half-size, pixels
-    motion: str  # run | jump
-    params: tuple[float, ...]  # the motion's parameters, as tasks.common.toy.object_path takes them
-
-    def prompt(self, ground: str) -> str:
-        return f"a {self.colour} {self.shape} {MOTIONS[self.motion]} {GROUNDS[ground]}"
 
 
 def joint_prompt(objects: list[ToyObject], ground: str) -> str:
@@ -68,24 +55,6 @@ def sample_objects(n: int, size: int, rng: np.random.Generator) -> list[ToyObjec
             motion, params = "jump", (rng.uniform(0.4, 0.6), float(rng.integers(1, 3)), rng.uniform(0.3, 0.45))
         objects.append(ToyObject(str(colours[k]), str(shapes[k]), radius, motion, params))
     return objects
-
-
-def render_objects(
-    objects: list[ToyObject], ground: str, size: int, n_frames: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Frames uint8 (F, H, W, 3) and each object's visible masks bool (K, F, H, W) (later objects in front)."""
-    frames = render_ground(ground, size, rng, n_frames)
-    shade = 1.08 - 0.16 * np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
-    covers = np.zeros((len(objects), n_frames, size, size), np.float32)
-    for k, obj in enumerate(objects):
-        body = np.clip(np.array(COLOURS[obj.colour], np.float32) * shade, 0, 255)
-        for t, (cx, cy) in enumerate(object_path(obj.motion, obj.params, obj.radius, size, n_frames)):
-            covers[k, t] = render_object_mask(obj.shape, cx, cy, obj.radius, size)
-            frames[t] = frames[t] * (1 - covers[k, t, ..., None]) + body * covers[k, t, ..., None]
-    masks = covers >= 0.5
-    for k in range(len(objects) - 1):
-        masks[k] &= ~masks[k + 1 :].any(0)  # hidden behind a later object
-    return np.clip(frames + 0.5, 0, 255).astype(np.uint8), masks
 
 
 def render_multi_object_heldout(

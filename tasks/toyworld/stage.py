@@ -28,10 +28,10 @@ from pydantic import Field
 
 from tasks.common.io import atomic_dir, write_mask_pngs, write_rgb_png
 from tasks.common.params import StageConfig
-from tasks.common.toy import COLOURS, GROUNDS, SHAPES, Scene, random_motion_params, render_video
+from tasks.common.toy import COLOURS, GROUNDS, SHAPES, Scene, random_motion_params, render_objects, render_video
 from tasks.common.video import write_mp4
 from tasks.common.visualize import contact_sheet
-from tasks.toyworld.multi import render_objects, sample_objects
+from tasks.toyworld.multi import sample_objects
 
 
 class ToyWorldConfig(StageConfig):

@@ -12,13 +12,14 @@ import torch
 from tasks.base import clip as toy_clip
 from tasks.base import train_loop
 from tasks.base.config import BaseConfig, Sd14Config
-from tasks.base.data import all_combos, render_pool, split_combos, vocabulary
+from tasks.base.data import all_combos, render_multi_object_pool, render_pool, split_combos, vocabulary
 from tasks.base.sd14 import check_sd14
 from tasks.base.text import tokenize
 from tasks.base.train_loop import lr_at, steps_that_fit, train
 from tasks.common.device import resolve_device
 from tasks.common.params import ConfigError, load_stage_config
 from tasks.common.toy_clip import load_toy_clip
+from tasks.common.toy_palette import palette_labels
 
 
 @pytest.fixture
@@ -78,6 +79,21 @@ def test_heldout_combos_never_reach_training():
     pool = render_pool(30, 1, train_combos, seed=0)
     assert not set(pool.combos) & set(held)
     assert split_combos(12, seed=0) == (train_combos, held)  # seeded
+
+
+def test_multi_object_frames_show_two_or_three_training_objects_of_different_colours():
+    train_combos, held = split_combos(12, seed=0)
+    pool = render_multi_object_pool(12, 2, train_combos, seed=0)
+    assert pool.frames.shape == (24, 64, 64, 3) and pool.masks.shape == (24, 64, 64)
+    assert not set(pool.combos) & set(held) and set(pool.prompts) == {""}
+    colours = []
+    for frame, mask in zip(pool.frames, pool.masks):
+        labels = palette_labels(frame)[mask]  # the toy palette's colour of each object pixel
+        found, counts = np.unique(labels[labels >= 0], return_counts=True)
+        colours.append(len(found[counts >= 30]))  # anti-aliased edges read as neighbouring colours
+    # 2 or 3 objects a scene; one may hide most of another in a frame
+    assert max(colours) == 3 and min(colours) >= 1 and np.mean(np.array(colours) >= 2) >= 0.8
+    np.testing.assert_array_equal(render_multi_object_pool(12, 2, train_combos, seed=0).frames, pool.frames)
 
 
 def test_vocabulary_covers_every_prompt_word(pool):

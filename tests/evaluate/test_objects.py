@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from tasks.common.toy import COLOURS
+from tasks.common.toy import COLOURS, ToyObject, render_objects
 from tasks.evaluate.objects import object_scores, prompt_colour
-from tasks.toyworld.multi import ToyObject, render_objects
 
 
 def crossing(colours=("red", "yellow")):
