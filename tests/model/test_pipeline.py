@@ -613,19 +613,24 @@ def test_frame_1_regions_take_each_objects_pixels_inside_its_mask():
 
 
 def test_frame_1_object_pixels_are_what_its_prompt_draws_alone(pipe):
-    """Object k's pixels of frame 1 are exactly frame 1 of object k's prompt alone, with the same
-    noise and first mask; the scene's prompt alone gives the rest."""
+    """Object k's pixels of frame 1 are exactly frame 1 of object k's prompt alone on object k's own
+    first mask, with the same noise; the scene's prompt alone on every object's mask gives the rest."""
     objects = torch.as_tensor(two_objects()[:, 0][None]).float()  # (1, K, H, W), frame 1's masks
     union = objects.amax(1)
     prompts = ["a field", "a red box", "a blue ball"]
 
-    def first_frame(prompt, regions=None):
+    def first_frame(prompt, masks, regions=None):
         text = pipe.encode_prompt([prompt], [""])
-        image, _ = pipe.make_first_frame(text, union, (LATENT_SIZE, LATENT_SIZE), STEPS, 3.0, gen(4), objects=regions)
+        image, _ = pipe.make_first_frame(text, masks, (LATENT_SIZE, LATENT_SIZE), STEPS, 3.0, gen(4), objects=regions)
         return image
 
-    composed = first_frame(prompts[0], ObjectPrompts(pipe.encode_prompt(prompts[1:], None)[None], objects))
-    alone = [first_frame(p) for p in prompts]
+    seen = []
+    pipe.controlnet.register_forward_pre_hook(lambda m, args, kw: seen.append(kw["controlnet_cond"]), with_kwargs=True)
+    composed = first_frame(prompts[0], union, ObjectPrompts(pipe.encode_prompt(prompts[1:], None)[None], objects))
+    # the ControlNet's condition, per branch (scene, object 1, object 2; then the same for the guidance half)
+    drawn = [pipe.controlnet_image(m, (LATENT_SIZE, LATENT_SIZE)) for m in (union, objects[:, 0], objects[:, 1])]
+    torch.testing.assert_close(seen[0], torch.cat(drawn * 2), atol=0, rtol=0)
+    alone = [first_frame(prompts[0], union)] + [first_frame(p, objects[:, k]) for k, p in enumerate(prompts[1:])]
     inside = objects[:, :, None].bool()  # (1, K, 1, H, W)
     for k in range(2):
         torch.testing.assert_close(
