@@ -1,5 +1,6 @@
-"""The toy world: its shapes, colours, grounds and motions, and a seeded renderer of short videos of a
-coloured shape moving over a textured ground, with a ground-truth mask per frame.
+"""The toy world: its shapes, colours, grounds and motions, and a seeded renderer of short videos of
+coloured shapes (one, or several each on its own path) moving over a textured ground, with a
+ground-truth mask per frame (per object).
 
 Shared by the stages that draw toy scenes: toyworld (the dataset a user would bring), base (the frames
 the stand-in base models learn from) and the masks stage's user sequences (toy shapes as masks).
