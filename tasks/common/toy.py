@@ -31,8 +31,22 @@ SUPERSAMPLE = 4  # shapes are drawn at 4x and averaged down: smooth edges, exact
 
 
 @dataclass(frozen=True)
+class ToyObject:
+    """One object of a scene that may hold several: what it looks like and how it moves."""
+
+    colour: str
+    shape: str
+    radius: float  # half-size, pixels
+    motion: str
+    params: tuple[float, ...]  # the motion's parameters, as ``object_path`` takes them
+
+    def prompt(self, ground: str) -> str:
+        return f"a {self.colour} {self.shape} {MOTIONS[self.motion]} {GROUNDS[ground]}"
+
+
+@dataclass(frozen=True)
 class Scene:
-    """Everything drawn in one toy video; ``params`` are the motion's random parameters."""
+    """Everything drawn in one toy video of one object; ``params`` are the motion's random parameters."""
 
     colour: str
     shape: str
@@ -42,8 +56,12 @@ class Scene:
     params: tuple[float, ...]
 
     @property
+    def object(self) -> ToyObject:
+        return ToyObject(self.colour, self.shape, self.radius, self.motion, self.params)
+
+    @property
     def prompt(self) -> str:
-        return f"a {self.colour} {self.shape} {MOTIONS[self.motion]} {GROUNDS[self.ground]}"
+        return self.object.prompt(self.ground)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,20 +183,6 @@ def random_motion_params(motion: str, rng: np.random.Generator) -> tuple[float, 
     raise ValueError(f"unknown motion '{motion}'")
 
 
-@dataclass(frozen=True)
-class ToyObject:
-    """One object of a scene that may hold several: what it looks like and how it moves."""
-
-    colour: str
-    shape: str
-    radius: float  # half-size, pixels
-    motion: str
-    params: tuple[float, ...]  # the motion's parameters, as ``object_path`` takes them
-
-    def prompt(self, ground: str) -> str:
-        return f"a {self.colour} {self.shape} {MOTIONS[self.motion]} {GROUNDS[ground]}"
-
-
 def render_objects(
     objects: list[ToyObject], ground: str, size: int, n_frames: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -201,6 +205,5 @@ def render_objects(
 
 def render_video(scene: Scene, size: int, n_frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Render a scene: frames uint8 (F, H, W, 3) and ground-truth masks bool (F, H, W)."""
-    obj = ToyObject(scene.colour, scene.shape, scene.radius, scene.motion, scene.params)
-    frames, masks = render_objects([obj], scene.ground, size, n_frames, rng)
+    frames, masks = render_objects([scene.object], scene.ground, size, n_frames, rng)
     return frames, masks[0]
