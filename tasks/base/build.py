@@ -128,7 +128,7 @@ def train_vae_decoder(
     vae.encoder.requires_grad_(False).eval()
     vae.quant_conv.requires_grad_(False)
     if c.decoder_multi_object > 0:
-        pool = pool + multi_object_frames(cfg, len(pool))
+        pool = pool + multi_object_frames(cfg, len(pool), c.decoder_multi_object, cfg.seed + 10)
     seed = cfg.seed + 9
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     crop = c.decoder_crop or c.crop
@@ -146,14 +146,14 @@ def train_vae_decoder(
     return vae.eval().requires_grad_(False), report
 
 
-def multi_object_frames(cfg: BaseConfig, n_single: int) -> FramePool:
-    """Frames of 2-3 objects (training combos only) for the decoder step, so many that they make up
-    ``base.vae.decoder_multi_object`` of its frames beside ``n_single`` single-object ones."""
-    share, per_scene = cfg.vae.decoder_multi_object, cfg.data.frames_per_scene
+def multi_object_frames(cfg: BaseConfig, n_single: int, share: float, seed: int) -> FramePool:
+    """Frames of 2-3 objects (training combos only), so many that they make up ``share`` of a pool
+    with ``n_single`` single-object frames."""
+    per_scene = cfg.data.frames_per_scene
     n_scenes = math.ceil(n_single * share / (1 - share) / per_scene)
     train_combos, _ = split_combos(cfg.data.n_heldout_combos, cfg.seed)
-    print(f"rendering {n_scenes} scenes of 2-3 objects for the decoder")
-    return render_multi_object_pool(n_scenes, per_scene, train_combos, cfg.seed + 10)
+    print(f"rendering {n_scenes} scenes of 2-3 objects")
+    return render_multi_object_pool(n_scenes, per_scene, train_combos, seed)
 
 
 def train_clip(
@@ -306,13 +306,19 @@ def _n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _pools(cfg: BaseConfig) -> tuple[FramePool, FramePool, list]:
-    """The training pool, the held-out pool (quality figures) and the held-out combos."""
+def _pools(cfg: BaseConfig) -> tuple[FramePool, FramePool, FramePool, list]:
+    """The training pool (with ``data.multi_object_share`` of frames of 2-3 objects), CLIP's pool (its
+    single-object frames), the held-out pool (quality figures) and the held-out combos."""
     train_combos, held_combos = split_combos(cfg.data.n_heldout_combos, cfg.seed)
     print(f"rendering {cfg.data.n_scenes} training scenes ({len(train_combos)} combos; held out: {held_combos})")
-    pool = render_pool(cfg.data.n_scenes, cfg.data.frames_per_scene, train_combos, cfg.seed)
+    single = render_pool(cfg.data.n_scenes, cfg.data.frames_per_scene, train_combos, cfg.seed)
+    pool = single
+    if cfg.data.multi_object_share > 0:
+        pool = single + multi_object_frames(cfg, len(single), cfg.data.multi_object_share, cfg.seed + 11)
     eval_pool = render_pool(cfg.data.n_eval_scenes, 1, held_combos, cfg.seed + 100)
-    return pool, eval_pool, held_combos
+    # the evaluation's CLIP learns from single objects whatever the generator saw: text alignment
+    # then compares across bases
+    return pool, single, eval_pool, held_combos
 
 
 def build_toy_base(cfg: BaseConfig) -> dict:
@@ -323,11 +329,11 @@ def build_toy_base(cfg: BaseConfig) -> dict:
     device = resolve_device(cfg.device, "base.device")
     start = time.time()
     report: dict = {"world": "toy", "device": device.type}
-    pool, eval_pool, held_combos = _pools(cfg)
+    pool, clip_pool, eval_pool, held_combos = _pools(cfg)
     tokenizer = build_tokenizer(vocabulary(), cfg.text.max_length)
 
     vae, report["vae"] = train_vae(cfg, pool, device)
-    clip_model, clip_cfg, report["clip"] = train_clip(cfg, pool, tokenizer, device)
+    clip_model, clip_cfg, report["clip"] = train_clip(cfg, clip_pool, tokenizer, device)
     latents = encode_pool(vae, pool)
     factor = vae.config.scaling_factor
     unet, text_encoder, scheduler, report["unet"] = train_unet(cfg, tokenizer, latents, pool, factor)
@@ -389,7 +395,7 @@ def train_saved_decoder(cfg: BaseConfig) -> dict:
     device = resolve_device(cfg.device, "base.device")
     start = time.time()
     report = json.loads(metrics.read_text())
-    pool, eval_pool, _ = _pools(cfg)
+    pool, _, eval_pool, _ = _pools(cfg)
     saved = AutoencoderKL.from_pretrained(Path(cfg.out_dir) / "vae", dtype=torch.float32)
     # built from its config: a loaded model writes the folder it came from into its config.json
     vae = AutoencoderKL.from_config({k: v for k, v in saved.config.items() if k != "_name_or_path"})

@@ -32,6 +32,13 @@ class DataConfig(StageConfig):
     frames_per_scene: int = Field(4, ge=1, le=16)
     n_heldout_combos: int = Field(12, ge=1, description="(colour, shape, ground) combos never trained on")
     n_eval_scenes: int = Field(96, ge=1, description="held-out scenes for the quality figures")
+    multi_object_share: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="share of the VAE's, UNet's and ControlNet's training frames that show 2-3 objects, "
+        "captioned with a prompt naming them all (0 = one object per frame)",
+    )
 
 
 class VaeConfig(StageConfig):

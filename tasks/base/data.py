@@ -4,8 +4,9 @@ Every frame comes from ``tasks.common.toy.render_video`` (all colours, shapes, g
 motions), with its caption (the scene's prompt) and its ground-truth mask. A few (colour, shape,
 ground) combinations never appear in training: they are the held-out set on which the quality
 figures (VAE PSNR, text-to-image, ControlNet, CLIP zero-shot) are measured, so each figure says how
-the model does on a scene it has never seen, not how well it remembers one. The VAE's decoder also
-learns from frames of 2-3 objects (``render_multi_object_pool``), made from the training combos.
+the model does on a scene it has never seen, not how well it remembers one. Frames of 2-3 objects
+(``render_multi_object_pool``, made from the training combos) can join the pool of every model but
+CLIP (``base.data.multi_object_share``) or the VAE decoder's last step (``base.vae.decoder_multi_object``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tasks.common.toy import (
     SHAPES,
     Scene,
     ToyObject,
+    joint_prompt,
     random_motion_params,
     render_objects,
     render_video,
@@ -110,12 +112,12 @@ def render_multi_object_pool(
 ) -> FramePool:
     """Frames of 2 or 3 objects of different colours on one ground: ``n_scenes`` scenes, each
     object's (colour, shape) one of ``combos`` on the scene's ground, each on its own random motion;
-    ``frames_per_scene`` random frames kept of each. Masks are the union of the objects' masks;
-    prompts are empty and ``combos`` hold the first object's (only the VAE's decoder learns from
-    these frames: ``base.vae.decoder_multi_object``)."""
+    ``frames_per_scene`` random frames kept of each. Masks are the union of the objects' masks,
+    prompts name every object (``joint_prompt``, as a caption of such a picture would) and ``combos``
+    hold the first object's."""
     rng = np.random.default_rng(seed)
     motions = list(MOTIONS)
-    frames, masks, kept = [], [], []
+    frames, masks, prompts, kept = [], [], [], []
     for _ in range(n_scenes):
         ground = list(GROUNDS)[rng.integers(len(GROUNDS))]
         on_ground = [c for c in combos if c[2] == ground]
@@ -131,8 +133,9 @@ def render_multi_object_pool(
         for t in rng.choice(16, size=frames_per_scene, replace=False):
             frames.append(video[t])
             masks.append(video_masks[:, t].any(0))
+            prompts.append(joint_prompt(objects, ground))
             kept.append((objects[0].colour, objects[0].shape, ground))
-    return FramePool(np.stack(frames), np.stack(masks), [""] * len(frames), kept)
+    return FramePool(np.stack(frames), np.stack(masks), prompts, kept)
 
 
 def split_combos(n_heldout: int, seed: int) -> tuple[list[Combo], list[Combo]]:

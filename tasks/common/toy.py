@@ -44,6 +44,13 @@ class ToyObject:
         return f"a {self.colour} {self.shape} {MOTIONS[self.motion]} {GROUNDS[ground]}"
 
 
+def joint_prompt(objects: list[ToyObject], ground: str) -> str:
+    """One prompt naming every object of a scene, moving as the first: "a red circle a yellow square
+    runs across a grassy meadow" (the toy tokenizer knows no "and")."""
+    names = " ".join(f"a {o.colour} {o.shape}" for o in objects)
+    return f"{names} {MOTIONS[objects[0].motion]} {GROUNDS[ground]}"
+
+
 @dataclass(frozen=True)
 class Scene:
     """Everything drawn in one toy video of one object; ``params`` are the motion's random parameters."""

@@ -31,14 +31,8 @@ import numpy as np
 import yaml
 
 from tasks.common.io import atomic_dir, write_mask_pngs, write_rgb_png
-from tasks.common.toy import COLOURS, GROUNDS, MOTIONS, SHAPES, ToyObject, render_objects
+from tasks.common.toy import COLOURS, GROUNDS, SHAPES, ToyObject, joint_prompt, render_objects
 from tasks.common.visualize import contact_sheet
-
-
-def joint_prompt(objects: list[ToyObject], ground: str) -> str:
-    """One prompt naming every object: the scene of a multi-object sequence."""
-    names = " ".join(f"a {o.colour} {o.shape}" for o in objects)
-    return f"{names} {MOTIONS[objects[0].motion]} {GROUNDS[ground]}"
 
 
 def sample_objects(n: int, size: int, rng: np.random.Generator) -> list[ToyObject]:

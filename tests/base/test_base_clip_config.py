@@ -9,8 +9,8 @@ import open_clip
 import pytest
 import torch
 
+from tasks.base import build, train_loop
 from tasks.base import clip as toy_clip
-from tasks.base import train_loop
 from tasks.base.config import BaseConfig, Sd14Config
 from tasks.base.data import all_combos, render_multi_object_pool, render_pool, split_combos, vocabulary
 from tasks.base.sd14 import check_sd14
@@ -18,6 +18,7 @@ from tasks.base.text import tokenize
 from tasks.base.train_loop import lr_at, steps_that_fit, train
 from tasks.common.device import resolve_device
 from tasks.common.params import ConfigError, load_stage_config
+from tasks.common.toy import COLOURS
 from tasks.common.toy_clip import load_toy_clip
 from tasks.common.toy_palette import palette_labels
 
@@ -81,11 +82,16 @@ def test_heldout_combos_never_reach_training():
     assert split_combos(12, seed=0) == (train_combos, held)  # seeded
 
 
-def test_multi_object_frames_show_two_or_three_training_objects_of_different_colours():
+def test_multi_object_frames_show_two_or_three_training_objects_of_different_colours(tokenizer):
     train_combos, held = split_combos(12, seed=0)
     pool = render_multi_object_pool(12, 2, train_combos, seed=0)
     assert pool.frames.shape == (24, 64, 64, 3) and pool.masks.shape == (24, 64, 64)
-    assert not set(pool.combos) & set(held) and set(pool.prompts) == {""}
+    assert not set(pool.combos) & set(held)
+    # captioned with every object's colour and shape, the first object's first; none cut by the tokenizer
+    for prompt, (colour, shape, _) in zip(pool.prompts, pool.combos):
+        words = prompt.split()
+        assert words[:3] == ["a", colour, shape] and 2 <= words.count("a") - 1 <= 3  # "a <ground>" too
+        assert len(tokenizer(prompt).input_ids) <= tokenizer.model_max_length
     colours = []
     for frame, mask in zip(pool.frames, pool.masks):
         labels = palette_labels(frame)[mask]  # the toy palette's colour of each object pixel
@@ -94,6 +100,19 @@ def test_multi_object_frames_show_two_or_three_training_objects_of_different_col
     # 2 or 3 objects a scene; one may hide most of another in a frame
     assert max(colours) == 3 and min(colours) >= 1 and np.mean(np.array(colours) >= 2) >= 0.8
     np.testing.assert_array_equal(render_multi_object_pool(12, 2, train_combos, seed=0).frames, pool.frames)
+
+
+def test_multi_object_share_adds_frames_to_the_generators_pool_not_to_clips():
+    cfg = load_stage_config(BaseConfig, "base", overrides={"data": {"n_scenes": 30, "n_eval_scenes": 4}})
+    single, clip_pool, eval_pool, held = build._pools(cfg)
+    assert single.frames.shape[0] == clip_pool.frames.shape[0] == 120  # 0: one object per frame
+    shared = cfg.model_copy(update={"data": cfg.data.model_copy(update={"multi_object_share": 0.25})})
+    pool, clip_pool, eval_pool2, held2 = build._pools(shared)
+    np.testing.assert_array_equal(clip_pool.frames, single.frames)  # the same single objects, CLIP's alone
+    np.testing.assert_array_equal(pool.frames[:120], single.frames)
+    np.testing.assert_array_equal(eval_pool2.frames, eval_pool.frames)
+    assert held2 == held and len(pool) == 160  # 10 scenes of 2-3 objects x 4 frames: a quarter of the pool
+    assert all(sum(w in COLOURS for w in p.split()) >= 2 for p in pool.prompts[120:])  # joint prompts
 
 
 def test_vocabulary_covers_every_prompt_word(pool):
