@@ -72,20 +72,14 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
     return images.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def blend_by_shares(parts: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
-    """``(1 - sum_k s_k) parts[0] + sum_k s_k parts[k + 1]``: ``parts`` ``(K + 1, B, C, ...)``, the
-    rest of the frame's then each object's; ``shares`` ``(B, K, ...)``, each object's share of every
-    position (summing to at most 1). Returns ``(B, C, ...)``."""
-    rest, objects = parts[0], parts[1:].transpose(0, 1)  # (B, C, ...), (B, K, C, ...)
-    return (1 - shares.sum(1, keepdim=True)) * rest + (shares[:, :, None] * objects).sum(1)
-
-
 def compose_regions(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Frame 1 with per-object prompts: ``images`` ``(K + 1, B, C, H, W)``, the scene's then each
     object's, drawn from the same noise and masks; ``masks`` ``(B, K, Hm, Wm)`` in [0, 1]. Returns
-    ``blend_by_shares`` of them by each object's share of every pixel (``object_shares`` of the masks
-    area-resized to the images)."""
-    return blend_by_shares(images, object_shares(F.interpolate(masks, size=images.shape[-2:], mode="area")))
+    ``(1 - sum_k s_k) scene + sum_k s_k image_k`` ``(B, C, H, W)``, ``s_k`` object k's share of each
+    pixel (``object_shares`` of the masks area-resized to the images)."""
+    shares = object_shares(F.interpolate(masks, size=images.shape[-2:], mode="area"))
+    scene, objects = images[0], images[1:].transpose(0, 1)  # (B, C, H, W), (B, K, C, H, W)
+    return (1 - shares.sum(1, keepdim=True)) * scene + (shares[:, :, None] * objects).sum(1)
 
 
 def adain_regions(object_masks: torch.Tensor, latent_size: tuple[int, int]) -> torch.Tensor:
@@ -393,7 +387,6 @@ class MaskVideoPipeline:
         object_text: torch.Tensor | None = None,
         object_masks: torch.Tensor | None = None,
         adain_per_object: bool = True,
-        object_branches: bool = False,
     ) -> torch.Tensor:
         """Denoise one motion window whose frame 1 is known.
 
@@ -413,11 +406,6 @@ class MaskVideoPipeline:
                 unconditional half of guidance is not routed.
             adain_per_object: with ``object_masks``, AdaIN matches each object (and the rest of the
                 frame) to what frame 1 shows in the same region (``regional_adain``), not the whole frame.
-            object_branches: with ``object_masks``, K more passes of the video UNet, pass k seeing
-                object k's masks alone in place of ``masks`` (the union); each object's share of a
-                latent position takes its pass's prediction, the rest of the frame the union's
-                (``blend_by_shares``). The video UNet learnt to move one object along its masks, and
-                the union of several is one odd-shaped object to it.
 
         Returns:
             The denoised window latents ``(B, C, F, h, w)``; frame 1 is ``first_latent``.
@@ -440,28 +428,13 @@ class MaskVideoPipeline:
         regions = None
         if adain and adain_per_object and object_masks is not None:
             regions = adain_regions(object_masks, first_latent.shape[-2:])
-        passes, pass_text, pass_masks, pass_routed = 1, text_emb, masks, routed  # the video UNet's inputs
-        if object_branches and object_masks is not None and masks is not None:
-            # the union's pass then object k's: (K + 1) x the batch, every input but the masks repeated
-            k = object_masks.shape[1]
-            own = object_masks.transpose(0, 1)  # (K, B, F, Hm, Wm)
-            own = torch.cat([own, own], 1) if guided else own
-            passes, pass_masks = k + 1, torch.cat([masks[None], own]).flatten(0, 1)
-            pass_text = text_emb.repeat(passes, 1, 1)
-            pass_routed = {key: value.repeat(passes, *[1] * (value.ndim - 1)) for key, value in routed.items()}
-            shares = adain_regions(object_masks, first_latent.shape[-2:])[:, :k]  # (B, K, F, h, w)
-            shares = torch.cat([shares, shares]) if guided else shares
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
         rest = noise * self.scheduler.init_noise_sigma
         for i, t in enumerate(self.scheduler.timesteps):
             # frame 1 re-enters clean at every step; only frames 2..n are scaled and stepped
             latents = torch.cat([first, self.scheduler.scale_model_input(rest, t)], dim=2)
             model_input = torch.cat([latents, latents]) if guided else latents
-            if passes > 1:
-                pred = self.video_unet(model_input.repeat(passes, 1, 1, 1, 1), t, pass_text, pass_masks, **pass_routed)
-                pred = blend_by_shares(pred.unflatten(0, (passes, -1)), shares)
-            else:
-                pred = self.video_unet(model_input, t, text_emb, masks, **routed)
+            pred = self.video_unet(model_input, t, text_emb, masks, **routed)
             cond = pred
             if guided:
                 uncond, cond = pred.chunk(2)
@@ -544,7 +517,6 @@ class MaskVideoPipeline:
         adain_start: float = 0.6,
         adain_per_object: bool = True,
         decode_per_object: bool = True,
-        object_branches: bool = False,
         window: int | None = None,
         first_frame_source: str = "controlnet",
         controlnet_conditioning_scale: float = 1.0,
@@ -584,8 +556,6 @@ class MaskVideoPipeline:
             adain_per_object: with ``object_prompts``, AdaIN object by object (``denoise_window``).
             decode_per_object: with ``object_prompts``, decode each frame object by object
                 (``decode_objects``).
-            object_branches: with ``object_prompts``, frames 2..n denoise each object's region with a
-                pass of the video UNet fed that object's masks alone (``denoise_window``; K more passes).
             window: motion window (frames per chunk, the trained clip length); None = all frames.
             first_frame_source: ``controlnet`` or ``text`` (the "w/o ControlNet" ablation).
             controlnet_conditioning_scale: weight of the ControlNet's residuals for frame 1.
@@ -693,7 +663,6 @@ class MaskVideoPipeline:
                 objects_for(video_guidance_scale),
                 None if object_masks is None else object_masks[:, :, frame_ids.start : frame_ids.stop],
                 adain_per_object,
-                object_branches,
             )
             new = latents if k == 0 else latents[:, :, 1:]  # chunk k+1's frame 1 is chunk k's last frame
             # each frame's object masks (B * F_new, K, H, W) when decoding object by object

@@ -74,11 +74,6 @@ class GenerateConfig(ControlNetSettings):
     decode_per_object: bool = Field(
         True, description="with per-object prompts, each object's pixels decoded without the other objects' latents"
     )
-    object_branches: bool = Field(
-        False,
-        description="with per-object prompts, frames 2..n denoise each object's region with a pass of the video "
-        "UNet fed its own masks alone (K more passes)",
-    )
     first_frame_source: Literal["controlnet", "text", "manifest"] = Field(
         "controlnet",
         description="controlnet (eq. 3) | text (w/o ControlNet) | manifest (each row's first_frame image)",
@@ -121,7 +116,7 @@ SAMPLER_FIELDS = {
     "width",
 }
 # ... and those that change only the videos with per-object prompts (keyed only for them)
-OBJECT_SAMPLER_FIELDS = {"adain_per_object", "decode_per_object", "object_branches"}
+OBJECT_SAMPLER_FIELDS = {"adain_per_object", "decode_per_object"}
 
 
 @dataclass(frozen=True)
@@ -444,7 +439,6 @@ def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None)
         adain=cfg.adain,
         adain_per_object=cfg.adain_per_object,
         decode_per_object=cfg.decode_per_object,
-        object_branches=cfg.object_branches,
         window=cfg.window or config["window"],
         first_frame_source=cfg.first_frame_source,
         controlnet_conditioning_scale=cfg.controlnet_scale,

@@ -587,35 +587,6 @@ def test_object_prompts_reach_frame_1_and_frames_2_to_n(pipe):
     spy.handle.remove()
 
 
-def test_object_branches_feed_each_object_its_own_masks(pipe):
-    objects = two_objects()
-    union = torch.as_tensor(objects.any(0)).float()
-    own = torch.as_tensor(objects).float()
-    spy = UNetSpy(pipe.video_unet)
-    kwargs = dict(object_prompts=["a red box", "a blue ball"], object_masks=objects, guidance_scale=3.0)
-    kwargs |= dict(num_inference_steps=STEPS, mask_guidance_scale=0.0, output_type="latent")
-    branched = pipe("a field", objects.any(0), object_branches=True, generator=gen(2), **kwargs).frames
-    assert len(spy.calls) == STEPS  # one batched pass a step: the union's, then each object's
-    # each pass guided: [negative; positive] rows, each with that pass's masks
-    expected = torch.stack([union, union, own[0], own[0], own[1], own[1]])
-    torch.testing.assert_close(spy.calls[0]["masks"], expected, atol=0, rtol=0)
-    spy.handle.remove()
-    plain = pipe("a field", objects.any(0), generator=gen(2), **kwargs).frames
-    torch.testing.assert_close(branched[:, :, 0], plain[:, :, 0], atol=0, rtol=0)  # frame 1: unchanged
-    assert (branched[:, :, 1:] - plain[:, :, 1:]).abs().amax() > 1e-4
-
-
-def test_object_branches_of_one_object_on_the_union_are_the_plain_pass(pipe):
-    """Object k's pass sees the same inputs as the union's when the object is the whole union: the
-    blend of two equal predictions is that prediction."""
-    masks = moving_square(4)
-    kwargs = dict(object_prompts=["a red box"], object_masks=masks[None], num_inference_steps=STEPS)
-    kwargs |= dict(mask_guidance_scale=1.5, output_type="latent")
-    plain = pipe("a field", masks, generator=gen(1), **kwargs).frames
-    branched = pipe("a field", masks, object_branches=True, generator=gen(1), **kwargs).frames
-    torch.testing.assert_close(branched, plain, atol=1e-4, rtol=1e-4)  # batch-size rounding only
-
-
 def test_object_prompt_errors_name_what_is_wrong(pipe):
     masks = moving_square(4)
     with pytest.raises(ValueError, match="go together"):
