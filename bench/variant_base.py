@@ -17,22 +17,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--multi-object-share", type=float, required=True, help="base.data.multi_object_share: frames of 2-3 objects"
     )
-    args = ap.parse_args()
+    ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    ap.add_argument("--out", type=Path, help="the base's folder (default: data/variants/base-multi<share>)")
+    args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from tasks.base.build import build_toy_base
     from tasks.base.config import BaseConfig
     from tasks.common.params import load_stage_config, read_params
 
-    params = ROOT / "params.yaml"
-    out = ROOT / "data" / "variants" / f"base-multi{args.multi_object_share:g}"
-    data = {**read_params(params)["base"]["data"], "multi_object_share": args.multi_object_share}
-    overrides = {"data": data, "out_dir": str(out), "metrics": str(out) + ".json", "logs_dir": str(out) + "-logs"}
-    cfg = load_stage_config(BaseConfig, "base", params, overrides)
+    out = args.out or ROOT / "data" / "variants" / f"base-multi{args.multi_object_share:g}"
+    data = {**(read_params(args.params)["base"].get("data") or {}), "multi_object_share": args.multi_object_share}
+    overrides = {"data": data, "out_dir": str(out), "metrics": f"{out}.json", "logs_dir": f"{out}-logs"}
+    cfg = load_stage_config(BaseConfig, "base", args.params, overrides)
     report = build_toy_base(cfg)
     Path(cfg.metrics).replace(out / "base.json")
     print(f"{out}: built in {report['wall_minutes']} min; quality in {out / 'base.json'}")

@@ -140,3 +140,25 @@ def test_decoder_only_names_the_missing_setting(tmp_path, prefect_harness):
     params = _params(tmp_path, **TINY, out_dir=str(tmp_path / "out"), metrics=str(tmp_path / "m.json"))
     with pytest.raises(ValueError, match="base.vae.decoder_train"):
         base_flow(params, decoder_only=True)
+
+
+@pytest.mark.slow
+def test_variant_base_builds_a_base_with_multi_object_frames_beside_the_pipelines(tmp_path, monkeypatch):
+    from bench import variant_base
+    from tasks.base import build
+
+    shares = []
+    real = build.multi_object_frames
+
+    def spy(cfg, n_single, share, seed):
+        shares.append(share)
+        return real(cfg, n_single, share, seed)
+
+    monkeypatch.setattr(build, "multi_object_frames", spy)
+    out = tmp_path / "base-multi"
+    variant_base.main(["--multi-object-share", "0.25", "--params", _params(tmp_path, **TINY), "--out", str(out)])
+    assert shares == [0.25]  # once: the VAE's, UNet's and ControlNet's pool (the decoder step is off)
+    StableDiffusionPipeline.from_pretrained(out, dtype=torch.float32)
+    report = json.loads((out / "base.json").read_text())
+    assert report["unet"]["steps"] == 3 and "quality" in report
+    assert not (tmp_path / "base-multi.json").exists()  # moved into the folder
