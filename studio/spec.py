@@ -192,7 +192,7 @@ def from_spec(spec: SequenceSpec, upload_for: Callable[[str, int], str], extras:
     state = {
         "size": list(spec.size),
         "n_frames": spec.n_frames,
-        "prompt": extras.get("prompt", spec.prompt or ""),
+        "prompt": spec.prompt or extras.get("prompt", ""),  # a spec with a scene prompt brings it
         "seed": extras.get("seed", 0),
         "steps": extras.get("steps"),
         "first_frame": extras.get("first_frame") or {"source": "controlnet"},

@@ -1,5 +1,7 @@
 """Mask sequences: the drawn object goes where the spec says, at the size it says."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -16,6 +18,8 @@ from tasks.masks.sequences import (
     path_centres,
     scale_schedule,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def centroid(mask):
@@ -213,3 +217,23 @@ def test_object_prompts_need_a_scene_and_every_object(tmp_path):
     del data["objects"][1]["prompt"]
     with pytest.raises(ValueError, match="objects.1 has none"):
         SequenceSpec.model_validate(data)
+
+
+def test_the_two_prompts_example_crosses_and_its_manifest_gives_each_object_its_words(tmp_path):
+    from tasks.common.toy import COLOURS
+    from tasks.generate.stage import GenerateConfig, plan_jobs
+
+    example = REPO / "examples/two_prompts.yaml"
+    main([str(example), "--out", str(tmp_path / "two_prompts")])
+    spec = load_spec(example)
+    (job,) = plan_jobs(GenerateConfig(sequences=str(tmp_path / "two_prompts"), seeds=[0]))
+    assert job.prompt == spec.prompt and list(job.object_prompts) == spec.object_prompts
+    colours = []
+    for k, (obj, prompt) in enumerate(zip(spec.objects, job.object_prompts)):
+        _, colour, shape, *_ = prompt.split()
+        assert colour in COLOURS and f"toy:{shape}" == obj.mask, f"objects.{k}'s prompt names another object"
+        colours.append(colour)
+    assert len(set(colours)) == 2  # two colours: each object's words must show where they act
+    first, second = (read_mask_pngs(folder) for folder in job.object_masks)
+    starts, ends = (centroid(first[t])[0] - centroid(second[t])[0] for t in (0, -1))
+    assert starts < 0 < ends  # the first starts left of the second and ends right of it: they cross

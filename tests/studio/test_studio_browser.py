@@ -130,3 +130,14 @@ def test_an_object_prompt_typed_on_the_page_reaches_the_spec(page):
     spec = spec_dict(parse_state(page.evaluate("window.studio.state")), lambda upload: f"objects/{upload}.png")
     assert spec["objects"][0]["prompt"] == "a red circle runs across a grassy meadow"
     assert spec["prompt"] == "a red circle runs across a grassy meadow"
+
+
+def test_the_per_object_prompts_example_loaded_on_the_page_fills_each_objects_field(page):
+    from tests.studio.conftest import REPO
+
+    page.fill("#prompt", "words typed before loading")
+    page.set_input_files("#spec-file", files=[str(REPO / "examples/two_prompts.yaml")])
+    page.wait_for_function("window.studio.state.objects.length === 2 && window.studio.state.objects[1].prompt !== ''")
+    assert page.input_value("#prompt") == "a red circle runs across a grassy meadow"  # the spec's scene wins
+    assert page.input_value("[data-testid=object-prompt-0]") == "a red circle runs across a grassy meadow"
+    assert page.input_value("[data-testid=object-prompt-1]") == "a yellow square runs across a grassy meadow"

@@ -99,6 +99,17 @@ def test_the_readme_example_loads_into_the_page_and_renders_as_the_cli_does(clie
     np.testing.assert_array_equal(union, build_sequence(load_spec(REPO / "examples/two_objects.yaml")))
 
 
+def test_the_per_object_prompts_example_loads_into_the_page_with_each_objects_words(client):
+    example = REPO / "examples/two_prompts.yaml"
+    spec = load_spec(example)
+    answer = client.post("/api/spec/load", json={"yaml": example.read_text(), "files": {}})
+    assert answer.status_code == 200, answer.text
+    state = answer.json()
+    assert state["prompt"] == spec.prompt  # the scene
+    assert [o["prompt"] for o in state["objects"]] == spec.object_prompts
+    assert to_spec(parse_state(state), mask_file) == spec  # and back: the same spec
+
+
 def test_spec_messages_are_the_yaml_checks_own_at_the_same_keys(tmp_path):
     bad = two_objects("0" * 16)
     bad["objects"][1]["path"] = {"type": "keyframes", "points": [[5, 1, 1], [2, 3, 3]]}
