@@ -132,7 +132,9 @@ def test_an_object_prompt_typed_on_the_page_reaches_the_spec(page):
     assert spec["prompt"] == "a red circle runs across a grassy meadow"
 
 
-def test_the_per_object_prompts_example_loaded_on_the_page_fills_each_objects_field(page):
+def test_the_per_object_prompts_example_loaded_on_the_page_generates_with_each_objects_words(page, studio_url):
+    import json
+
     from tests.studio.conftest import REPO
 
     page.fill("#prompt", "words typed before loading")
@@ -141,3 +143,13 @@ def test_the_per_object_prompts_example_loaded_on_the_page_fills_each_objects_fi
     assert page.input_value("#prompt") == "a red circle runs across a grassy meadow"  # the spec's scene wins
     assert page.input_value("[data-testid=object-prompt-0]") == "a red circle runs across a grassy meadow"
     assert page.input_value("[data-testid=object-prompt-1]") == "a yellow square runs across a grassy meadow"
+
+    page.click("#generate")
+    page.wait_for_selector("#result-iou[data-iou]", timeout=120_000)
+    run = page.evaluate("document.querySelector('#run-list').value")
+    meta = json.loads((studio_url[1] / run / "outputs/motion-s0/meta.json").read_text())
+    assert meta["prompt"] == "a red circle runs across a grassy meadow"
+    assert meta["object_prompts"] == [
+        "a red circle runs across a grassy meadow",
+        "a yellow square runs across a grassy meadow",
+    ]
