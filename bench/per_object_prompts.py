@@ -111,9 +111,7 @@ def score_truth(cfg: GenerateConfig, sequences: Path, rows: dict, min_pixels: in
         masks = torch.as_tensor(object_masks(sequences, row)).transpose(0, 1).float()  # (F, K, H, W)
         with torch.no_grad():
             latents = pipe.encode_images(images.to(pipe.device))
-            decoded = pipe.decode_objects(latents, masks) if cfg.decode_per_object else pipe.decode_images(latents)
-        round_trip = ((decoded.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
-        round_trip = round_trip.cpu().numpy()
+            round_trip = pipe.decode_latents(latents, masks if cfg.decode_per_object else None)
         found += [
             {"video_id": sid, "seed": None, **r} for r in sequence_scores(round_trip, sequences, row, min_pixels)
         ]

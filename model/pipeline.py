@@ -245,9 +245,10 @@ class MaskVideoPipeline:
         per_object = self.decode_images(torch.cat(alone)).view(k, *images.shape)
         return compose_regions(torch.cat([images[None], per_object]), object_masks.to(images.device, images.dtype))
 
-    def decode_latents(self, latents: torch.Tensor) -> np.ndarray:
-        """Scaled latents ``(N, C, h, w)`` -> uint8 frames ``(N, H, W, 3)``."""
-        return _to_uint8(self.decode_images(latents))
+    def decode_latents(self, latents: torch.Tensor, object_masks: torch.Tensor | None = None) -> np.ndarray:
+        """Scaled latents ``(N, C, h, w)`` -> uint8 frames ``(N, H, W, 3)``; with each object's masks
+        ``(N, K, H, W)``, decoded object by object (``decode_objects``)."""
+        return _to_uint8(self.decode_objects(latents, object_masks))
 
     def first_alpha_bar(self, num_inference_steps: int) -> torch.Tensor:
         """``alpha_bar`` at the first timestep the sampler visits (signal left in ``x_T``)."""

@@ -465,6 +465,11 @@ def test_decode_objects_decodes_each_object_without_the_others(pipe):
     torch.testing.assert_close(out[outside], plain[outside], atol=1e-5, rtol=1e-5)
     assert torch.equal(pipe.decode_objects(latents, masks[:, :1]), plain)  # one object: the plain decode
     assert torch.equal(pipe.decode_objects(latents, None), plain)
+    frames = pipe.decode_latents(latents, masks)  # the same, as uint8 frames (N, H, W, 3)
+    assert frames.dtype == np.uint8 and frames.shape == (2, IMAGE_SIZE, IMAGE_SIZE, 3)
+    expected = ((out.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_array_equal(frames, expected)
+    np.testing.assert_array_equal(pipe.decode_latents(latents), pipe.decode_latents(latents, masks[:, :1]))
 
 
 def test_missing_pieces_are_clear_errors(pipe):
