@@ -31,6 +31,7 @@ from tasks.base.controlnet import build_controlnet, controlnet_loss
 from tasks.base.data import (
     BatchSampler,
     FramePool,
+    Poses,
     render_multi_object_pool,
     render_pool,
     split_combos,
@@ -153,7 +154,7 @@ def multi_object_frames(cfg: BaseConfig, n_single: int, share: float, seed: int)
     n_scenes = math.ceil(n_single * share / (1 - share) / per_scene)
     train_combos, _ = split_combos(cfg.data.n_heldout_combos, cfg.seed)
     print(f"rendering {n_scenes} scenes of 2-3 objects")
-    return render_multi_object_pool(n_scenes, per_scene, train_combos, seed)
+    return render_multi_object_pool(n_scenes, per_scene, train_combos, seed, 64, cfg.data.motions, cfg.data.poses)
 
 
 def train_clip(
@@ -311,7 +312,9 @@ def _pools(cfg: BaseConfig) -> tuple[FramePool, FramePool, FramePool, list]:
     single-object frames), the held-out pool (quality figures) and the held-out combos."""
     train_combos, held_combos = split_combos(cfg.data.n_heldout_combos, cfg.seed)
     print(f"rendering {cfg.data.n_scenes} training scenes ({len(train_combos)} combos; held out: {held_combos})")
-    single = render_pool(cfg.data.n_scenes, cfg.data.frames_per_scene, train_combos, cfg.seed)
+    single = render_pool(
+        cfg.data.n_scenes, cfg.data.frames_per_scene, train_combos, cfg.seed, 64, cfg.data.motions, cfg.data.poses
+    )
     pool = single
     if cfg.data.multi_object_share > 0:
         pool = single + multi_object_frames(cfg, len(single), cfg.data.multi_object_share, cfg.seed + 11)
@@ -319,6 +322,13 @@ def _pools(cfg: BaseConfig) -> tuple[FramePool, FramePool, FramePool, list]:
     # the evaluation's CLIP learns from single objects whatever the generator saw: text alignment
     # then compares across bases
     return pool, single, eval_pool, held_combos
+
+
+def posed_eval_pool(cfg: BaseConfig) -> FramePool:
+    """The held-out combos, half turned and half stretched, on the rigid motions: the same frames for
+    every base whatever it trained on, so the ``posed`` quality figures compare across bases."""
+    _, held_combos = split_combos(cfg.data.n_heldout_combos, cfg.seed)
+    return render_pool(cfg.data.n_eval_scenes, 1, held_combos, cfg.seed + 200, poses=Poses(0.5, 0.5))
 
 
 def build_toy_base(cfg: BaseConfig) -> dict:
@@ -330,7 +340,7 @@ def build_toy_base(cfg: BaseConfig) -> dict:
     start = time.time()
     report: dict = {"world": "toy", "device": device.type}
     pool, clip_pool, eval_pool, held_combos = _pools(cfg)
-    tokenizer = build_tokenizer(vocabulary(), cfg.text.max_length)
+    tokenizer = build_tokenizer(vocabulary(cfg.data.motions), cfg.text.max_length)
 
     vae, report["vae"] = train_vae(cfg, pool, device)
     clip_model, clip_cfg, report["clip"] = train_clip(cfg, clip_pool, tokenizer, device)
@@ -361,7 +371,7 @@ def build_toy_base(cfg: BaseConfig) -> dict:
         controlnet.to(torch.float16).save_pretrained(out / "controlnet")
         toy_clip.save_clip(clip_model, clip_cfg, tokenizer, out / "clip")
         # quality is measured on what was saved, loaded the way downstream stages load it
-        report["quality"] = measure_quality(out, eval_pool, cfg)
+        report["quality"] = measure_quality(out, eval_pool, cfg, posed_eval_pool(cfg))
         sizes = {
             part: {"params": n, "mb": _size_mb(out / part)}
             for part, n in [
@@ -407,7 +417,7 @@ def train_saved_decoder(cfg: BaseConfig) -> dict:
         shutil.rmtree(out / "vae")
         vae.to(torch.float16).save_pretrained(out / "vae")
         shutil.copy(Path(cfg.logs_dir) / "vae_decoder.csv", out / "logs" / "vae_decoder.csv")
-        report["quality"] = measure_quality(out, eval_pool, cfg)
+        report["quality"] = measure_quality(out, eval_pool, cfg, posed_eval_pool(cfg))
         report["total_mb"] = _size_mb(out)
         # what a full build with this step takes: the build's time plus this step's
         report["wall_minutes"] = round(report["wall_minutes"] + (time.time() - start) / 60, 1)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from tasks.base.data import Poses
 from tasks.common.params import StageConfig
 
 
@@ -39,6 +40,25 @@ class DataConfig(StageConfig):
         description="share of the VAE's, UNet's and ControlNet's training frames that show 2-3 objects, "
         "captioned with a prompt naming them all (0 = one object per frame)",
     )
+    motions: list[Literal["run", "jump", "circle", "spin", "squash"]] = Field(
+        ["run", "jump", "circle"],
+        min_length=1,
+        description="the motions of the training scenes; their words make the toy tokenizer's vocabulary",
+    )
+    turned_share: float = Field(0.0, ge=0, le=1, description="share of scenes whose shape is turned, any angle")
+    stretched_share: float = Field(
+        0.0, ge=0, le=1, description="share of scenes whose shape is stretched or squashed (aspect 0.6-1.6)"
+    )
+
+    @model_validator(mode="after")
+    def _shares_fit(self):
+        if self.turned_share + self.stretched_share > 1:
+            raise ValueError("turned_share + stretched_share must be at most 1")
+        return self
+
+    @property
+    def poses(self) -> Poses:
+        return Poses(self.turned_share, self.stretched_share)
 
 
 class VaeConfig(StageConfig):

@@ -1,8 +1,8 @@
 """Training data for the toy world's base models: a seeded in-memory pool of rendered toy frames.
 
-Every frame comes from ``tasks.common.toy.render_video`` (all colours, shapes, grounds and the three
-motions), with its caption (the scene's prompt) and its ground-truth mask. A few (colour, shape,
-ground) combinations never appear in training: they are the held-out set on which the quality
+Every frame comes from ``tasks.common.toy.render_video`` (all colours, shapes, grounds and the
+configured motions; shapes turned or stretched in a configured share, ``Poses``), with its caption
+(the scene's prompt) and its ground-truth mask. A few (colour, shape, ground) combinations never appear in training: they are the held-out set on which the quality
 figures (VAE PSNR, text-to-image, ControlNet, CLIP zero-shot) are measured, so each figure says how
 the model does on a scene it has never seen, not how well it remembers one. Frames of 2-3 objects
 (``render_multi_object_pool``, made from the training combos) can join the pool of every model but
@@ -21,6 +21,7 @@ from tasks.common.toy import (
     COLOURS,
     GROUNDS,
     MOTIONS,
+    RIGID_MOTIONS,
     SHAPES,
     Scene,
     ToyObject,
@@ -78,17 +79,46 @@ class FramePool:
         return {"pixels": pixels, "masks": masks, "prompts": [self.prompts[i] for i in idx]}
 
 
-def render_pool(n_scenes: int, frames_per_scene: int, combos: list[Combo], seed: int, size: int = 64) -> FramePool:
+@dataclass(frozen=True)
+class Poses:
+    """How base training scenes pose their shapes beyond what their motion does: ``turned`` of them at
+    a random angle, ``stretched`` (others) at a random aspect in [0.6, 1.6] (log-uniform), the rest
+    upright. Drawn from a generator of their own, so (0, 0) renders the frames it rendered before."""
+
+    turned: float = 0.0
+    stretched: float = 0.0
+
+    def draw(self, rng: np.random.Generator) -> tuple[float, float]:
+        """(angle, aspect) of one scene."""
+        u, angle, log_aspect = rng.random(3)
+        if u < self.turned:
+            return float(2 * np.pi * angle), 1.0
+        if u < self.turned + self.stretched:
+            return 0.0, float(np.exp(np.log(0.6) + (np.log(1.6) - np.log(0.6)) * log_aspect))
+        return 0.0, 1.0
+
+
+def render_pool(
+    n_scenes: int,
+    frames_per_scene: int,
+    combos: list[Combo],
+    seed: int,
+    size: int = 64,
+    motions: tuple[str, ...] = RIGID_MOTIONS,
+    poses: Poses = Poses(),
+) -> FramePool:
     """Render ``n_scenes`` random scenes (combos cycled in a shuffled order, random motion, radius and
-    motion parameters) and keep ``frames_per_scene`` random frames of each."""
+    motion parameters, posed as ``poses`` says) and keep ``frames_per_scene`` random frames of each."""
     rng = np.random.default_rng(seed)
-    motions = list(MOTIONS)
+    pose_rng = np.random.default_rng([seed, 1])
+    motions = list(motions)
     frames, masks, prompts, kept = [], [], [], []
     for i in range(n_scenes):
         if i % len(combos) == 0:
             order = rng.permutation(len(combos))
         colour, shape, ground = combos[order[i % len(combos)]]
         motion = motions[rng.integers(len(motions))]
+        angle, aspect = poses.draw(pose_rng)
         scene = Scene(
             colour=colour,
             shape=shape,
@@ -96,6 +126,8 @@ def render_pool(n_scenes: int, frames_per_scene: int, combos: list[Combo], seed:
             motion=motion,
             radius=float(rng.uniform(0.1, 0.17) * size),
             params=random_motion_params(motion, rng),
+            angle=angle,
+            aspect=aspect,
         )
         # 16 rendered positions along the path; keep a random few so object positions cover the frame
         video, video_masks = render_video(scene, size, 16, rng)
@@ -108,7 +140,13 @@ def render_pool(n_scenes: int, frames_per_scene: int, combos: list[Combo], seed:
 
 
 def render_multi_object_pool(
-    n_scenes: int, frames_per_scene: int, combos: list[Combo], seed: int, size: int = 64
+    n_scenes: int,
+    frames_per_scene: int,
+    combos: list[Combo],
+    seed: int,
+    size: int = 64,
+    motions: tuple[str, ...] = RIGID_MOTIONS,
+    poses: Poses = Poses(),
 ) -> FramePool:
     """Frames of 2 or 3 objects of different colours on one ground: ``n_scenes`` scenes, each
     object's (colour, shape) one of ``combos`` on the scene's ground, each on its own random motion;
@@ -116,7 +154,8 @@ def render_multi_object_pool(
     prompts name every object (``joint_prompt``, as a caption of such a picture would) and ``combos``
     hold the first object's."""
     rng = np.random.default_rng(seed)
-    motions = list(MOTIONS)
+    pose_rng = np.random.default_rng([seed, 1])
+    motions = list(motions)
     frames, masks, prompts, kept = [], [], [], []
     for _ in range(n_scenes):
         ground = list(GROUNDS)[rng.integers(len(GROUNDS))]
@@ -128,7 +167,8 @@ def render_multi_object_pool(
             shape = shapes[rng.integers(len(shapes))]
             motion = motions[rng.integers(len(motions))]
             radius = float(rng.uniform(0.1, 0.17) * size)
-            objects.append(ToyObject(str(colour), shape, radius, motion, random_motion_params(motion, rng)))
+            params = random_motion_params(motion, rng)
+            objects.append(ToyObject(str(colour), shape, radius, motion, params, *poses.draw(pose_rng)))
         video, video_masks = render_objects(objects, ground, size, 16, rng)
         for t in rng.choice(16, size=frames_per_scene, replace=False):
             frames.append(video[t])
@@ -158,10 +198,10 @@ class BatchSampler:
         return self.pool.batch(self.rng.integers(0, len(self.pool), self.batch_size))
 
 
-def vocabulary() -> list[str]:
-    """Every word a toy prompt can contain, in a fixed order."""
+def vocabulary(motions: tuple[str, ...] = RIGID_MOTIONS) -> list[str]:
+    """Every word a toy prompt about ``motions`` can contain, in a fixed order."""
     words: list[str] = ["a"]
-    for phrase in [*COLOURS, *SHAPES, *MOTIONS.values(), *GROUNDS.values()]:
+    for phrase in [*COLOURS, *SHAPES, *(MOTIONS[m] for m in motions), *GROUNDS.values()]:
         for w in phrase.split():
             if w not in words:
                 words.append(w)

@@ -17,8 +17,9 @@ from PIL import Image
 
 from tasks.base.clip import zero_shot
 from tasks.base.data import FramePool, all_combos
+from tasks.base.quality_poses import vae_pose_grid
 from tasks.common.geometry import iou
-from tasks.common.io import write_rgb_png
+from tasks.common.io import atomic_write_text, write_rgb_png
 from tasks.common.toy import GROUNDS, MOTIONS
 from tasks.common.toy_clip import load_toy_clip
 from tasks.common.toy_palette import object_pixels, psnr, score_samples
@@ -85,12 +86,12 @@ def sample_controlnet(
 
 
 @torch.no_grad()
-def clip_zero_shot(folder: Path, pool: FramePool) -> dict:
+def clip_zero_shot(folder: Path, pool: FramePool, motions: list[str]) -> dict:
     """Zero-shot accuracy of the toy CLIP on ``pool``: each frame is matched against all 120
-    (colour, shape, ground) captions, each averaged over the three motion phrasings."""
+    (colour, shape, ground) captions, each averaged over the phrasings of the base's ``motions``."""
     model, preprocess, tokenizer = load_toy_clip(folder)
     classes = all_combos()
-    prompts_of = {c: [f"a {c[0]} {c[1]} {verb} {GROUNDS[c[2]]}" for verb in MOTIONS.values()] for c in classes}
+    prompts_of = {c: [f"a {c[0]} {c[1]} {MOTIONS[m]} {GROUNDS[c[2]]}" for m in motions] for c in classes}
     images = torch.stack([preprocess(Image.fromarray(f)) for f in pool.frames])
     pred = [classes[i] for i in zero_shot(model, tokenizer, images, classes, prompts_of)]
     truth = pool.combos
@@ -105,8 +106,10 @@ def clip_zero_shot(folder: Path, pool: FramePool) -> dict:
     }
 
 
-def measure_quality(folder: Path, pool: FramePool, cfg) -> dict:
-    """All quality figures on the held-out ``pool``; also writes ``folder/samples.png``."""
+def measure_quality(folder: Path, pool: FramePool, cfg, posed: FramePool | None = None) -> dict:
+    """All quality figures on the held-out ``pool`` (upright shapes), and with ``posed`` (the same
+    held-out combos turned or stretched) the ``posed`` figures; also writes ``folder/samples.png``
+    and, with ``posed``, ``folder/vae_poses.csv`` (the VAE's IoU per shape and pose)."""
     q = cfg.quality
     n = min(q.n_samples, len(pool))
     prompts = pool.prompts[:n]
@@ -116,10 +119,36 @@ def measure_quality(folder: Path, pool: FramePool, cfg) -> dict:
     report["text_to_image"] = score_samples(t2i, combos)
     ctrl = sample_controlnet(folder, prompts, pool.masks[:n], q.inference_steps, q.guidance_scale, cfg.seed)
     report["controlnet"] = score_samples(ctrl, combos, pool.masks[:n])
-    report["clip_zero_shot"] = clip_zero_shot(folder / "clip", pool)
+    report["clip_zero_shot"] = clip_zero_shot(folder / "clip", pool, cfg.data.motions)
     report["sampler"] = {"scheduler": "DDIM", "steps": q.inference_steps, "guidance_scale": q.guidance_scale}
     _write_samples(folder / "samples.png", t2i, ctrl, pool.masks[:n])
+    if posed is not None:
+        report["posed"] = measure_posed(folder, posed, cfg, t2i)
     return report
+
+
+def measure_posed(folder: Path, posed: FramePool, cfg, t2i: np.ndarray) -> dict:
+    """The figures that decide whether the base can carry spin and squash: the VAE per shape x pose,
+    the samplers' shapes recognised in any pose (text-to-image: the upright pool's samples, whose
+    prompts name the same combos), CLIP zero-shot on posed frames, and the detector on the true frames
+    (its ceiling)."""
+    q = cfg.quality
+    n = min(q.n_samples, len(posed))
+    combos, masks = posed.combos[:n], posed.masks[:n]
+    vae = AutoencoderKL.from_pretrained(folder / "vae", dtype=torch.float32).eval()
+    grid, rows = vae_pose_grid(vae, seed=cfg.seed)
+    lines = ["shape,pose,vae_iou,rendered_iou"] + [
+        f"{r['shape']},{r['pose']},{r['vae_iou']:.4f},{r['rendered_iou']:.4f}" for r in rows
+    ]
+    atomic_write_text(folder / "vae_poses.csv", "\n".join(lines) + "\n")
+    ctrl = sample_controlnet(folder, posed.prompts[:n], masks, q.inference_steps, q.guidance_scale, cfg.seed)
+    return {
+        "vae_grid": grid,
+        "text_to_image": score_samples(t2i, combos, any_pose=True),
+        "controlnet": score_samples(ctrl, combos, masks, any_pose=True),
+        "true_frames": score_samples(posed.frames[:n], combos, masks, any_pose=True),
+        "clip_zero_shot": clip_zero_shot(folder / "clip", posed, cfg.data.motions),
+    }
 
 
 def _write_samples(path: Path, t2i: np.ndarray, ctrl: np.ndarray, masks: np.ndarray, per_row: int = 8) -> None:

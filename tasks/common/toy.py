@@ -25,7 +25,18 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 SHAPES = ("circle", "square", "triangle", "star", "diamond")
 GROUNDS = {"grass": "a grassy meadow", "sand": "a sandy plain", "water": "a blue lake", "rock": "a rocky ground"}
-MOTIONS = {"run": "runs across", "jump": "jumps on", "circle": "circles over"}
+# run, jump and circle move a rigid, upright shape: its masks show the whole motion. spin (the shape
+# turns at a steady angular speed while it travels a straight line) and squash (it hops, stretched
+# tall in the air and squashed wide on landing) live inside the object: a rigid mask moved along the
+# path cannot show them, so they measure what the few-shot training adds (docs/results.md).
+MOTIONS = {
+    "run": "runs across",
+    "jump": "jumps on",
+    "circle": "circles over",
+    "spin": "spins across",
+    "squash": "bounces across",
+}
+RIGID_MOTIONS = ("run", "jump", "circle")  # the motions of the first toy base, which drew upright shapes only
 
 SUPERSAMPLE = 4  # shapes are drawn at 4x and averaged down: smooth edges, exact coverage masks
 
@@ -39,6 +50,8 @@ class ToyObject:
     radius: float  # half-size, pixels
     motion: str
     params: tuple[float, ...]  # the motion's parameters, as ``object_path`` takes them
+    angle: float = 0.0  # a turn at rest, radians, clockwise as seen; the motion may add its own
+    aspect: float = 1.0  # height / width at rest (area kept); the motion may multiply its own
 
     def prompt(self, ground: str) -> str:
         return f"a {self.colour} {self.shape} {MOTIONS[self.motion]} {GROUNDS[ground]}"
@@ -61,10 +74,12 @@ class Scene:
     motion: str
     radius: float  # object half-size, pixels
     params: tuple[float, ...]
+    angle: float = 0.0  # as ToyObject's
+    aspect: float = 1.0
 
     @property
     def object(self) -> ToyObject:
-        return ToyObject(self.colour, self.shape, self.radius, self.motion, self.params)
+        return ToyObject(self.colour, self.shape, self.radius, self.motion, self.params, self.angle, self.aspect)
 
     @property
     def prompt(self) -> str:
@@ -123,8 +138,13 @@ def render_ground(kind: str, size: int, rng: np.random.Generator, n_frames: int)
 # shapes and motion
 
 
-def shape_polygon(shape: str, cx: float, cy: float, r: float) -> np.ndarray | None:
-    """Vertices (K, 2) of a polygonal shape centred at (cx, cy) with half-size r; None for a circle."""
+def shape_polygon(
+    shape: str, cx: float, cy: float, r: float, angle: float = 0.0, aspect: float = 1.0
+) -> np.ndarray | None:
+    """Vertices (K, 2) of a polygonal shape centred at (cx, cy) with half-size r, turned by ``angle``
+    (radians, clockwise as seen: image y points down), then stretched to ``aspect`` = height / width
+    along the picture's axes with its area kept (a squash is the ground's, whatever the turn); None
+    for a circle."""
     if shape == "circle":
         return None
     if shape == "square":
@@ -140,15 +160,26 @@ def shape_polygon(shape: str, cx: float, cy: float, r: float) -> np.ndarray | No
         pts = list(zip(radii * np.cos(angles), radii * np.sin(angles)))
     else:
         raise ValueError(f"unknown shape '{shape}', expected one of {SHAPES}")
-    return np.array(pts, np.float32) + np.array([cx, cy], np.float32)
+    pts = np.array(pts, np.float32)
+    if angle != 0.0 or aspect != 1.0:  # the upright, unstretched shape is left bit for bit as it was
+        c, s = np.cos(angle), np.sin(angle)
+        pts = pts @ np.array([[c, s], [-s, c]], np.float32)
+        pts = pts * np.array([1 / np.sqrt(aspect), np.sqrt(aspect)], np.float32)
+    return pts + np.array([cx, cy], np.float32)
 
 
-def render_object_mask(shape: str, cx: float, cy: float, r: float, size: int) -> np.ndarray:
-    """Coverage in [0, 1], float32 (size, size), of the shape, anti-aliased by supersampling."""
+def render_object_mask(
+    shape: str, cx: float, cy: float, r: float, size: int, angle: float = 0.0, aspect: float = 1.0
+) -> np.ndarray:
+    """Coverage in [0, 1], float32 (size, size), of the shape (posed as ``shape_polygon`` says),
+    anti-aliased by supersampling."""
     big = np.zeros((size * SUPERSAMPLE, size * SUPERSAMPLE), np.uint8)
     s = SUPERSAMPLE
-    poly = shape_polygon(shape, cx * s, cy * s, r * s)
-    if poly is None:
+    poly = shape_polygon(shape, cx * s, cy * s, r * s, angle, aspect)
+    if poly is None and aspect != 1.0:  # a stretched circle is an ellipse; its turn does not show
+        axes = (round(r * s / np.sqrt(aspect)), round(r * s * np.sqrt(aspect)))
+        cv2.ellipse(big, (round(cx * s), round(cy * s)), axes, 0, 0, 360, 255, -1, lineType=cv2.LINE_AA)
+    elif poly is None:
         cv2.circle(big, (round(cx * s), round(cy * s)), round(r * s), 255, -1, lineType=cv2.LINE_AA)
     else:
         cv2.fillPoly(big, [np.round(poly).astype(np.int32)], 255, lineType=cv2.LINE_AA)
@@ -159,11 +190,16 @@ def object_path(motion: str, params: tuple[float, ...], radius: float, size: int
     """Object centres (F, 2) in pixels for a motion pattern; the object stays inside the frame."""
     u = np.linspace(0.0, 1.0, n_frames)
     lo, hi = radius + 1, size - radius - 1
-    if motion == "run":
-        # params: start, end (fractions of the free width), hops, hop height (fraction of size)
-        start, end, hops, height = params
+    if motion in ("run", "squash"):
+        # params: start, end (fractions of the free width), hops, hop height (fraction of size)[, squash]
+        start, end, hops, height = params[:4]
         x = lo + (hi - lo) * (start + (end - start) * u)
         y = hi - height * size * np.abs(np.sin(np.pi * hops * u))
+    elif motion == "spin":
+        # params: start, end (fractions of the free width), height (fraction of the free height), turns
+        start, end, level = params[:3]
+        x = lo + (hi - lo) * (start + (end - start) * u)
+        y = np.full_like(u, lo + (hi - lo) * level)
     elif motion == "jump":
         # params: x position (fraction), jumps, jump height (fraction of size)
         xpos, jumps, height = params
@@ -180,6 +216,21 @@ def object_path(motion: str, params: tuple[float, ...], radius: float, size: int
     return np.stack([np.clip(x, lo, hi), np.clip(y, lo, hi)], axis=1)
 
 
+def object_pose(motion: str, params: tuple[float, ...], n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """What the motion does to the shape itself: its turn (radians, clockwise) and aspect (height /
+    width) in each frame, float64 (F,) each; (0, 1) throughout for the rigid motions."""
+    u = np.linspace(0.0, 1.0, n_frames)
+    angle, aspect = np.zeros(n_frames), np.ones(n_frames)
+    if motion == "spin":
+        # params[3]: turns over the video, the sign its direction: a steady angular speed
+        angle = 2 * np.pi * params[3] * u
+    elif motion == "squash":
+        # params[4]: log of the aspect at the top of a hop; the landing squashes by its inverse
+        hops, amount = params[2], params[4]
+        aspect = np.exp(amount * (2 * np.abs(np.sin(np.pi * hops * u)) - 1))
+    return angle, aspect
+
+
 def random_motion_params(motion: str, rng: np.random.Generator) -> tuple[float, ...]:
     if motion == "run":
         return (rng.uniform(0.0, 0.15), rng.uniform(0.85, 1.0), float(rng.integers(2, 4)), rng.uniform(0.15, 0.3))
@@ -187,6 +238,20 @@ def random_motion_params(motion: str, rng: np.random.Generator) -> tuple[float, 
         return (rng.uniform(0.25, 0.75), float(rng.integers(1, 3)), rng.uniform(0.25, 0.45))
     if motion == "circle":
         return (rng.uniform(0.5, 0.9), rng.uniform(0, 2 * np.pi), float(rng.choice([-1.0, 1.0])))
+    if motion == "spin":
+        # 0.5-0.9 turns in a video: at most ~20 degrees a frame over 16 frames, under half of the
+        # square's 90-degree symmetry, so the turn's direction can be read from the frames
+        turns = rng.uniform(0.5, 0.9) * rng.choice([-1.0, 1.0])
+        return (rng.uniform(0.0, 0.15), rng.uniform(0.85, 1.0), rng.uniform(0.3, 0.8), float(turns))
+    if motion == "squash":
+        # aspect exp(+-0.3..0.47): 1.35-1.6 at the top of a hop, 0.63-0.74 on landing
+        return (
+            rng.uniform(0.0, 0.15),
+            rng.uniform(0.85, 1.0),
+            float(rng.integers(2, 4)),
+            rng.uniform(0.15, 0.3),
+            rng.uniform(0.3, 0.47),
+        )
     raise ValueError(f"unknown motion '{motion}'")
 
 
@@ -201,8 +266,11 @@ def render_objects(
     covers = np.zeros((len(objects), n_frames, size, size), np.float32)
     for k, obj in enumerate(objects):
         body = np.clip(np.array(COLOURS[obj.colour], np.float32) * shade, 0, 255)
-        for t, (cx, cy) in enumerate(object_path(obj.motion, obj.params, obj.radius, size, n_frames)):
-            covers[k, t] = render_object_mask(obj.shape, cx, cy, obj.radius, size)
+        path = object_path(obj.motion, obj.params, obj.radius, size, n_frames)
+        angles, aspects = object_pose(obj.motion, obj.params, n_frames)
+        for t, (cx, cy) in enumerate(path):
+            angle, aspect = obj.angle + angles[t], obj.aspect * aspects[t]
+            covers[k, t] = render_object_mask(obj.shape, cx, cy, obj.radius, size, float(angle), float(aspect))
             frames[t] = frames[t] * (1 - covers[k, t, ..., None]) + body * covers[k, t, ..., None]
     masks = covers >= 0.5
     for k in range(len(objects) - 1):

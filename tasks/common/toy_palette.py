@@ -85,24 +85,49 @@ def detect_object(frame: np.ndarray) -> tuple[str | None, np.ndarray]:
     return COLOUR_NAMES[best], largest_component(labels == best)
 
 
-def _template(shape: str, area: float, centroid: np.ndarray, size: int) -> np.ndarray:
-    unit = render_object_mask(shape, size / 2, size / 2, 10.0, size)
+def _template(
+    shape: str, area: float, centroid: np.ndarray, size: int, angle: float = 0.0, aspect: float = 1.0
+) -> np.ndarray:
+    unit = render_object_mask(shape, size / 2, size / 2, 10.0, size, angle, aspect)
     r = 10.0 * np.sqrt(area / max(unit.sum(), 1e-6))
-    t = render_object_mask(shape, size / 2, size / 2, r, size)
+    t = render_object_mask(shape, size / 2, size / 2, r, size, angle, aspect)
     ys, xs = np.nonzero(t > 0.5)
     if len(xs) == 0:
         return t > 0.5
     shift = centroid - np.array([xs.mean(), ys.mean()])
-    return render_object_mask(shape, size / 2 + shift[0], size / 2 + shift[1], r, size) > 0.5
+    return render_object_mask(shape, size / 2 + shift[0], size / 2 + shift[1], r, size, angle, aspect) > 0.5
 
 
-def classify_shape(mask: np.ndarray) -> str | None:
-    """The shape whose template, with the mask's area and centroid, has the highest IoU with it."""
+# Each shape's turn symmetry (radians): turns beyond it repeat the shape
+SYMMETRY = {
+    "circle": 2 * np.pi,
+    "square": np.pi / 2,
+    "triangle": 2 * np.pi / 3,
+    "star": 2 * np.pi / 5,
+    "diamond": np.pi,
+}
+ANGLE_STEP = np.deg2rad(7.5)
+ASPECTS = (0.6, 0.72, 0.85, 1.18, 1.38, 1.6)
+
+
+def shape_poses(shape: str) -> list[tuple[float, float]]:
+    """(angle, aspect) templates for a shape in any pose: turned across its symmetry (upright), or
+    upright and stretched (the two ways the toy world poses a shape)."""
+    if shape == "circle":
+        return [(0.0, 1.0)] + [(0.0, a) for a in ASPECTS]
+    turns = [(float(a), 1.0) for a in np.arange(0.0, SYMMETRY[shape] - 1e-6, ANGLE_STEP)]
+    return turns + [(0.0, a) for a in ASPECTS]
+
+
+def classify_shape(mask: np.ndarray, any_pose: bool = False) -> str | None:
+    """The shape whose template, with the mask's area and centroid, has the highest IoU with it;
+    upright templates only, or with ``any_pose`` each shape's best over ``shape_poses``."""
     ys, xs = np.nonzero(mask)
     if len(xs) < 4:
         return None
-    centroid = np.array([xs.mean(), ys.mean()])
-    scores = [iou(mask, _template(s, len(xs), centroid, mask.shape[0])) for s in SHAPES]
+    centroid, size = np.array([xs.mean(), ys.mean()]), mask.shape[0]
+    poses = shape_poses if any_pose else (lambda _: [(0.0, 1.0)])
+    scores = [max(iou(mask, _template(s, len(xs), centroid, size, *p)) for p in poses(s)) for s in SHAPES]
     return SHAPES[int(np.argmax(scores))]
 
 
@@ -112,15 +137,17 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
-def score_samples(images: np.ndarray, combos: list[tuple[str, str, str]], masks: np.ndarray | None = None) -> dict:
+def score_samples(
+    images: np.ndarray, combos: list[tuple[str, str, str]], masks: np.ndarray | None = None, any_pose: bool = False
+) -> dict:
     """Accuracy of the prompted (colour, shape, ground) ``combos`` in ``images`` uint8 (N, H, W, 3)
-    ("both": colour and shape right), and when ``masks`` bool (N, H, W) are given, the mean IoU of
-    the detected object with them."""
+    ("both": colour and shape right; shapes in any pose with ``any_pose``), and when ``masks`` bool
+    (N, H, W) are given, the mean IoU of the detected object with them."""
     hits_c, hits_s, hits_g, ious = [], [], [], []
     for i, img in enumerate(images):
         colour, obj = detect_object(img)
         hits_c.append(colour == combos[i][0])
-        hits_s.append(classify_shape(obj) == combos[i][1])
+        hits_s.append(classify_shape(obj, any_pose) == combos[i][1])
         hits_g.append(detect_ground(img) == combos[i][2])
         if masks is not None:
             ious.append(iou(obj, masks[i]))

@@ -162,3 +162,25 @@ def test_variant_base_builds_a_base_with_multi_object_frames_beside_the_pipeline
     report = json.loads((out / "base.json").read_text())
     assert report["unet"]["steps"] == 3 and "quality" in report
     assert not (tmp_path / "base-multi.json").exists()  # moved into the folder
+
+
+@pytest.mark.slow
+def test_variant_base_overlay_builds_a_posed_base_with_its_words_and_pose_figures(tmp_path):
+    from transformers import AutoTokenizer
+
+    from bench import variant_base
+
+    overlay = tmp_path / "posed.yaml"
+    overlay.write_text(
+        yaml.safe_dump({"data": {"motions": ["run", "spin", "squash"], "turned_share": 0.5, "stretched_share": 0.25}})
+    )
+    out = tmp_path / "posed"
+    variant_base.main(["--overlay", str(overlay), "--params", _params(tmp_path, **TINY), "--out", str(out)])
+
+    vocab = AutoTokenizer.from_pretrained(out / "tokenizer").get_vocab()
+    assert {"spins", "bounces", "runs"} <= set(vocab) and "jumps" not in vocab  # the configured motions' words
+    posed = json.loads((out / "base.json").read_text())["quality"]["posed"]
+    assert posed["true_frames"]["shape_accuracy"] >= 0.75  # the detector reads posed shapes as rendered
+    assert 0 <= posed["vae_grid"]["min_iou"] <= posed["vae_grid"]["mean_iou"] <= 1
+    grid = (out / "vae_poses.csv").read_text().splitlines()
+    assert grid[0] == "shape,pose,vae_iou,rendered_iou" and len(grid) == 1 + 5 * 9
