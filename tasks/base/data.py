@@ -2,9 +2,10 @@
 
 Every frame comes from ``tasks.common.toy.render_video`` (all colours, shapes, grounds and the
 configured motions; shapes turned or stretched in a configured share, ``Poses``), with its caption
-(the scene's prompt) and its ground-truth mask. A few (colour, shape, ground) combinations never appear in training: they are the held-out set on which the quality
-figures (VAE PSNR, text-to-image, ControlNet, CLIP zero-shot) are measured, so each figure says how
-the model does on a scene it has never seen, not how well it remembers one. Frames of 2-3 objects
+(the scene's prompt) and its ground-truth mask. A few (colour, shape, ground) combinations never
+appear in training: they are the held-out set on which the quality figures (VAE PSNR,
+text-to-image, ControlNet, CLIP zero-shot) are measured, so each figure says how the model does on a
+scene it has never seen, not how well it remembers one. Frames of 2-3 objects
 (``render_multi_object_pool``, made from the training combos) can join the pool of every model but
 CLIP (``base.data.multi_object_share``) or the VAE decoder's last step (``base.vae.decoder_multi_object``).
 """
