@@ -34,13 +34,23 @@ def train_saved_decoder(cfg: BaseConfig) -> dict:
     return train_saved_decoder(cfg)
 
 
+@task(name="measure-saved-base")
+def measure_saved_base(cfg: BaseConfig) -> dict:
+    from tasks.base.build import measure_saved_base
+
+    return measure_saved_base(cfg)
+
+
 @flow(name="base", log_prints=True)
-def base_flow(params_path: str = "params.yaml", decoder_only: bool = False) -> dict:
+def base_flow(params_path: str = "params.yaml", decoder_only: bool = False, measure_only: bool = False) -> dict:
     """``decoder_only``: run only the last step of the toy build (the VAE's decoder trained on with
-    its encoder frozen) on the base already built; the rest of it is kept."""
+    its encoder frozen) on the base already built; the rest of it is kept. ``measure_only``: measure
+    the built base again (figures added since it was built), its models kept."""
     cfg = stage_config(BaseConfig, "base", params_path)
     if cfg.world != "toy":
         report = check_sd14_weights(cfg)
+    elif measure_only:
+        report = measure_saved_base(cfg)
     else:
         report = train_saved_decoder(cfg) if decoder_only else build_toy(cfg)
     publish_summary("base-report", f"Base models ({cfg.world})", report)
@@ -48,5 +58,5 @@ def base_flow(params_path: str = "params.yaml", decoder_only: bool = False) -> d
 
 
 if __name__ == "__main__":
-    # python -m flows.base [--decoder-only]
-    run_stage(base_flow, decoder_only="--decoder-only" in sys.argv[1:])
+    # python -m flows.base [--decoder-only | --measure-only]
+    run_stage(base_flow, decoder_only="--decoder-only" in sys.argv[1:], measure_only="--measure-only" in sys.argv[1:])

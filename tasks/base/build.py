@@ -318,10 +318,16 @@ def _pools(cfg: BaseConfig) -> tuple[FramePool, FramePool, FramePool, list]:
     pool = single
     if cfg.data.multi_object_share > 0:
         pool = single + multi_object_frames(cfg, len(single), cfg.data.multi_object_share, cfg.seed + 11)
-    eval_pool = render_pool(cfg.data.n_eval_scenes, 1, held_combos, cfg.seed + 100)
+    eval_pool = upright_eval_pool(cfg)
     # the evaluation's CLIP learns from single objects whatever the generator saw: text alignment
     # then compares across bases
     return pool, single, eval_pool, held_combos
+
+
+def upright_eval_pool(cfg: BaseConfig) -> FramePool:
+    """The held-out combos, upright, on the rigid motions: what the quality figures were always measured on."""
+    _, held_combos = split_combos(cfg.data.n_heldout_combos, cfg.seed)
+    return render_pool(cfg.data.n_eval_scenes, 1, held_combos, cfg.seed + 100)
 
 
 def posed_eval_pool(cfg: BaseConfig) -> FramePool:
@@ -421,6 +427,23 @@ def train_saved_decoder(cfg: BaseConfig) -> dict:
         report["total_mb"] = _size_mb(out)
         # what a full build with this step takes: the build's time plus this step's
         report["wall_minutes"] = round(report["wall_minutes"] + (time.time() - start) / 60, 1)
+        (out / "README.md").write_text(readme(report))
+    write_json(cfg.metrics, report)
+    return report
+
+
+def measure_saved_base(cfg: BaseConfig) -> dict:
+    """Measure the base already in ``cfg.out_dir`` again, its models kept byte for byte: the quality
+    figures added after it was built join ``cfg.metrics`` (the others come out as they were: the
+    measurement is seeded). Rewrites the folder's measured files atomically."""
+    metrics = Path(cfg.metrics)
+    if not (Path(cfg.out_dir) / "unet").is_dir() or not metrics.is_file():
+        raise FileNotFoundError(f"no built base in {cfg.out_dir} (with {metrics}): run the base stage first")
+    torch.set_num_threads(cfg.threads)
+    report = json.loads(metrics.read_text())
+    with atomic_dir(cfg.out_dir) as out:
+        shutil.copytree(cfg.out_dir, out, dirs_exist_ok=True)
+        report["quality"] = measure_quality(out, upright_eval_pool(cfg), cfg, posed_eval_pool(cfg))
         (out / "README.md").write_text(readme(report))
     write_json(cfg.metrics, report)
     return report

@@ -123,14 +123,14 @@ def measure_quality(folder: Path, pool: FramePool, cfg, posed: FramePool | None 
     report["sampler"] = {"scheduler": "DDIM", "steps": q.inference_steps, "guidance_scale": q.guidance_scale}
     _write_samples(folder / "samples.png", t2i, ctrl, pool.masks[:n])
     if posed is not None:
-        report["posed"] = measure_posed(folder, posed, cfg, t2i)
+        report["posed"] = measure_posed(folder, posed, cfg, t2i, combos)
     return report
 
 
-def measure_posed(folder: Path, posed: FramePool, cfg, t2i: np.ndarray) -> dict:
+def measure_posed(folder: Path, posed: FramePool, cfg, t2i: np.ndarray, t2i_combos: list) -> dict:
     """The figures that decide whether the base can carry spin and squash: the VAE per shape x pose,
-    the samplers' shapes recognised in any pose (text-to-image: the upright pool's samples, whose
-    prompts name the same combos), CLIP zero-shot on posed frames, and the detector on the true frames
+    the samplers' shapes recognised in any pose (text-to-image: the upright pool's samples ``t2i`` of
+    ``t2i_combos``: a prompt names no pose), CLIP zero-shot on posed frames, and the detector on the true frames
     (its ceiling)."""
     q = cfg.quality
     n = min(q.n_samples, len(posed))
@@ -144,7 +144,7 @@ def measure_posed(folder: Path, posed: FramePool, cfg, t2i: np.ndarray) -> dict:
     ctrl = sample_controlnet(folder, posed.prompts[:n], masks, q.inference_steps, q.guidance_scale, cfg.seed)
     return {
         "vae_grid": grid,
-        "text_to_image": score_samples(t2i, combos, any_pose=True),
+        "text_to_image": score_samples(t2i, t2i_combos, any_pose=True),
         "controlnet": score_samples(ctrl, combos, masks, any_pose=True),
         "true_frames": score_samples(posed.frames[:n], combos, masks, any_pose=True),
         "clip_zero_shot": clip_zero_shot(folder / "clip", posed, cfg.data.motions),

@@ -85,9 +85,10 @@ def detect_object(frame: np.ndarray) -> tuple[str | None, np.ndarray]:
     return COLOUR_NAMES[best], largest_component(labels == best)
 
 
-def _template(
+def shape_template(
     shape: str, area: float, centroid: np.ndarray, size: int, angle: float = 0.0, aspect: float = 1.0
 ) -> np.ndarray:
+    """bool (size, size): ``shape`` in the pose, with ``area`` pixels, its centroid at ``centroid`` (x, y)."""
     unit = render_object_mask(shape, size / 2, size / 2, 10.0, size, angle, aspect)
     r = 10.0 * np.sqrt(area / max(unit.sum(), 1e-6))
     t = render_object_mask(shape, size / 2, size / 2, r, size, angle, aspect)
@@ -127,7 +128,7 @@ def classify_shape(mask: np.ndarray, any_pose: bool = False) -> str | None:
         return None
     centroid, size = np.array([xs.mean(), ys.mean()]), mask.shape[0]
     poses = shape_poses if any_pose else (lambda _: [(0.0, 1.0)])
-    scores = [max(iou(mask, _template(s, len(xs), centroid, size, *p)) for p in poses(s)) for s in SHAPES]
+    scores = [max(iou(mask, shape_template(s, len(xs), centroid, size, *p)) for p in poses(s)) for s in SHAPES]
     return SHAPES[int(np.argmax(scores))]
 
 
