@@ -255,18 +255,37 @@ def random_motion_params(motion: str, rng: np.random.Generator) -> tuple[float, 
     raise ValueError(f"unknown motion '{motion}'")
 
 
+def pattern_params(motion: str, params: tuple[float, ...]) -> tuple[float, ...]:
+    """``params`` with what makes a motion pattern fixed, so that a few-shot set shares it: spin turns
+    clockwise at 0.75 turns in 16 frames (18 degrees a frame), squash hops twice at aspect e^0.4 (1.49
+    tall, 0.67 wide). Where and how far the object travels stays each video's own; the rigid motions
+    are left as drawn."""
+    if motion == "spin":
+        return (*params[:3], 0.75)
+    if motion == "squash":
+        return (params[0], params[1], 2.0, params[3], 0.4)
+    return params
+
+
 def render_objects(
-    objects: list[ToyObject], ground: str, size: int, n_frames: int, rng: np.random.Generator
+    objects: list[ToyObject],
+    ground: str,
+    size: int,
+    n_frames: int,
+    rng: np.random.Generator,
+    paths: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Frames uint8 (F, H, W, 3) and each object's visible masks bool (K, F, H, W): the objects drawn
-    in order over one ground, so where two overlap the later one is in front and hides the other."""
+    in order over one ground, so where two overlap the later one is in front and hides the other.
+    ``paths``: each object's centres (F, 2) in pixels, instead of its motion's path (a drawn path);
+    the motion still poses the shape (a spin turns along any path)."""
     frames = render_ground(ground, size, rng, n_frames)
     # a gentle top-to-bottom shade makes an object look lit without breaking its colour identity
     shade = 1.08 - 0.16 * np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
     covers = np.zeros((len(objects), n_frames, size, size), np.float32)
     for k, obj in enumerate(objects):
         body = np.clip(np.array(COLOURS[obj.colour], np.float32) * shade, 0, 255)
-        path = object_path(obj.motion, obj.params, obj.radius, size, n_frames)
+        path = object_path(obj.motion, obj.params, obj.radius, size, n_frames) if paths is None else paths[k]
         angles, aspects = object_pose(obj.motion, obj.params, n_frames)
         for t, (cx, cy) in enumerate(path):
             angle, aspect = obj.angle + angles[t], obj.aspect * aspects[t]

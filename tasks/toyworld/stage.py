@@ -28,7 +28,16 @@ from pydantic import Field
 
 from tasks.common.io import atomic_dir, write_mask_pngs, write_rgb_png
 from tasks.common.params import StageConfig
-from tasks.common.toy import COLOURS, GROUNDS, SHAPES, Scene, random_motion_params, render_objects, render_video
+from tasks.common.toy import (
+    COLOURS,
+    GROUNDS,
+    SHAPES,
+    Scene,
+    pattern_params,
+    random_motion_params,
+    render_objects,
+    render_video,
+)
 from tasks.common.video import write_mp4
 from tasks.common.visualize import contact_sheet
 from tasks.toyworld.multi import sample_objects
@@ -39,7 +48,11 @@ class ToyWorldConfig(StageConfig):
     size: int = Field(64, ge=16, le=512, multiple_of=2, description="frame height = width, pixels")
     n_frames: int = Field(16, ge=2)
     fps: float = Field(8.0, gt=0)
-    motion: Literal["run", "jump", "circle"] = "run"
+    motion: Literal["run", "jump", "circle", "spin", "squash"] = Field(
+        "run",
+        description="the few-shot set's motion pattern; spin and squash live inside the object (its turn, its "
+        "squash), which a rigid mask moved along a path cannot show",
+    )
     n_train: int = Field(6, ge=1, description="few-shot training videos, all sharing `motion`")
     n_multi_train: int = Field(
         0,
@@ -55,8 +68,10 @@ class ToyWorldConfig(StageConfig):
 
 
 def sample_scenes(cfg: ToyWorldConfig, n: int, rng: np.random.Generator) -> list[Scene]:
-    """``n`` scenes sharing ``cfg.motion``; colours, shapes and grounds cycle so a small set covers many."""
-    colours, shapes, grounds = (rng.permutation(list(x)) for x in (COLOURS, SHAPES, GROUNDS))
+    """``n`` scenes sharing ``cfg.motion`` (and its pattern: ``pattern_params``); colours, shapes and
+    grounds cycle so a small set covers many. A turn shows on every shape but the circle: spin leaves it out."""
+    shape_names = [s for s in SHAPES if s != "circle"] if cfg.motion == "spin" else list(SHAPES)
+    colours, shapes, grounds = (rng.permutation(list(x)) for x in (COLOURS, shape_names, GROUNDS))
     return [
         Scene(
             colour=str(colours[i % len(colours)]),
@@ -64,7 +79,7 @@ def sample_scenes(cfg: ToyWorldConfig, n: int, rng: np.random.Generator) -> list
             ground=str(grounds[i % len(grounds)]),
             motion=cfg.motion,
             radius=float(rng.uniform(0.1, 0.17) * cfg.size),
-            params=random_motion_params(cfg.motion, rng),
+            params=pattern_params(cfg.motion, random_motion_params(cfg.motion, rng)),
         )
         for i in range(n)
     ]

@@ -1,0 +1,71 @@
+"""Motion fidelity: 1 on the true renders, 0 for a rigid object or a turn the other way."""
+
+import numpy as np
+import pytest
+
+from tasks.common.toy import ToyObject, pattern_params, random_motion_params, render_objects
+from tasks.common.toy_palette import detect_object
+from tasks.evaluate.motion import drawn_mask_scores, fidelity, motion_series, reference
+
+
+def _video(shape, motion, params, seed, paths=None):
+    rng = np.random.default_rng(seed)
+    obj = ToyObject("red", shape, float(rng.uniform(6.4, 10.9)), motion, params)
+    frames, masks = render_objects([obj], "grass", 64, 16, rng, paths)
+    return frames, masks[0]
+
+
+def _params(motion, seed, **change):
+    params = list(pattern_params(motion, random_motion_params(motion, np.random.default_rng(seed))))
+    for index, value in change.items():
+        params[int(index[1:])] = value
+    return tuple(params)
+
+
+def _found(frames):
+    return np.stack([detect_object(f)[1] for f in frames])  # the object by its colour, as generated frames
+
+
+@pytest.fixture(scope="module")
+def spin_reference():
+    shapes = ["square", "triangle", "star", "diamond"]
+    clips = [(_video(s, "spin", _params("spin", i), i)[1], s) for i, s in enumerate(shapes)]
+    return reference(clips, "spin")
+
+
+def test_the_spin_reference_is_the_patterns_speed(spin_reference):
+    assert np.rad2deg(spin_reference) == pytest.approx(0.75 * 360 / 15, abs=1.0)
+
+
+@pytest.mark.parametrize("shape", ["square", "triangle", "star", "diamond"])
+def test_spin_fidelity_is_one_on_truth_and_zero_for_rigid_or_reversed(shape, spin_reference):
+    frames, _ = _video(shape, "spin", _params("spin", 10), 10)
+    assert fidelity(motion_series(_found(frames), shape, "spin"), shape, "spin", spin_reference) > 0.95
+    _, reversed_masks = _video(shape, "spin", _params("spin", 11, p3=-0.75), 11)
+    assert fidelity(motion_series(reversed_masks, shape, "spin"), shape, "spin", spin_reference) == 0
+    _, rigid = _video(shape, "run", random_motion_params("run", np.random.default_rng(12)), 12)
+    assert fidelity(motion_series(rigid, shape, "spin"), shape, "spin", spin_reference) < 0.1
+
+
+@pytest.mark.parametrize("shape", ["circle", "square", "star"])
+def test_squash_fidelity_is_one_on_truth_and_low_for_rigid_or_off_beat(shape):
+    params = _params("squash", 20)
+    frames, masks = _video(shape, "squash", params, 20)
+    truth = motion_series(masks, shape, "squash")
+    assert fidelity(motion_series(_found(frames), shape, "squash"), shape, "squash", 0.0, truth) > 0.9
+    _, rigid = _video(shape, "squash", _params("squash", 20, p4=0.0), 20)
+    assert fidelity(motion_series(rigid, shape, "squash"), shape, "squash", 0.0, truth) < 0.1
+    _, off_beat = _video(shape, "squash", _params("squash", 20, p2=3.0), 20)  # three hops where two were drawn
+    assert fidelity(motion_series(off_beat, shape, "squash"), shape, "squash", 0.0, truth) < 0.5
+
+
+def test_containment_and_iou_against_the_truth():
+    truth = np.zeros((2, 16, 16), bool)
+    truth[:, 4:8, 4:8] = True
+    drawn = np.zeros_like(truth)
+    drawn[:, 2:10, 2:10] = True
+    found = truth.copy()
+    found[1, 4:8, 8:12] = True  # half of frame 2's object outside the drawn mask by 2 of its 4 columns
+    scores = drawn_mask_scores(found, drawn, truth)
+    assert scores["containment"] == pytest.approx((1 + 24 / 32) / 2)
+    assert scores["iou_truth"] == pytest.approx((1 + 0.5) / 2)
