@@ -18,12 +18,17 @@ A spec (YAML; every key validated, coordinates in pixels, x to the right, y down
     n_frames: 16
     prompt: a red circle and a yellow star run across a grassy meadow   # optional: the scene
     objects:
-      - mask: toy:circle      # toy:<shape> or a PNG path (relative to the spec file)
+      - mask: toy:circle      # toy:<shape>, toy:ellipse, toy:box, or a PNG path (relative to the spec file)
         prompt: a red circle runs across a grassy meadow   # optional: this object's own words
         radius: 9             # toy shapes only: half-size in pixels
         path: {type: line, start: [10, 48], speed: 2.5, direction_deg: 0}   # or end: [54, 48]
         hop: {height: 8, count: 2}
         scale: [1.0, 1.4]     # first -> last frame (linear), or one value per frame
+      - mask: toy:ellipse     # a coarse mask as a person draws one: the object is somewhere in here
+        radius: 10
+        aspect: 1.3           # toy masks: height / width (area kept)
+        grow: 2               # dilate by 2 pixels (any mask)
+        path: {type: line, start: [54, 20], end: [10, 40]}
       - mask: drawn/bird.png
         path: {type: keyframes, points: [[0, 5, 10], [15, 60, 20]], easing: ease_in_out}
       - mask: toy:star
@@ -109,9 +114,11 @@ class Hop(_Spec):
 
 
 class ObjectSpec(_Spec):
-    mask: str = Field(description="toy:<shape> or a PNG path")
+    mask: str = Field(description="toy:<shape>, toy:ellipse, toy:box or a PNG path")
     prompt: str | None = Field(None, min_length=1, description="this object's own words (acts inside its mask)")
     radius: float = Field(8.0, gt=0, description="half-size of a toy shape, pixels")
+    aspect: float = Field(1.0, ge=0.2, le=5.0, description="toy masks: height / width, area kept")
+    grow: int = Field(0, ge=0, le=32, description="dilate the mask by this many pixels (a coarse, drawn mask)")
     path: Annotated[LinePath | KeyframePath | ArcPath, Field(discriminator="type")]
     hop: Hop | None = None
     scale: float | list[float] = Field(1.0, description="one value, [first, last] (linear), or one per frame")
@@ -142,19 +149,27 @@ class SequenceSpec(_Spec):
 # ---------------------------------------------------------------------------------------------
 
 
+COARSE_SHAPES = {"ellipse": "circle", "box": "square"}  # drawn masks: what the toy shape they stretch is
+
+
 def base_mask(spec: ObjectSpec, relative_to: Path = Path(".")) -> np.ndarray:
-    """The object's mask cropped to its bounding box, bool (h, w)."""
+    """The object's mask (grown by ``spec.grow``) cropped to its bounding box, bool (h, w)."""
     if spec.mask.startswith("toy:"):
         shape = spec.mask.removeprefix("toy:")
-        if shape not in SHAPES:
-            raise ValueError(f"mask '{spec.mask}': unknown toy shape, expected one of {SHAPES}")
-        side = int(np.ceil(2 * spec.radius)) + 4
-        mask = render_object_mask(shape, side / 2, side / 2, spec.radius, side) >= 0.5
+        if shape not in SHAPES and shape not in COARSE_SHAPES:
+            raise ValueError(f"mask '{spec.mask}': unknown toy shape, expected one of {SHAPES + tuple(COARSE_SHAPES)}")
+        shape = COARSE_SHAPES.get(shape, shape)
+        side = int(np.ceil(2 * spec.radius * max(spec.aspect, 1 / spec.aspect) ** 0.5)) + 4 + 2 * spec.grow
+        mask = render_object_mask(shape, side / 2, side / 2, spec.radius, side, 0.0, spec.aspect) >= 0.5
     else:
         path = (relative_to / spec.mask) if not Path(spec.mask).is_absolute() else Path(spec.mask)
         if not path.is_file():
             raise ValueError(f"mask '{spec.mask}': file not found ({path})")
         mask = np.asarray(Image.open(path).convert("L")) >= 128
+        mask = np.pad(mask, spec.grow)
+    if spec.grow:
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * spec.grow + 1, 2 * spec.grow + 1))
+        mask = cv2.dilate(mask.astype(np.uint8), disc) > 0
     return crop_to_content(mask, spec.mask)
 
 
