@@ -24,9 +24,13 @@ mask; IoU against the true silhouettes (not the drawn, coarser mask).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
 from tasks.common.geometry import iou
+from tasks.common.io import read_mask_pngs
 from tasks.common.toy import render_object_mask
 from tasks.common.toy_palette import SYMMETRY, shape_template
 
@@ -120,3 +124,75 @@ def drawn_mask_scores(found: np.ndarray, drawn: np.ndarray, truth: np.ndarray | 
     if truth is not None:
         out["iou_truth"] = float(np.mean([iou(f, t) for f, t in zip(found, truth)]))
     return out
+
+
+def prompt_word(prompt: str, words) -> str | None:
+    """The first of ``words`` in a toy prompt ("a red square spins across ..." -> "square")."""
+    return next((w for w in prompt.lower().split() if w in words), None)
+
+
+def training_reference(clips_dir: str, masks_dir: str, motion: str) -> float:
+    """``reference`` measured on the few-shot clips' own masks (the masks stage's), each clip's
+    shape read from its prompt."""
+    from tasks.common.toy import SHAPES
+    from tasks.contract import read_clip_manifest, read_masks
+
+    clips = []
+    for row in read_clip_manifest(clips_dir).itertuples():
+        shape = prompt_word(row.prompt, SHAPES)
+        if shape is not None and shape != "circle":  # a circle's turn does not show
+            clips.append((read_masks(masks_dir, row.id), shape))
+    if not clips:
+        raise ValueError(f"{clips_dir}: no clip names a toy shape whose {motion} can be measured")
+    return reference(clips, motion)
+
+
+@dataclass
+class LearnedMotion:
+    """The learned-motion columns, for the videos whose sequence (``evaluate.sequences``) names a motion
+    that lives inside the object; ``rows`` maps such sequence ids to their manifest rows."""
+
+    rows: dict
+    folder: Path | None = None
+    references: dict | None = None
+    clips: tuple[str, str] = ("", "")
+
+    @classmethod
+    def from_config(cls, cfg) -> LearnedMotion:
+        """From the evaluate stage's config (``sequences``, ``clips_dir``, ``masks_dir``)."""
+        if cfg.sequences is None:
+            return cls({})
+        import yaml
+
+        path = Path(cfg.sequences)
+        path = path / "manifest.yaml" if path.is_dir() else path
+        if not path.is_file():
+            raise FileNotFoundError(f"evaluate.sequences: manifest '{path}' not found")
+        listed = (yaml.safe_load(path.read_text()) or {}).get("sequences") or []
+        rows = {r["id"]: r for r in listed if r.get("motion") in INSIDE_MOTIONS}
+        for r in rows.values():
+            missing = [k for k in ("shape", "colour", "truth_masks") if not r.get(k)]
+            if missing:
+                raise ValueError(f"{path} (id '{r['id']}'): a {r['motion']} sequence needs {', '.join(missing)}")
+        return cls(rows, path.parent, {}, (cfg.clips_dir, cfg.masks_dir))
+
+    def scores(self, sequence: str, frames: np.ndarray, min_pixels: int) -> dict:
+        """The columns for one video (frames uint8 (F, H, W, 3)); {} when its sequence has no such motion."""
+        row = self.rows.get(sequence)
+        if row is None:
+            return {}
+        from tasks.common.toy_palette import palette_labels
+        from tasks.evaluate.objects import colour_regions
+
+        motion, shape = row["motion"], row["shape"]
+        if motion not in self.references:
+            self.references[motion] = training_reference(*self.clips, motion)
+        found = np.stack([colour_regions(palette_labels(f), row["colour"], min_pixels) for f in frames])
+        truth = read_mask_pngs(self.folder / row["truth_masks"])
+        drawn = read_mask_pngs(self.folder / row.get("masks", sequence))
+        truth_series = motion_series(truth, shape, motion)
+        series = motion_series(found, shape, motion)
+        return {
+            "motion_fidelity": fidelity(series, shape, motion, self.references[motion], truth_series),
+            **drawn_mask_scores(found, drawn, truth),
+        }

@@ -15,6 +15,12 @@ Definitions (each video, then the mean over videos):
 The segmenter that finds the generated foreground never sees the input mask: in the toy world it
 is the object's palette colour against the grounds (``toy``), for real videos SAM (``sam``).
 
+Videos made from drawn sequences of a motion that lives inside the object (a sequences manifest,
+``evaluate.sequences``, whose rows give ``motion`` spin or squash, ``shape``, ``colour`` and
+``truth_masks``, as ``bench/learned_motion.py`` writes them) also get the learned-motion columns
+(``tasks.evaluate.motion``): motion fidelity against the few-shot clips (``evaluate.clips_dir``,
+``evaluate.masks_dir``), containment in the drawn mask, IoU against the true silhouettes.
+
 Videos whose objects carry their own prompts also get a row per object (``tasks.evaluate.objects``:
 IoU of the object's prompted colour with its own masks, colour accuracy), toy segmenter only, in
 ``per_object.csv`` beside ``per_video.csv`` and under ``objects`` in the metrics.
@@ -59,6 +65,13 @@ class EvaluateConfig(StageConfig):
     report_dir: str = "data/eval"
     metrics: str = "metrics/eval.json"
     frame_log: str = Field("metrics/eval_frames.csv", description="IoU per frame, for `dvc plots`")
+    sequences: str | None = Field(
+        None,
+        description="the sequences manifest (or its folder) the videos were made from; rows with motion spin or "
+        "squash get the learned-motion columns; null = none",
+    )
+    clips_dir: str = Field("data/clips", description="the few-shot clips, for the learned-motion reference")
+    masks_dir: str = Field("data/masks", description="their masks, for the learned-motion reference")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,11 +212,15 @@ def evaluate(cfg: EvaluateConfig) -> dict:
         if cfg.segmenter == "toy"
         else sam_segmenter(cfg.sam_checkpoint, cfg.sam_model_type)
     )
+    from tasks.evaluate.motion import LearnedMotion
+
+    learned = LearnedMotion.from_config(cfg)
     rows, frame_rows, object_rows = [], [], []
     for row in tqdm(table.itertuples(), total=len(table), desc="evaluate", unit="video"):
         folder = outputs / row.video_id
         frames = np.load(folder / "frames.npy")
         scores = evaluate_video(frames, read_mask_pngs(folder / "masks"), row.prompt, scorer, segment)
+        scores.update(learned.scores(row.sequence, frames, cfg.min_object_pixels))
         if cfg.segmenter == "toy":
             object_rows += [
                 {"video_id": row.video_id, "sequence": row.sequence, "seed": row.seed, **r}
@@ -233,6 +250,8 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     per_video.to_csv(report / "per_video.csv", index=False)
     Path(cfg.frame_log).parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(frame_rows).to_csv(cfg.frame_log, index=False)
+    if learned.rows:
+        metrics["learned_motion"] = {k: _mean(per_video[k]) for k in LEARNED_SUMMARY if k in per_video}
     per_objects = pd.DataFrame(object_rows)
     if object_rows:  # only runs with per-object prompts: the others write what they always wrote
         per_objects.to_csv(report / "per_object.csv", index=False)
@@ -243,6 +262,7 @@ def evaluate(cfg: EvaluateConfig) -> dict:
 
 
 OBJECT_SUMMARY = ["iou", "colour_accuracy", "centroid_error_px"]
+LEARNED_SUMMARY = ["motion_fidelity", "containment", "iou_truth"]
 
 
 def per_object(folder: Path, frames: np.ndarray, min_pixels: int) -> list[dict]:

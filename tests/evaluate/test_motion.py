@@ -69,3 +69,22 @@ def test_containment_and_iou_against_the_truth():
     scores = drawn_mask_scores(found, drawn, truth)
     assert scores["containment"] == pytest.approx((1 + 24 / 32) / 2)
     assert scores["iou_truth"] == pytest.approx((1 + 0.5) / 2)
+
+
+def test_the_evaluate_stage_scores_a_drawn_set_true_video_high_and_a_frozen_one_low(tmp_path, spin_reference):
+    from types import SimpleNamespace
+
+    from bench.learned_motion import write_sets
+    from tasks.evaluate.motion import LearnedMotion
+
+    write_sets(tmp_path)
+    cfg = SimpleNamespace(sequences=str(tmp_path / "spin"), clips_dir="unused", masks_dir="unused")
+    learned = LearnedMotion.from_config(cfg)
+    learned.references["spin"] = spin_reference  # the few-shot clips' figure (measured on their masks in the stage)
+    assert sorted(learned.rows) == [f"drawn-spin-00{i}" for i in range(4)]
+    truth = np.load(tmp_path / "spin" / "truth" / "drawn-spin-000.npy")
+    scores = learned.scores("drawn-spin-000", truth, min_pixels=4)
+    assert scores["motion_fidelity"] > 0.95 and scores["containment"] > 0.95 and scores["iou_truth"] > 0.9
+    frozen = learned.scores("drawn-spin-000", np.repeat(truth[:1], len(truth), 0), min_pixels=4)
+    assert frozen["motion_fidelity"] == 0 and frozen["iou_truth"] < 0.5  # neither turning nor moving
+    assert learned.scores("heldout-000", truth, min_pixels=4) == {}  # a sequence without such a motion
