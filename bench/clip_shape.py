@@ -39,6 +39,7 @@ def run_variant(name: str, overlay: dict, params: Path, work: Path, threads: int
     overrides = {**merged(base, overlay), "logs_dir": str(work / name / "logs")}
     if threads:
         overrides["threads"] = threads
+    overrides["clip"]["train"]["max_minutes"] = None  # the step counts hold on a busy machine
     cfg = load_stage_config(BaseConfig, "base", params, overrides)
     torch.set_num_threads(cfg.threads)
     _, clip_pool, eval_pool, _ = _pools(cfg)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
 
 KINDS = ("dilate", "hull", "ellipse", "box", "rigid")
 
@@ -104,3 +105,17 @@ def maybe_coarsen(window: np.ndarray, probability: float, kinds: list[str], rng:
     if probability <= 0 or u >= probability:
         return window
     return coarsen(window, kinds[pick], rng)
+
+
+class CoarseMasks:
+    """Windows of masks made coarse with ``probability`` (``tasks.train.coarse``), from a generator of
+    its own: the run's other draws stay what they are without it."""
+
+    def __init__(self, probability: float, kinds: list[str], seed: int):
+        self.probability, self.kinds = probability, list(kinds)
+        self.rng = np.random.default_rng([seed, 17])
+
+    def __call__(self, window: torch.Tensor) -> torch.Tensor:
+        exact = window.numpy() > 0.5
+        coarse = maybe_coarsen(exact, self.probability, self.kinds, self.rng)
+        return window if coarse is exact else torch.from_numpy(coarse).to(window.dtype)

@@ -42,6 +42,7 @@ from tasks.contract import (
     save_checkpoint,
     sweep_partial,
 )
+from tasks.train.coarse import CoarseMasks
 from tasks.train.validation import first_sequence, validation_gif
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,16 @@ class TrainConfig(ControlNetSettings):
     )
     noise_offset: float = Field(
         0.0, ge=0, description="offset noise on frames 2..n (model.training.first_frame_loss); 0 = SD's noise"
+    )
+    coarse_masks: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="share of training windows whose masks are made coarse, as a person draws them "
+        "(tasks/train/coarse.py); 0 = the exact masks always",
+    )
+    coarse_kinds: list[Literal["dilate", "hull", "ellipse", "box", "rigid"]] = Field(
+        ["dilate", "hull", "ellipse", "box", "rigid"], min_length=1, description="the coarse masks drawn from"
     )
     foreground_weight: float = Field(
         0.0,
@@ -212,6 +223,7 @@ class ClipLatents:
         self.empty_text = pipe.encode_prompt([""], None).float()[0]
         self.object_text, self.object_masks = self._objects(pipe, table, masks_dir, masks.shape[1:])
         self.hue_shifts = tuple(hue_shifts)
+        self.coarse: CoarseMasks | None = None  # set to train on coarse masks some of the time
         self.views = []
         for degrees in self.hue_shifts:
             tinted = rotate_hue(frames, degrees)
@@ -291,7 +303,8 @@ class ClipLatents:
         ):
             lat.append(self.views[hue][int(flip)][i, :, s : s + window])
             m = self.masks[i, s : s + window]
-            msk.append(m.flip(-1) if flip else m)  # frames and masks flip together
+            m = m.flip(-1) if flip else m  # frames and masks flip together
+            msk.append(self.coarse(m) if self.coarse is not None else m)
             text.append(self.empty_text if drop else self.text[i])
             if self.object_text is not None:
                 om = self.object_masks[i, :, s : s + window]
@@ -379,6 +392,8 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     pipe = MaskVideoPipeline(base.vae, base.text_encoder, base.tokenizer, video_unet, base.sample_scheduler)
     pipe.to(device)
     data = ClipLatents(pipe, cfg.clips_dir, cfg.masks_dir, cfg.hflip, tuple(cfg.hue_shifts))
+    if cfg.coarse_masks > 0:
+        data.coarse = CoarseMasks(cfg.coarse_masks, cfg.coarse_kinds, cfg.seed)
 
     params = [p for p in video_unet.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)

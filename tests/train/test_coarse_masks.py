@@ -44,3 +44,14 @@ def test_maybe_coarsen_keeps_the_masks_at_probability_zero_and_changes_them_at_o
     rng = np.random.default_rng(3)
     assert maybe_coarsen(spin_window, 0.0, list(KINDS), rng) is spin_window
     assert not np.array_equal(maybe_coarsen(spin_window, 1.0, ["box"], rng), spin_window)
+
+
+def test_coarse_masks_keep_float_windows_and_leave_them_exact_at_probability_zero(spin_window):
+    import torch
+
+    from tasks.train.coarse import CoarseMasks
+
+    window = torch.from_numpy(spin_window).float()
+    assert CoarseMasks(0.0, list(KINDS), seed=0)(window) is window
+    coarse = CoarseMasks(1.0, ["ellipse"], seed=0)(window)
+    assert coarse.dtype == window.dtype and coarse.shape == window.shape and (coarse >= window).all()
