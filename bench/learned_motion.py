@@ -18,6 +18,12 @@ object is found by its colour, never from the input mask.
     python bench/learned_motion.py sets --out data/learned_motion
     python bench/learned_motion.py truth --sets data/learned_motion/spin --base base/toy
     python bench/learned_motion.py score --sets data/learned_motion/spin --outputs data/outputs
+    python bench/learned_motion.py source --sets data/learned_motion/spin --training data/variants/spin/raw
+
+``source`` writes the set again (same ids, prompts, first frames) with each sequence's masks replaced by
+a training clip's own silhouettes: how the paper's comparison fed the training-free peers, which copy
+a source video's motion, and its place. Score such videos with ``--sets`` the drawn set: placement is
+read against the drawn masks, the motion against the truth.
 """
 
 from __future__ import annotations
@@ -150,6 +156,23 @@ def write_sets(out: Path, seed: int = 7) -> None:
         print(f"{out / motion}: {len(rows)} drawn sequences")
 
 
+def write_source_set(sets: Path, training: Path) -> Path:
+    """``sets`` again beside it (``<sets>-source``), each sequence's masks a training clip's silhouettes
+    (``training``: a toyworld folder; clip i mod n for sequence i)."""
+    clips = yaml.safe_load((training / "manifest.yaml").read_text())["videos"]
+    out = sets.parent / f"{sets.name}-source"
+    with atomic_dir(out) as folder:
+        rows = []
+        for i, row in enumerate(read_set(sets)):
+            clip = clips[i % len(clips)]
+            write_mask_pngs(read_mask_pngs(training / clip["truth_masks"])[:FRAMES], folder / row["id"])
+            (folder / "first_frames").mkdir(exist_ok=True)
+            (folder / row["first_frame"]).write_bytes((sets / row["first_frame"]).read_bytes())
+            rows.append({**{k: row[k] for k in ("id", "prompt", "masks", "first_frame")}, "source_clip": clip["id"]})
+        (folder / "manifest.yaml").write_text(yaml.safe_dump({"sequences": rows}, sort_keys=False))
+    return out
+
+
 def training_reference(motion: str, n: int = 6, seed: int = 0) -> float:
     """The motion's figure on training-like clips (the pattern's, as the toyworld stage renders them)."""
     rng = np.random.default_rng(seed)
@@ -247,9 +270,15 @@ def main(argv: list[str] | None = None) -> None:
     score = sub.add_parser("score")
     score.add_argument("--sets", type=Path, required=True)
     score.add_argument("--outputs", type=Path, required=True)
+    source = sub.add_parser("source")
+    source.add_argument("--sets", type=Path, required=True)
+    source.add_argument("--training", type=Path, required=True, help="the few-shot set's toyworld folder")
     args = ap.parse_args(argv)
     if args.command == "sets":
         write_sets(args.out)
+        return
+    if args.command == "source":
+        print(f"{write_source_set(args.sets, args.training)}: the set fed the training clips' silhouettes")
         return
     rows = truth_rows(args.sets, args.base) if args.command == "truth" else output_rows(args.sets, args.outputs)
     for r in rows:
