@@ -98,17 +98,11 @@ def _has_quickgelu_sibling(model: str) -> bool:
     return model + QUICKGELU in open_clip.list_models()
 
 
-def load_open_clip(
-    model: str,
-    weights: str,
-    model_setting: str,
-    weights_setting: str,
-    activation: str | None = None,
-    activation_setting: str | None = None,
-):
-    """``(model, preprocess, tokenizer)`` from local weights, checked by ``open_clip_source``."""
+def load_open_clip(*source, **named):
+    """``(model, preprocess, tokenizer)`` from local weights; the arguments are ``open_clip_source``'s,
+    which checks them."""
     import open_clip
 
-    name, pretrained = open_clip_source(model, weights, model_setting, weights_setting, activation, activation_setting)
+    name, pretrained = open_clip_source(*source, **named)
     net, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained)
     return net.eval(), preprocess, open_clip.get_tokenizer(name)
