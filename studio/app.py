@@ -3,8 +3,9 @@
 Every request that names something on disk names it by an id the server made (an upload's content
 hash, a run's time stamp, a clip id from the ingest manifest, a file name from a fixed list), and
 the id is checked before a path is built from it. Uploads are read up to the size limit and no
-further. Refusals are ``{"errors": [{"field", "message"}]}``: the page shows each message next to
-its field.
+further, JSON bodies up to ``--max-body-kb`` (``studio.body``); every page state and spec is held
+to the studio's bounds (``studio.bounds``) before any mask is drawn. Videos queue (``studio.jobqueue``).
+Refusals are ``{"errors": [{"field", "message"}]}``: the page shows each message next to its field.
 """
 
 from __future__ import annotations
