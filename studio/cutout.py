@@ -15,10 +15,24 @@ import threading
 import cv2
 import numpy as np
 
+from studio.bounds import readable
 from tasks.masks.stage import MasksConfig
 from tasks.segment.fallback import FallbackSettings, grabcut_frame
 
 FLOOD_TOLERANCE = 60  # per channel, from the clicked colour: toy objects lie far from every ground colour
+# a cut-out smaller than this (pixels, or this share of the frame) is most likely a speck of the object
+TINY_PIXELS, TINY_SHARE = 16, 1 / 400
+
+
+def tiny_cutout(mask: np.ndarray) -> str | None:
+    """A warning when a cut-out kept only a few pixels (a click on a detail, or SAM unsure), else None."""
+    kept, least = int(mask.sum()), max(TINY_PIXELS, round(mask.size * TINY_SHARE))
+    if kept >= least:
+        return None
+    return (
+        f"the cut-out kept only {kept} pixel(s) of {mask.shape[1]}x{mask.shape[0]} (fewer than {least}): "
+        "probably a speck of the object; click nearer its middle, or brush the mask"
+    )
 
 
 class Cutter:
@@ -39,7 +53,7 @@ class Cutter:
         """The object at pixel (x, y) of ``image`` uint8 (H, W, 3) RGB, bool (H, W)."""
         h, w = image.shape[:2]
         if not (0 <= x < w and 0 <= y < h):
-            raise ValueError(f"the click ({x:.0f}, {y:.0f}) is outside the {w}x{h} first frame")
+            raise ValueError(f"the click ({readable(x)}, {readable(y)}) is outside the {w}x{h} first frame")
         with self._lock:  # one SAM embedding or GrabCut at a time: the two cores are shared
             if self.use_sam:
                 return self._sam(image, x, y)

@@ -13,15 +13,11 @@ against the drawn masks, with the evaluate stage's segmenter.
 from __future__ import annotations
 
 import logging
-import secrets
-import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from studio.runs import score, video_folder, write_meta
 from studio.spec import PageState
 from tasks.common.params import validate_config
 from tasks.evaluate.stage import EvaluateConfig
@@ -31,7 +27,11 @@ log = logging.getLogger(__name__)
 
 
 class Busy(RuntimeError):
-    """A video is being generated already (one model, two cores: jobs do not run side by side)."""
+    """The queue is full (one model, two cores: jobs run one after another, and only so many wait)."""
+
+
+class Cancelled(RuntimeError):
+    """A job cancelled from the page or the API, raised at its next denoising step."""
 
 
 @dataclass
@@ -39,7 +39,8 @@ class Job:
     id: str
     run: str
     mode: str
-    state: str = "queued"  # queued | loading | frame 1 | denoising | writing | scoring | done | failed
+    # queued | loading | frame 1 | denoising | writing | scoring | done | failed | cancelling | cancelled
+    state: str = "queued"
     message: str = "waiting to start"
     chunk: int = 0
     num_chunks: int = 0
@@ -49,9 +50,14 @@ class Job:
     seconds: float | None = None
     result: dict | None = None
     error: str | None = None
+    cancel_requested: bool = False
 
     def snapshot(self) -> dict:
         return asdict(self)
+
+    def check_cancelled(self) -> None:
+        if self.cancel_requested:
+            raise Cancelled("cancelled")
 
 
 def job_config(base: GenerateConfig, folder: Path, state: PageState) -> GenerateConfig:
@@ -89,6 +95,7 @@ class InProcess:
 
     def run(self, job: Job, cfg: GenerateConfig) -> None:
         def progress(info: dict) -> None:
+            job.check_cancelled()  # the only place a running generate loop can stop: between two steps
             job.state, job.chunk, job.num_chunks = "denoising", info["chunk"], info["num_chunks"]
             job.step, job.num_steps = info["step"] + 1, info["num_steps"]
             job.message = f"chunk {job.chunk + 1} of {job.num_chunks}: denoising step {job.step} of {job.num_steps}"
@@ -98,6 +105,7 @@ class InProcess:
         def run_jobs(jobs, cfg, checkpoint):
             job.state, job.message = "loading", f"loading {checkpoint.name}"
             load_pipeline(checkpoint, cfg)  # cached after the first time
+            job.check_cancelled()
             job.state = "frame 1"
             job.message = (
                 "frame 1 from the ControlNet (eq. 3)" if cfg.first_frame_source == "controlnet" else "frame 1"
@@ -112,9 +120,10 @@ class Deployment:
 
     mode = "deployment"
 
-    def __init__(self, name: str, poll_s: float = 2.0, start=None, read_state=None):
+    def __init__(self, name: str, poll_s: float = 2.0, start=None, read_state=None, cancel=None):
         self.name, self.poll_s = name, poll_s
         self._start, self._read_state = start or _run_deployment, read_state or _flow_run_state
+        self._cancel = cancel or _cancel_flow_run
 
     def warm_up(self, cfg: GenerateConfig) -> None:
         pass  # the worker loads the model
@@ -127,13 +136,17 @@ class Deployment:
 
     def run(self, job: Job, cfg: GenerateConfig) -> None:
         run_id, run_name = self._start(self.name, self.parameters(cfg))
-        job.state = "queued"
+        job.state, cancelling = "queued", False
         while True:
             state_name, final, completed, message = self._read_state(run_id)
             job.message = f"{self.name} flow run '{run_name}': {state_name}"
             if state_name == "Running":
                 job.state = "denoising"
+            if job.cancel_requested and not cancelling:
+                self._cancel(run_id)  # the worker stops the flow run; once it has, the run folder is removed
+                cancelling = True
             if final:
+                job.check_cancelled()
                 if not completed:
                     raise RuntimeError(f"flow run '{run_name}' ended {state_name}: {message or 'no message'}")
                 return
@@ -147,76 +160,17 @@ def _run_deployment(name: str, parameters: dict) -> tuple[str, str]:
     return str(flow_run.id), flow_run.name
 
 
+def _cancel_flow_run(run_id: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelling
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run_id, Cancelling(message="cancelled in the studio"), force=True)
+
+
 def _flow_run_state(run_id: str) -> tuple[str, bool, bool, str | None]:
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
         state = client.read_flow_run(run_id).state
     return state.name, state.is_final(), state.is_completed(), state.message
-
-
-class Generator:
-    """One job at a time, on a thread of its own; finished jobs stay readable by id."""
-
-    def __init__(self, runner, generate_cfg: GenerateConfig, evaluate_cfg: EvaluateConfig):
-        self.runner, self.generate_cfg, self.evaluate_cfg = runner, generate_cfg, evaluate_cfg
-        self.jobs: dict[str, Job] = {}
-        self._busy = threading.Lock()
-        self._segmenter = None
-
-    def warm_up(self) -> threading.Thread:
-        """Load the model on a thread while the page opens (a Generate meanwhile waits for the same load)."""
-
-        def load():
-            try:
-                self.runner.warm_up(self.generate_cfg)
-            except Exception as err:  # the first Generate will meet and show the same error
-                log.warning("studio: could not load the model ahead: %s", err)
-
-        thread = threading.Thread(target=load, name="studio-warm-up", daemon=True)
-        thread.start()
-        return thread
-
-    def busy(self) -> bool:
-        return self._busy.locked()
-
-    def submit(self, folder: Path, state: PageState) -> Job:
-        if not self._busy.acquire(blocking=False):
-            raise Busy("a video is being generated; wait for it to finish")
-        job = Job(secrets.token_hex(8), folder.name, self.runner.mode)
-        self.jobs[job.id] = job
-        threading.Thread(target=self._work, args=(job, folder, state), name=f"studio-{job.id}", daemon=True).start()
-        return job
-
-    def _work(self, job: Job, folder: Path, state: PageState) -> None:
-        try:
-            cfg = job_config(self.generate_cfg, folder, state)
-            t0 = time.perf_counter()
-            self.runner.run(job, cfg)
-            generated_s = time.perf_counter() - t0
-            job.state, job.message = "scoring", "IoU of the result against the drawn masks"
-            if self._segmenter is None:
-                self._segmenter = segmenter(self.evaluate_cfg)
-            segment, segmenter_name = self._segmenter
-            scores = score(folder, segment)
-            video = video_folder(folder).relative_to(folder)
-            job.seconds = round(time.time() - job.started, 2)
-            job.result = {
-                "run": job.run,
-                "prompt": state.prompt,
-                "seed": state.seed,
-                "steps": cfg.num_inference_steps,
-                "checkpoint": resolve_checkpoint(cfg).name,
-                "mode": job.mode,
-                "video": f"{video}/video.mp4",
-                **scores,
-                "segmenter": segmenter_name,
-                "seconds": {"generate": round(generated_s, 2), "total": job.seconds},
-            }
-            write_meta(folder, job.result)
-            job.state, job.message = "done", f"done in {job.seconds:.1f} s"
-        except Exception as err:  # any failure is the job's answer, shown on the page
-            log.error("studio job %s failed:\n%s", job.id, traceback.format_exc())
-            job.state, job.error, job.message = "failed", f"{type(err).__name__}: {err}", "failed"
-        finally:
-            self._busy.release()

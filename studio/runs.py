@@ -138,10 +138,13 @@ def list_runs(root: Path, limit: int = 50) -> list[dict]:
     return rows
 
 
-def load_state(root: Path, run_id: str, uploads: Uploads) -> dict:
-    """A run's spec and studio.yaml back into a page state (its PNG masks become uploads again)."""
+def load_state(root: Path, run_id: str, uploads: Uploads, check=None) -> dict:
+    """A run's spec and studio.yaml back into a page state (its PNG masks become uploads again);
+    ``check(spec)`` (the studio's bounds) sees the spec before any mask is read."""
     folder = run_dir(root, run_id)
     spec = load_spec(folder / "spec.yaml")
+    if check is not None:
+        spec = check(spec)
     extras = yaml.safe_load((folder / "studio.yaml").read_text()) if (folder / "studio.yaml").is_file() else {}
 
     def upload_for(name: str, i: int) -> str:

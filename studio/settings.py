@@ -16,7 +16,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.common.params import apply_profile, load_stage_config
+from studio.bounds import Bounds
+from tasks.common.params import ConfigError, apply_profile, load_stage_config, validate_config
 from tasks.evaluate.stage import EvaluateConfig
 from tasks.generate.stage import GenerateConfig
 from tasks.masks.stage import MasksConfig
@@ -36,6 +37,8 @@ class Settings:
     max_upload_mb: float = 8.0
     deployment: str = "generate/batch"
     use_deployment: bool | None = None  # none: when PREFECT_API_URL is set
+    bounds: Bounds = Bounds()  # how much one request may ask (studio.bounds)
+    max_queued: int = 4  # videos queued or generating at once; more are refused
 
     @property
     def max_upload_bytes(self) -> int:
@@ -70,12 +73,22 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--checkpoint-dir", help="default: generate.checkpoint_dir (the latest checkpoint in it is used)")
     p.add_argument("--clips-dir", type=Path, default=Path("data/clips"), help="ingested clips to pick frames from")
     p.add_argument("--max-upload-mb", type=float, default=float(env(ENV + "MAX_UPLOAD_MB", "8")))
+    p.add_argument("--max-queued", type=int, default=int(env(ENV + "MAX_QUEUED", "4")), help="videos waiting at once")
+    for name, info in Bounds.model_fields.items():  # --max-frames / MASKMOTION_STUDIO_MAX_FRAMES, ...
+        default = env(ENV + name.upper(), str(info.default))
+        p.add_argument("--" + name.replace("_", "-"), dest=name, default=default, help=f"{info.description}")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--deployment", action="store_true", default=None, help="always queue on generate/batch")
     how.add_argument("--in-process", dest="deployment", action="store_false", help="never use the deployment")
     a = p.parse_args(argv)
     if a.max_upload_mb <= 0:
         p.error("--max-upload-mb must be > 0")
+    if a.max_queued < 1:
+        p.error("--max-queued must be >= 1")
+    try:
+        bounds = validate_config(Bounds, {k: getattr(a, k) for k in Bounds.model_fields}, "studio")
+    except ConfigError as err:  # names the setting: "studio.max_frames: Input should be ..."
+        p.error(str(err))
     return Settings(
         host=a.host,
         port=a.port,
@@ -86,6 +99,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         clips_dir=a.clips_dir,
         max_upload_mb=a.max_upload_mb,
         use_deployment=a.deployment,
+        bounds=bounds,
+        max_queued=a.max_queued,
     )
 
 

@@ -4,7 +4,7 @@ The page sends its state as JSON: the spec's own fields (size, frames, each obje
 scale, exactly as a YAML spec writes them) plus what only the page knows (the prompt, the seed,
 the first frame, each object's label, and where a PNG mask came from). An object's own prompt is a
 spec key (``objects.<k>.prompt``); when any object has one, the page's prompt is the scene (the
-spec's ``prompt``). The spec part is validated
+spec's ``prompt``), which an object without words of its own takes. The spec part is validated
 by the spec's own pydantic models and rendered by its own renderer, so the page shows the messages
 ``python -m tasks.masks.sequences`` gives for the same YAML, at the same keys (``objects.0.path...``).
 
@@ -46,7 +46,7 @@ class PngMask(_Page):
 
 class PageObject(_Page):
     label: str = Field("", max_length=60)
-    prompt: str = Field("", max_length=1000, description="the object's own words; empty: the video's prompt")
+    prompt: str = Field("", description="the object's own words; empty: the video's prompt (length: studio.bounds)")
     mask: Annotated[ToyMask | PngMask, Field(discriminator="source")]
     # validated by the spec's own models below, so their messages are the YAML spec's
     path: Any
@@ -64,7 +64,7 @@ class PageState(_Page):
     # the spec's own fields are checked by the spec's models (SequenceSpec), not twice
     size: Any
     n_frames: Any
-    prompt: str = Field("", max_length=1000)
+    prompt: str = ""  # its length is a studio bound (studio.bounds), checked before any work
     seed: int = Field(0, ge=0, le=2**31 - 1)
     steps: int | None = Field(None, ge=1, le=500, description="denoising steps; none: generate's setting")
     first_frame: FirstFrame = FirstFrame()

@@ -159,3 +159,29 @@ def test_params_rewritten_by_dvc_exp_run_set_read_the_same(tmp_path):
         shipped = load_stage_config(model, section, REPO / "params.yaml")
         expected = shipped.model_copy(update={"n_multi_train": 4}) if section == "toyworld" else shipped
         assert load_stage_config(model, section, copy) == expected, section
+
+
+def test_applying_a_profile_keeps_every_comment_of_params_yaml(tmp_path):
+    """`python -m tasks.common.params apply profiles/sd14.yaml` used to rewrite params.yaml without its comments."""
+    import subprocess
+    import sys
+
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO / "params.yaml").read_text())
+    comments = [line.split("#", 1)[1].strip() for line in params.read_text().splitlines() if "#" in line]
+    assert len(comments) > 50
+    subprocess.run(
+        [sys.executable, "-m", "tasks.common.params", "apply", str(REPO / "profiles/sd14.yaml")],
+        cwd=tmp_path,
+        check=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+    text = params.read_text()
+    kept = [c for c in comments if c in text]
+    assert kept == comments, sorted(set(comments) - set(kept))  # base.sd14's too: its keys are set one by one
+    from tasks.common.params import read_params
+
+    merged = read_params(params)
+    assert merged["evaluate"]["clip_model"] == "ViT-L-14-quickgelu" == merged["base"]["sd14"]["clip_model"]
+    assert merged["ingest"]["height"] == 512 and merged["evaluate"]["metrics"] == "metrics/sd14/eval.json"
+    assert not list(tmp_path.glob(".params.yaml.tmp"))

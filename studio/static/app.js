@@ -63,6 +63,9 @@ function renderSettings() {
     el.value = v ?? "";
   });
   $("steps").placeholder = String(page.config.steps);
+  const bounds = page.config.bounds;
+  for (const id of ["height", "width"]) Object.assign($(id), { step: String(page.config.size_multiple), min: String(page.config.size_multiple), max: String(bounds.max_side) });
+  $("n-frames").max = String(bounds.max_frames);
   $("scrubber").max = String(nFrames() - 1);
   $("first-origin").textContent = page.state.first_frame.source === "image" ? `first frame: ${page.state.first_frame.origin}` : "";
   const radio = page.state.first_frame.source === "image" ? (page.state.first_frame.origin.startsWith("clip") ? "clip" : "upload") : "controlnet";
@@ -101,6 +104,7 @@ function onInput(event) {
   } else {
     return;
   }
+  showProblems("generate", []); // the last Generate's refusals at the fields are stale once a field changes
   schedulePreview();
 }
 
@@ -364,6 +368,7 @@ async function onPointerDown(event) {
     const image = page.state.first_frame.source === "image" ? page.state.first_frame.upload : null;
     const { ok, data } = await request("POST", "/api/cutout", { image, x, y, field: `objects.${i}.mask` });
     showProblems("upload", ok ? [] : data.errors);
+    showProblems("cutout", ok ? data.warnings : [], "warning"); // a speck of the object is kept, but said
     if (ok) {
       page.ui[i].pathTouched = false; // the cut-out stays where it is on frame 0
       await adoptMask(i, data.upload, "cut-out");
@@ -439,6 +444,8 @@ function onFirstSource(event) {
 }
 
 async function loadState(state) {
+  // the messages of what was on the page before are stale now (an upload's refusal, a run's, a spec's)
+  for (const channel of ["upload", "load", "preview", "cutout"]) clearChannel(channel);
   page.state = state;
   page.ui = state.objects.map(() => ({ raster: null, pathTouched: true }));
   page.selected = 0;
@@ -467,7 +474,8 @@ async function onSpecFiles(event) {
     uploaded[f.name] = data.upload;
   }
   const { ok, data } = await request("POST", "/api/spec/load", { yaml: await yamlFile.text(), files: uploaded, prompt: page.state.prompt });
-  showProblems("load", ok ? [] : data.errors);
+  // all of a spec's problems are the spec's: said at its field, not at the page's fields of the same name
+  showProblems("load", ok ? [] : data.errors.map((e) => ({ field: "spec", message: e.field === "spec" ? e.message : `${e.field}: ${e.message}` })));
   if (ok) await loadState(data);
 }
 
@@ -489,41 +497,79 @@ async function onLoadRun() {
 // ---------------------------------------------------------------------------------------------
 // generate
 
+// A refusal is said in the Generate box (where the person looks after clicking), each message also at its
+// own field; the box goes back to ready.
+function refuseGenerate(errors) {
+  showProblems("generate", errors.filter((e) => e.field !== "generate" && e.field !== "general"));
+  const said = errors.map((e) => ({ field: "generate", message: e.field === "generate" || e.field === "general" ? e.message : `${e.field}: ${e.message}` }));
+  showProblems("generate-box", said);
+  $("progress-text").textContent = "ready";
+  $("generate-box").dataset.state = "refused";
+}
+
 async function onGenerate() {
   const t0 = performance.now();
   clearChannel("generate");
+  clearChannel("generate-box");
   $("result").hidden = true;
   delete $("result-iou").dataset.iou; // the last result is gone until this one is ready
   $("result-video").removeAttribute("src");
   $("result-video").load();
   $("progress-text").textContent = "starting";
-  const { ok, data } = await request("POST", "/api/generate", page.state);
-  if (!ok) return showProblems("generate", data.errors);
+  $("generate-box").dataset.state = "starting";
   $("generate").disabled = true;
+  const { ok, data } = await request("POST", "/api/generate", page.state);
+  if (!ok) {
+    $("generate").disabled = false;
+    return refuseGenerate(data.errors);
+  }
+  $("generate-box").dataset.state = "running";
   $("progress").value = 0;
-  const job = data.job;
+  page.job = data.job;
+  $("cancel").hidden = false;
+  showQueue(data.queue);
+  await followJob(data.job, t0);
+  page.job = null;
+  $("cancel").hidden = true;
+  $("generate").disabled = false;
+  refreshQueue();
+}
+
+async function followJob(job, t0) {
   for (;;) {
     await new Promise((done) => setTimeout(done, 300));
     const answer = await request("GET", `/api/jobs/${job}`);
-    if (!answer.ok) {
-      showProblems("generate", answer.data.errors);
-      break;
-    }
+    if (!answer.ok) return refuseGenerate(answer.data.errors);
     const j = answer.data;
     $("progress-text").textContent = j.message;
     $("progress").dataset.state = j.state;
+    $("generate-box").dataset.state = j.state;
     if (j.num_chunks) $("progress").value = (j.chunk * j.num_steps + j.step) / (j.num_chunks * j.num_steps);
-    if (j.state === "failed") {
-      showProblems("generate", [{ field: "generate", message: j.error }]);
-      break;
-    }
+    if (j.state === "failed") return showProblems("generate-box", [{ field: "generate", message: j.error }]);
+    if (j.state === "cancelled") return;
     if (j.state === "done") {
       $("progress").value = 1;
-      showResult(j.result, t0);
-      break;
+      return showResult(j.result, t0);
     }
+    refreshQueue();
   }
-  $("generate").disabled = false;
+}
+
+function showQueue(jobs) {
+  $("queue").innerHTML = (jobs || []).map((j) => `<li data-job="${j.id}">${j.position === 0 ? "generating" : `waiting (${j.position} ahead)`}: ${j.run} · ${j.message.replace(/</g, "&lt;")}
+    <button type="button" data-cancel="${j.id}">cancel</button></li>`).join("");
+}
+
+async function refreshQueue() {
+  const { ok, data } = await request("GET", "/api/jobs");
+  if (ok) showQueue(data);
+}
+
+async function cancelJob(id) {
+  const { ok, data } = await request("POST", `/api/jobs/${id}/cancel`);
+  showProblems("generate-box", ok ? [] : data.errors);
+  if (ok && id === page.job) $("progress-text").textContent = data.message;
+  refreshQueue();
 }
 
 function showResult(result, t0) {
@@ -602,6 +648,8 @@ async function init() {
   $("scrubber").addEventListener("input", (e) => setFrame(Number(e.target.value)));
   $("play").addEventListener("click", play);
   $("generate").addEventListener("click", onGenerate);
+  $("cancel").addEventListener("click", () => page.job && cancelJob(page.job));
+  $("queue").addEventListener("click", (e) => e.target.dataset.cancel && cancelJob(e.target.dataset.cancel));
   $("load-run").addEventListener("click", onLoadRun);
   $("spec-file").addEventListener("change", onSpecFiles);
   const canvas = $("canvas");
@@ -614,6 +662,7 @@ async function init() {
   page.ui.forEach((u) => (u.pathTouched = false));
   setFrame(0);
   refreshRuns();
+  refreshQueue();
   document.body.dataset.ready = "1";
 }
 

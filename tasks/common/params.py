@@ -7,6 +7,8 @@ the file, the section and the key.
 
 from __future__ import annotations
 
+import io
+import os
 import re
 from pathlib import Path
 from typing import TypeVar
@@ -83,19 +85,50 @@ def validate_config(cls: type[ConfigT], raw: dict, where: str) -> ConfigT:
 def apply_profile(params_path: str | Path, profile_path: str | Path) -> dict:
     """Merge a profile's sections key by key over a params file, in place; returns the result.
 
-    A profile may only set keys that already exist in params.yaml, so a typo cannot hide.
+    A profile may only set keys that already exist in params.yaml, so a typo cannot hide. The file is
+    rewritten by a round-trip YAML writer (ruamel.yaml, as ``dvc exp run -S`` does): its comments,
+    order and layout stay; only the values the profile sets change (a nested mapping, e.g. base.sd14,
+    is replaced whole). Written to a temporary file first: an interrupted apply leaves the old file.
     """
-    params, profile = read_params(params_path), read_params(profile_path)
+    from ruamel.yaml import YAML
+
+    read_params(params_path)  # a missing or malformed file is named before anything is written
+    profile = read_params(profile_path)
+    yaml_rt = YAML()  # round-trip: comments kept
+    yaml_rt.preserve_quotes = True
+    yaml_rt.width = 4096  # long lines stay one line, as written
+    yaml_rt.representer.add_representer(  # null as params.yaml writes it, not an empty value
+        type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
+    params_path = Path(params_path)
+    params = yaml_rt.load(params_path.read_text())
     for section, values in profile.items():
         if section not in params:
             raise ConfigError(f"{profile_path}: section '{section}' is not in {params_path}")
         unknown = set(values) - set(params[section] or {})
         if unknown:
             raise ConfigError(f"{profile_path}: {section}.{sorted(unknown)[0]} is not a key of {params_path}")
-        params[section].update(values)
-    with Path(params_path).open("w") as f:
-        yaml.safe_dump(params, f, sort_keys=False)
-    return params
+        for key, value in values.items():
+            _replace_keeping_comments(params[section], key, value)
+    buffer = io.StringIO()
+    yaml_rt.dump(params, buffer)
+    tmp = params_path.with_name(f".{params_path.name}.tmp")
+    tmp.write_text(buffer.getvalue())
+    os.replace(tmp, params_path)
+    return read_params(params_path)
+
+
+def _replace_keeping_comments(mapping, key, value) -> None:
+    """``mapping[key] = value``; a mapping replacing a mapping is written key by key (keys it lacks
+    removed), so the result is the same whole replacement and each kept key keeps its comment."""
+    old = mapping.get(key)
+    if isinstance(value, dict) and isinstance(old, dict):
+        for k in [k for k in old if k not in value]:
+            del old[k]
+        for k, v in value.items():
+            _replace_keeping_comments(old, k, v)
+    else:
+        mapping[key] = value
 
 
 if __name__ == "__main__":

@@ -58,6 +58,9 @@ class EvaluateConfig(StageConfig):
     clip_model: str | None = Field(
         None, description="the open_clip architecture of clip_weights, e.g. ViT-L-14-quickgelu; null = toy CLIP"
     )
+    clip_activation: Literal["quickgelu", "gelu"] | None = Field(
+        None, description="what a single clip_weights file was trained with, when clip_model cannot say it"
+    )
     segmenter: Literal["toy", "sam"] = "toy"
     sam_checkpoint: str | None = None
     sam_model_type: Literal["vit_b", "vit_l", "vit_h", "tiny"] = "vit_b"
@@ -174,7 +177,14 @@ class ClipScorer:
 def load_clip_scorer(cfg: EvaluateConfig) -> ClipScorer:
     if cfg.clip_model is not None:
         return ClipScorer(
-            *load_open_clip(cfg.clip_model, cfg.clip_weights, "evaluate.clip_model", "evaluate.clip_weights")
+            *load_open_clip(
+                cfg.clip_model,
+                cfg.clip_weights,
+                "evaluate.clip_model",
+                "evaluate.clip_weights",
+                cfg.clip_activation,
+                "evaluate.clip_activation",
+            )
         )
     from tasks.common.toy_clip import load_toy_clip
 

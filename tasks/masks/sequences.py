@@ -19,7 +19,7 @@ A spec (YAML; every key validated, coordinates in pixels, x to the right, y down
     prompt: a red circle and a yellow star run across a grassy meadow   # optional: the scene
     objects:
       - mask: toy:circle      # toy:<shape>, toy:ellipse, toy:box, or a PNG path (relative to the spec file)
-        prompt: a red circle runs across a grassy meadow   # optional: this object's own words
+        prompt: a red circle runs across a grassy meadow   # optional: this object's own words (else the scene's)
         radius: 9             # toy shapes only: half-size in pixels
         path: {type: line, start: [10, 48], speed: 2.5, direction_deg: 0}   # or end: [54, 48]
         hop: {height: 8, count: 2}
@@ -131,19 +131,17 @@ class SequenceSpec(_Spec):
     objects: list[ObjectSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _object_prompts_all_or_none(self):
-        given = [o.prompt is not None for o in self.objects]
-        if any(given) and not all(given):
-            missing = ", ".join(f"objects.{i}" for i, g in enumerate(given) if not g)
-            raise ValueError(f"either every object has a prompt or none: {missing} has none")
-        if any(given) and self.prompt is None:
+    def _object_prompts_need_the_scene(self):
+        if any(o.prompt is not None for o in self.objects) and self.prompt is None:
             raise ValueError("objects with their own prompts need the sequence's prompt (the scene around them)")
         return self
 
     @property
     def object_prompts(self) -> list[str] | None:
-        """Each object's prompt, or None when the objects share the sequence's prompt."""
-        return [o.prompt for o in self.objects] if self.objects[0].prompt is not None else None
+        """Each object's prompt (an object without one takes the scene's), or None when no object has its own."""
+        if all(o.prompt is None for o in self.objects):
+            return None
+        return [o.prompt if o.prompt is not None else self.prompt for o in self.objects]
 
 
 # ---------------------------------------------------------------------------------------------

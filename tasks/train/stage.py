@@ -32,6 +32,7 @@ from model.video_unet import VideoUNetConfig, inflate_unet
 from tasks.common.device import resolve_device
 from tasks.common.io import atomic_write_text, content_digest, load_clip, write_json
 from tasks.common.pretrained import ControlNetSettings, Variant, check_controlnet_folder, load_base
+from tasks.common.prompts import warn_cut_prompts
 from tasks.contract import (
     latest_checkpoint,
     read_checkpoint,
@@ -219,6 +220,7 @@ class ClipLatents:
         self.ids = list(table["id"])
         self.frame_size = tuple(int(x) for x in frames.shape[2:4])  # (H, W) of the clips
         self.masks = torch.from_numpy(masks).float()
+        warn_cut_prompts(pipe.tokenizer, list(table["id"]), list(table["prompt"]))  # as ingest and generate do
         self.text = pipe.encode_prompt(list(table["prompt"]), None).float()
         self.empty_text = pipe.encode_prompt([""], None).float()[0]
         self.object_text, self.object_masks = self._objects(pipe, table, masks_dir, masks.shape[1:])

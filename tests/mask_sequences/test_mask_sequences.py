@@ -17,6 +17,7 @@ from tasks.masks.sequences import (
     main,
     path_centres,
     scale_schedule,
+    write_sequence,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -210,13 +211,16 @@ def test_a_spec_without_prompts_writes_only_the_union(tmp_path):
     assert sorted(p.name for p in (tmp_path / "seq").iterdir()) == [f"{i:04d}.png" for i in range(5)]
 
 
-def test_object_prompts_need_a_scene_and_every_object(tmp_path):
+def test_object_prompts_need_a_scene_and_an_object_without_one_takes_it(tmp_path):
     with pytest.raises(ValueError, match="need the sequence's prompt"):
         SequenceSpec.model_validate(two_prompted_objects())
     data = two_prompted_objects(prompt="a grassy meadow")
+    own = data["objects"][0]["prompt"]
     del data["objects"][1]["prompt"]
-    with pytest.raises(ValueError, match="objects.1 has none"):
-        SequenceSpec.model_validate(data)
+    spec = SequenceSpec.model_validate(data)  # was refused: "either every object has a prompt or none"
+    assert spec.object_prompts == [own, "a grassy meadow"]
+    row = write_sequence(spec, tmp_path / "seq", tmp_path)
+    assert [o["prompt"] for o in row["objects"]] == [own, "a grassy meadow"]
 
 
 def test_the_two_prompts_example_crosses_and_its_manifest_gives_each_object_its_words(tmp_path):

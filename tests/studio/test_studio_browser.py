@@ -153,3 +153,86 @@ def test_the_per_object_prompts_example_loaded_on_the_page_generates_with_each_o
         "a red circle runs across a grassy meadow",
         "a yellow square runs across a grassy meadow",
     ]
+
+
+def test_a_refused_generate_is_said_in_the_generate_box_which_goes_back_to_ready(page, studio_url):
+    before = files_under(studio_url[1])
+    page.fill("#prompt", "")
+    page.click("#generate")
+    box = page.locator(".err[data-field=generate] p")
+    box.first.wait_for(timeout=10_000)
+    assert "prompt: empty prompt" in box.first.inner_text()
+    assert page.inner_text("#progress-text") == "ready" and page.is_enabled("#generate")
+    assert "empty prompt" in page.inner_text(".err[data-field=prompt]")  # and at its own field
+    page.fill("#prompt", "a red circle runs")
+    page.wait_for_function("document.querySelector('.err[data-field=prompt]').textContent === ''")
+    assert files_under(studio_url[1]) == before  # nothing written for a refusal
+
+
+def test_an_object_without_a_prompt_takes_the_scenes_and_the_preview_follows_edits(page):
+    page.click("#add-object")
+    page.fill("[data-testid=object-prompt-0]", "a red circle runs across a grassy meadow")
+    page.fill("#prompt", "a grassy meadow")
+    page.wait_for_function("document.querySelector('#preview-box').dataset.state === 'ok'")
+    assert page.inner_text(".err[data-field='objects.1.prompt']") == ""
+    x = page.locator("[data-path='objects.1.path.points.0.1']")
+    x.fill("5")
+    page.wait_for_function("window.studio.preview?.objects[1]?.centres[0][0] === 5")
+    assert page.get_attribute("#preview-box", "data-state") == "ok"
+
+
+def test_stale_errors_are_cleared_and_a_specs_errors_are_said_at_the_spec(page):
+    from tests.studio.conftest import REPO
+
+    page.check("input[name=first-source][value=upload]")
+    page.set_input_files("#first-file", files=[{"name": "a.txt", "mimeType": "image/png", "buffer": b"no"}])
+    page.locator(".err[data-field=first_frame] p").wait_for(timeout=10_000)
+    page.set_input_files("#spec-file", files=[str(REPO / "examples/two_prompts.yaml")])
+    page.wait_for_function("window.studio.state.objects.length === 2")
+    page.wait_for_function("document.querySelector('.err[data-field=first_frame]').textContent === ''")
+
+    arc = "{type: arc, center: [16, 16], radius: 8}"
+    huge = f"size: [32, 32]\nn_frames: 100000\nobjects:\n  - {{mask: 'toy:circle', path: {arc}}}\n"
+    page.set_input_files("#spec-file", files=[{"name": "huge.yaml", "mimeType": "text/yaml", "buffer": huge.encode()}])
+    said = page.locator(".err[data-field=spec] p")
+    said.first.wait_for(timeout=10_000)
+    assert "n_frames" in said.first.inner_text() and "128" in said.first.inner_text()
+    assert page.inner_text(".err[data-field=n_frames]") == ""  # not pinned to the page's own field
+
+
+def test_size_fields_step_by_the_models_multiple_and_stop_at_the_bounds(page):
+    multiple = page.evaluate("window.studio.config.size_multiple")
+    for field in ("#height", "#width"):
+        assert page.get_attribute(field, "step") == str(multiple) and page.get_attribute(field, "max") == "512"
+    assert page.get_attribute("#n-frames", "max") == "128"
+
+
+def test_a_photo_as_first_frame_is_warned_about_on_the_page(page):
+    import io
+
+    from PIL import Image
+    from skimage import data as pictures
+
+    buffer = io.BytesIO()
+    Image.fromarray(pictures.astronaut()).save(buffer, format="PNG")
+    page.check("input[name=first-source][value=upload]")
+    page.set_input_files(
+        "#first-file", files=[{"name": "astronaut.png", "mimeType": "image/png", "buffer": buffer.getvalue()}]
+    )
+    page.wait_for_function("document.querySelector('#warnings').textContent.includes('another world')", timeout=20_000)
+
+
+def test_a_generating_video_is_queued_and_cancelled_from_the_page(page, studio_url):
+    page.fill("#prompt", "a red circle runs")
+    page.fill("#steps", "50")
+    page.fill("#n-frames", "128")
+    page.click("#generate")
+    page.locator("#queue li").first.wait_for(timeout=20_000)
+    run = page.evaluate("document.querySelector('#queue li').textContent").split(": ")[1].split(" ")[0]
+    page.wait_for_function("document.querySelector('#generate-box').dataset.state === 'denoising'", timeout=60_000)
+    page.click("#cancel")
+    page.wait_for_function(
+        "document.querySelector('#progress-text').textContent.startsWith('cancelled')", timeout=60_000
+    )
+    assert page.is_enabled("#generate") and page.is_hidden("#cancel")
+    assert not (studio_url[1] / run).exists()  # no partial output left behind

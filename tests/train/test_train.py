@@ -318,3 +318,31 @@ def test_the_validation_sample_takes_frame_1_from_the_configured_controlnet(tiny
     with pytest.raises(FileNotFoundError, match="train.controlnet_dir: '.*typo' is not a ControlNet folder"):
         train(typo)
     assert not Path(typo.out_dir).exists()  # refused before the first step
+
+
+def test_train_names_each_prompt_the_text_encoder_cuts(tiny_world, tmp_path, caplog):
+    """Ingest and generate said so; train cut prompts past the encoder's limit silently."""
+    import logging
+
+    import pandas as pd
+
+    from model.pipeline import MaskVideoPipeline
+    from model.video_unet import inflate_unet
+    from tasks.common.pretrained import load_base
+
+    base = load_base(tiny_world / "base")
+    pipe = MaskVideoPipeline(
+        base.vae, base.text_encoder, base.tokenizer, inflate_unet(base.unet), base.sample_scheduler
+    )
+    clips = tmp_path / "clips"
+    shutil.copytree(tiny_world / "data/clips", clips)
+    table = pd.read_csv(clips / "manifest.csv")
+    short_id, long_id = table.loc[0, "id"], table.loc[1, "id"]
+    table.loc[0, "prompt"] = "red"  # the tiny tokenizer reads 16 tokens (about a character each)
+    table.loc[1, "prompt"] = " ".join(["a red circle runs"] * 10)
+    table.to_csv(clips / "manifest.csv", index=False)
+    with caplog.at_level(logging.WARNING):
+        ClipLatents(pipe, str(clips), str(tiny_world / "data/masks"), hflip=False)
+    said = [r.getMessage() for r in caplog.records if "the text encoder reads" in r.getMessage()]
+    assert any(f"train: {long_id}: prompt has 1" in m for m in said), said
+    assert not any(short_id in m for m in said), said
