@@ -43,6 +43,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel  # noqa
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer  # noqa: E402
 
 from model.pipeline import MaskVideoPipeline  # noqa: E402
+from model.sampler_settings import PAPER_SAMPLER  # noqa: E402
 from model.trainable import set_trainable  # noqa: E402
 from model.video_unet import VideoUNetConfig, build_sd14_unet, inflate_unet  # noqa: E402
 
@@ -167,7 +168,9 @@ def tiny_pipeline() -> MaskVideoPipeline:
         set_alpha_to_one=False,
         steps_offset=1,
     )
-    return MaskVideoPipeline(vae, text_encoder, tokenizer, inflate_unet(unet2d).eval(), scheduler, base_unet=unet2d)
+    return MaskVideoPipeline(
+        vae, text_encoder, tokenizer, inflate_unet(unet2d).eval(), scheduler, base_unet=unet2d, sampler=PAPER_SAMPLER
+    )
 
 
 def bench_chunks(chunk_counts: list[int], window: int, steps: int) -> list[dict]:

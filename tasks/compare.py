@@ -190,6 +190,7 @@ def run_trained(system: str, sets: dict[str, str], cfg: CompareConfig, params: s
 
 def run_peer(system: str, sets: dict[str, str], cfg: CompareConfig, params: str) -> dict:
     """A training-free peer over the same jobs, written as the generate stage writes videos."""
+    from model.arrays import to_uint8
     from model.conditioning import controlnet_image
     from model.peers import (
         CONTROLVIDEO_SMOOTHER_STEPS,
@@ -200,7 +201,6 @@ def run_peer(system: str, sets: dict[str, str], cfg: CompareConfig, params: str)
         set_cross_frame_attention,
         text2video_zero,
     )
-    from model.pipeline import _to_uint8
     from tasks.common.pretrained import load_base
     from tasks.contract import write_outputs_manifest
     from tasks.generate.stage import plan_jobs, read_sequence, write_video
@@ -266,7 +266,7 @@ def run_peer(system: str, sets: dict[str, str], cfg: CompareConfig, params: str)
                         smoother,
                     )
                     images = base.vae.decode(latents / base.vae.config.scaling_factor).sample
-                    frames = _to_uint8(images)
+                    frames = to_uint8(images)
             meta = {"video_id": job.video_id, "sequence": job.sequence, "prompt": job.prompt, "seed": job.seed,
                     "system": system, "n_frames": len(frames), "video": f"{job.video_id}/video.mp4",
                     "sheet": f"{job.video_id}/sheet.png"}  # fmt: skip
