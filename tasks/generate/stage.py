@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Literal
 
@@ -35,15 +35,17 @@ import yaml
 from pydantic import Field
 
 from model.pipeline import MaskVideoPipeline
+from model.sampler_settings import SamplerSettings
 from tasks.common.device import resolve_device
 from tasks.common.io import atomic_dir, content_digest, read_mask_pngs, write_json, write_mask_pngs, write_rgb_png
 from tasks.common.pretrained import ControlNetSettings
 from tasks.common.video import write_gif, write_mp4
 from tasks.common.visualize import contact_sheet
-from tasks.contract import latest_checkpoint, write_outputs_manifest
-from tasks.generate.pipeline import from_pretrained
+from tasks.contract import write_outputs_manifest
+from tasks.generate.pipeline import checkpoint_folder, from_pretrained
 
 log = logging.getLogger(__name__)
+SAMPLER = SamplerSettings()  # the defaults
 
 
 class GenerateConfig(ControlNetSettings):
@@ -57,31 +59,38 @@ class GenerateConfig(ControlNetSettings):
     prompts: list[str] | None = Field(None, description="if set, every sequence is generated with each of these")
     seeds: list[int] = Field([0, 1, 2], min_length=1)
     out_dir: str = "data/outputs"
-    num_inference_steps: int = Field(25, ge=1)
+    # the sampler's settings: their defaults are SamplerSettings' (model/sampler_settings.py), the one place
+    num_inference_steps: int = Field(SAMPLER.num_inference_steps, ge=1)
     guidance_scale: float = Field(
-        4.0, ge=1.0, description="classifier-free guidance of frame 1 (and of 2..n by default)"
+        SAMPLER.guidance_scale, ge=1.0, description="classifier-free guidance of frame 1 (and of 2..n by default)"
     )
     video_guidance_scale: float | None = Field(
-        5.0, ge=1.0, description="guidance of frames 2..n; null = guidance_scale"
+        SAMPLER.video_guidance_scale, ge=1.0, description="guidance of frames 2..n; null = guidance_scale"
     )
-    shared_noise: Literal["paper", "lamp", "off"] = "off"
-    alpha: float = Field(0.2, ge=0.0, le=1.0)
-    lowfreq_grid: int = Field(0, ge=0, description="> 0: frames 2..n take frame 1's g x g block means at x_T; 0 = off")
-    adain: bool = True
+    shared_noise: Literal["paper", "lamp", "off"] = SAMPLER.shared_noise
+    alpha: float = Field(SAMPLER.alpha, ge=0.0, le=1.0)
+    lowfreq_grid: int = Field(
+        SAMPLER.lowfreq_grid, ge=0, description="> 0: frames 2..n take frame 1's g x g block means at x_T; 0 = off"
+    )
+    adain: bool = SAMPLER.adain
     adain_per_object: bool = Field(
-        True, description="with per-object prompts, AdaIN matches each object's region to frame 1's, not the frame"
+        SAMPLER.adain_per_object,
+        description="with per-object prompts, AdaIN matches each object's region to frame 1's, not the frame",
     )
     decode_per_object: bool = Field(
-        True, description="with per-object prompts, each object's pixels decoded without the other objects' latents"
+        SAMPLER.decode_per_object,
+        description="with per-object prompts, each object's pixels decoded without the other objects' latents",
     )
     first_frame_source: Literal["controlnet", "text", "manifest"] = Field(
-        "controlnet",
+        SAMPLER.first_frame_source,
         description="controlnet (eq. 3) | text (w/o ControlNet) | manifest (each row's first_frame image)",
     )
-    controlnet_scale: float = Field(1.0, ge=0.0, description="weight of the ControlNet's residuals for frame 1")
-    use_masks: bool = True
+    controlnet_scale: float = Field(
+        SAMPLER.controlnet_conditioning_scale, ge=0.0, description="weight of the ControlNet's residuals for frame 1"
+    )
+    use_masks: bool = SAMPLER.use_masks
     mask_guidance_scale: float = Field(
-        2.0,
+        SAMPLER.mask_guidance_scale,
         ge=0.0,
         description=(
             "frames 2..n: adds w x (prediction with the masks - without them); 0 = off (one UNet pass fewer)"
@@ -92,6 +101,15 @@ class GenerateConfig(ControlNetSettings):
     width: int | None = Field(None, ge=8, description="output width (pixels); null = the masks' width")
     fps: float = Field(8.0, gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    def sampler(self, trained_window: int) -> SamplerSettings:
+        """These settings as the pipeline's keywords (the window: ``window``, else the trained one)."""
+        return replace(
+            SAMPLER,
+            **self.model_dump(include=SHARED_WITH_SAMPLER),
+            controlnet_conditioning_scale=self.controlnet_scale,
+            window=self.window or trained_window,
+        )
 
 
 # The settings that change the pixels of a video (besides prompt, seed, masks and weights).
@@ -117,6 +135,8 @@ SAMPLER_FIELDS = {
 }
 # ... and those that change only the videos with per-object prompts (keyed only for them)
 OBJECT_SAMPLER_FIELDS = {"adain_per_object", "decode_per_object"}
+# GenerateConfig's fields that are SamplerSettings' under the same name
+SHARED_WITH_SAMPLER = {f.name for f in fields(SamplerSettings)} & set(GenerateConfig.model_fields) - {"window"}
 
 
 @dataclass(frozen=True)
@@ -302,12 +322,7 @@ def _load_pipeline(
 
 
 def resolve_checkpoint(cfg: GenerateConfig) -> Path:
-    folder = latest_checkpoint(Path(cfg.checkpoint_dir)) if Path(cfg.checkpoint_dir).is_dir() else None
-    if folder is None:
-        raise FileNotFoundError(
-            f"generate.checkpoint_dir: no checkpoint in '{cfg.checkpoint_dir}'; run the train stage"
-        )
-    return folder
+    return checkpoint_folder(cfg.checkpoint_dir, "generate.checkpoint_dir")
 
 
 def device_of(cfg: GenerateConfig) -> str:
@@ -430,24 +445,11 @@ def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None)
         job.prompt,
         masks,
         first_frame=first_frame,
-        num_inference_steps=cfg.num_inference_steps,
-        guidance_scale=cfg.guidance_scale,
-        video_guidance_scale=cfg.video_guidance_scale,
-        shared_noise=cfg.shared_noise,
-        alpha=cfg.alpha,
-        lowfreq_grid=cfg.lowfreq_grid,
-        adain=cfg.adain,
-        adain_per_object=cfg.adain_per_object,
-        decode_per_object=cfg.decode_per_object,
-        window=cfg.window or config["window"],
-        first_frame_source=cfg.first_frame_source,
-        controlnet_conditioning_scale=cfg.controlnet_scale,
-        use_masks=cfg.use_masks,
-        mask_guidance_scale=cfg.mask_guidance_scale,
         object_prompts=list(job.object_prompts) or None,
         object_masks=objects,
         generator=torch.Generator().manual_seed(job.seed),
         callback=progress,
+        **cfg.sampler(config["window"]).to_dict(),
     ).frames
     seconds = time.perf_counter() - t0
     log.info("%s: %d frames in %.1f s", job.video_id, len(frames), seconds)

@@ -395,6 +395,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
         "window": cfg.window,
         "frame_size": list(data.frame_size),
         "fingerprint": fingerprint,
+        **cfg.record(),  # the ControlNet and condition of frame 1, when not the defaults
     }
 
     def validate(at_step: int) -> float:

@@ -87,11 +87,8 @@ def test_first_frame_from_the_manifest(tiny_world, tiny_run, tmp_path):
         "a red star",
         moving_square(),
         first_frame=image,
-        num_inference_steps=2,
-        guidance_scale=2.0,
-        window=4,
-        lowfreq_grid=cfg.lowfreq_grid,
         generator=torch.Generator().manual_seed(0),
+        **cfg.sampler(config["window"]).to_dict(),
     ).frames
     np.testing.assert_array_equal(frames, expected)
     assert json.loads((tmp_path / "o/s-s0/meta.json").read_text())["first_frame"].endswith("first.png")
@@ -310,15 +307,7 @@ def test_object_prompts_from_the_manifest_reach_the_pipeline(tiny_world, tiny_ru
     objects = np.stack([read_mask_pngs(folder / f"objects/{k}") for k in (0, 1)])
     np.testing.assert_array_equal(objects[1], read_mask_pngs(tmp_path / "crossing/objects/1"))
     pipe, config = load_pipeline(resolve_checkpoint(cfg), cfg)
-    kwargs = dict(
-        num_inference_steps=2,
-        guidance_scale=2.0,
-        window=4,
-        lowfreq_grid=cfg.lowfreq_grid,
-        adain=cfg.adain,
-        video_guidance_scale=cfg.video_guidance_scale,
-        mask_guidance_scale=cfg.mask_guidance_scale,
-    )
+    kwargs = cfg.sampler(config["window"]).to_dict()
     masks = read_mask_pngs(tmp_path / "crossing")
     expected = pipe(
         job.prompt,
