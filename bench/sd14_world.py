@@ -3,11 +3,11 @@
     HF_HUB_OFFLINE=1 python bench/sd14_world.py --size tiny   # CPU: the same configs at reduced width, 64x64
     HF_HUB_OFFLINE=1 python bench/sd14_world.py --size full   # GPU: SD1.4 at real size, 512x512, 16 frames
 
-writes bench/sd14_world_<size>.{json,md}. The folders come from ``tasks.base.lookalike`` (random weights
-cost what real ones cost). Each case runs in a process of its own, so its peak memory is its own: on
-CUDA ``torch.cuda.max_memory_allocated`` (the allocator's peak, weights included), on CPU the process's
-peak resident set (``ru_maxrss``, Python and libraries included). Time: the median of ``--repeats``
-runs after one warm-up, same machine, same threads, one case after another.
+writes bench/sd14_world_<size>.{json,md}. The folders come from ``maskmotion lookalike``
+(maskmotion/tools/lookalike.py; random weights cost what real ones cost). Each case runs in a process of its
+own, so its peak memory is its own: on CUDA ``torch.cuda.max_memory_allocated`` (the allocator's peak, weights
+included), on CPU the process's peak resident set (``ru_maxrss``, Python and libraries included). Time: the
+median of ``--repeats`` runs after one warm-up, same machine, same threads, one case after another.
 
 Cases (each a row): a training step (eq. 2 loss, backward, AdamW on the paper's trainable set) with and without
 gradient checkpointing; one video (frame 1 by the ControlNet, then the video UNet, DDIM) with no
@@ -204,7 +204,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "weights"
         subprocess.run(
-            [sys.executable, "-m", "tasks.base.lookalike", "--out", str(weights), "--size", args.size],
+            [sys.executable, "-m", "maskmotion.tools.lookalike", "--out", str(weights), "--size", args.size],
             cwd=ROOT,
             check=True,
         )

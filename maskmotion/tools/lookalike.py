@@ -22,7 +22,7 @@ open_clip_config.json names the architecture; ``pretrained=`` is then ignored). 
 ``ViT-L-14-quickgelu`` with ``pretrained=<out>/open_clip_vit_l_14/open_clip_pytorch_model.bin``.
 The tiny SAM file holds the project's ``tiny`` model type (masks.sam_model_type: tiny).
 
-Run:  python -m tasks.base.lookalike --out weights [--size tiny|full] [--seed 0] [--variants fp32,fp16]
+Run:  maskmotion lookalike --out weights [--size tiny|full] [--seed 0] [--variants fp32,fp16]
           [--controlnet seg|scribble] [--parts sd14,controlnet,clip,sam] [--force]
 """
 
@@ -510,7 +510,12 @@ def settings(paths: dict[str, Path], size: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="maskmotion lookalike",
+        description=__doc__.split("\n")[0],
+        epilog="example:\n  maskmotion lookalike --out /tmp/lookalike --size tiny   # prints the settings for them",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--out", required=True, help="folder to write the lookalikes under (e.g. weights)")
     parser.add_argument("--size", default="tiny", choices=SIZES, help="tiny (default, CPU-sized) or full (a few GB)")
     parser.add_argument("--seed", type=int, default=0)

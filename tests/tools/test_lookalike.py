@@ -1,5 +1,6 @@
-"""Lookalike downloads (tasks.base.lookalike): tiny folders that load as the real SD1.4, ControlNet, open_clip and
-SAM downloads do, through diffusers, transformers, open_clip and the project's own loaders."""
+"""Lookalike downloads (maskmotion/tools/lookalike.py, `maskmotion lookalike`): tiny folders that load as the
+real SD1.4, ControlNet, open_clip and SAM downloads do, through diffusers, transformers, open_clip and the
+project's own loaders."""
 
 import json
 import os
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tasks.base import lookalike
+from maskmotion.tools import lookalike
 
 PROMPTS = [
     "a photo of a cat",
