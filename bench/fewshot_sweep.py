@@ -61,7 +61,8 @@ def run_variant(
     from tasks.common.io import content_digest
     from tasks.common.params import load_stage_config
     from tasks.evaluate.stage import EvaluateConfig, evaluate
-    from tasks.generate.stage import GenerateConfig, generate
+    from tasks.generate.config import GenerateConfig
+    from tasks.generate.stage import generate
     from tasks.train.stage import TrainConfig, train
 
     params = ROOT / "params.yaml"

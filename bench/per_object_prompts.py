@@ -48,8 +48,10 @@ from tasks.common.toy import GROUNDS  # noqa: E402
 from tasks.common.visualize import contact_sheet  # noqa: E402
 from tasks.evaluate.objects import object_scores  # noqa: E402
 from tasks.evaluate.stage import EvaluateConfig, evaluate  # noqa: E402
+from tasks.generate.config import GenerateConfig  # noqa: E402
+from tasks.generate.jobs import plan_jobs  # noqa: E402
 from tasks.generate.pipeline import from_pretrained  # noqa: E402
-from tasks.generate.stage import GenerateConfig, generate, plan_jobs  # noqa: E402
+from tasks.generate.stage import generate  # noqa: E402
 from tasks.toyworld.multi import render_multi_object_heldout  # noqa: E402
 
 CONDITIONS = ("per-object", "joint", "first object")

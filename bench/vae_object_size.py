@@ -30,8 +30,8 @@ from tasks.common.params import load_stage_config  # noqa: E402
 from tasks.common.toy import COLOURS, GROUNDS, SHAPES, ToyObject, random_motion_params, render_objects  # noqa: E402
 from tasks.evaluate.objects import object_scores  # noqa: E402
 from tasks.evaluate.stage import EvaluateConfig  # noqa: E402
+from tasks.generate.config import GenerateConfig  # noqa: E402
 from tasks.generate.pipeline import from_pretrained  # noqa: E402
-from tasks.generate.stage import GenerateConfig  # noqa: E402
 from tasks.toyworld.stage import ToyWorldConfig  # noqa: E402
 
 RADII = (6.0, 7.0, 8.0, 9.0, 10.0, 11.0)

@@ -28,7 +28,8 @@ from tasks.common.io import atomic_write_text, write_json  # noqa: E402
 from tasks.common.params import StageConfig, load_stage_config  # noqa: E402
 from tasks.evaluate.report import markdown_table  # noqa: E402
 from tasks.evaluate.stage import SUMMARY, EvaluateConfig, evaluate  # noqa: E402
-from tasks.generate.stage import GenerateConfig, generate  # noqa: E402
+from tasks.generate.config import GenerateConfig  # noqa: E402
+from tasks.generate.stage import generate  # noqa: E402
 from tasks.train.stage import TrainConfig, finished_run, train  # noqa: E402
 
 log = logging.getLogger(__name__)

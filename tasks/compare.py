@@ -139,7 +139,8 @@ class Costs:
 
 def sequence_sets(cfg: CompareConfig, params: str) -> dict[str, str]:
     """Set name -> sequences manifest: the held-out set, and the toy world at ``unseen_seed``."""
-    from tasks.generate.stage import GenerateConfig, sequences_manifest
+    from tasks.generate.config import GenerateConfig
+    from tasks.generate.jobs import sequences_manifest
     from tasks.toyworld.stage import ToyWorldConfig, render_toyworld
 
     held = sequences_manifest(load_stage_config(GenerateConfig, "generate", params).sequences)
@@ -152,7 +153,7 @@ def sequence_sets(cfg: CompareConfig, params: str) -> dict[str, str]:
 
 def generate_config(system: str, set_name: str, sequences: str, cfg: CompareConfig, params: str, checkpoint_dir=None):
     from tasks.ablations import VARIANTS
-    from tasks.generate.stage import GenerateConfig
+    from tasks.generate.config import GenerateConfig
 
     overrides = VARIANTS[TRAINED[system]][2] if system in TRAINED else {}
     out = Path(cfg.out_dir) / slug(system) / set_name / "outputs"
@@ -203,7 +204,8 @@ def run_peer(system: str, sets: dict[str, str], cfg: CompareConfig, params: str)
     )
     from tasks.common.pretrained import load_base
     from tasks.contract import write_outputs_manifest
-    from tasks.generate.stage import plan_jobs, read_sequence, write_video
+    from tasks.generate.jobs import plan_jobs, read_sequence
+    from tasks.generate.stage import write_video
     from tasks.train.stage import TrainConfig
 
     base_dir = load_stage_config(TrainConfig, "train", params).base_dir

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from maskmotion.cli import VERBS, main
-from tasks.generate.stage import GenerateConfig, plan_jobs
+from tasks.generate.config import GenerateConfig
+from tasks.generate.jobs import plan_jobs
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

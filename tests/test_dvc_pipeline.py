@@ -55,7 +55,8 @@ def check_readme_blocks(project: Path) -> None:
     out = run(["python", "scripts/readme_blocks.py"], project, timeout=1800)
     assert out.count(": ran") >= 4 and "failed" not in out, out
     assert (project / "my-video" / "video.mp4").is_file() and (project / "my-model" / "config.json").is_file()
-    from tasks.generate.stage import GenerateConfig, plan_jobs
+    from tasks.generate.config import GenerateConfig
+    from tasks.generate.jobs import plan_jobs
 
     jobs = plan_jobs(GenerateConfig(sequences=str(project / "data/sequences"), prompts=["a red star"], seeds=[0, 1]))
     assert [job.sequence for job in jobs] == ["two", "two"]

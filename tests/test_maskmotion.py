@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from maskmotion import MaskMotionPipeline, SamplerSettings, read_masks
-from tasks.generate.stage import GenerateConfig, generate
+from tasks.generate.config import GenerateConfig
+from tasks.generate.stage import generate
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -87,7 +87,7 @@ def tiny_train_config(root: Path, run: Path, **overrides) -> TrainConfig:
 
 
 def tiny_generate_config(root: Path, run: Path, **overrides):
-    from tasks.generate.stage import GenerateConfig
+    from tasks.generate.config import GenerateConfig
 
     base = dict(
         checkpoint_dir=str(run / "checkpoints"),

@@ -13,7 +13,8 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from tasks.common.io import read_mask_pngs, write_mask_pngs
-from tasks.generate.stage import generate, plan_jobs
+from tasks.generate.jobs import plan_jobs
+from tasks.generate.stage import generate
 from tests.tiny_world import tiny_generate_config
 
 
@@ -326,7 +327,8 @@ def test_a_job_without_object_prompts_keeps_its_key_and_record(tiny_world, tiny_
     import hashlib
 
     from tasks.common.io import content_digest
-    from tasks.generate.stage import SAMPLER_FIELDS, job_key, resolve_checkpoint
+    from tasks.generate.config import SAMPLER_FIELDS
+    from tasks.generate.stage import job_key, resolve_checkpoint
 
     cfg = tiny_generate_config(tiny_world, tiny_run)
     (job,) = plan_jobs(cfg)
