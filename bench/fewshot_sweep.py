@@ -63,7 +63,8 @@ def run_variant(
     from tasks.evaluate.stage import EvaluateConfig, evaluate
     from tasks.generate.config import GenerateConfig
     from tasks.generate.stage import generate
-    from tasks.train.stage import TrainConfig, train
+    from tasks.train.config import TrainConfig
+    from tasks.train.stage import train
 
     params = ROOT / "params.yaml"
     evals = spec["evals"]

@@ -73,7 +73,7 @@ def step_fn(
 def toy_case() -> dict | None:
     from tasks.common.params import load_stage_config
     from tasks.common.pretrained import load_base
-    from tasks.train.stage import TrainConfig
+    from tasks.train.config import TrainConfig
 
     cfg = load_stage_config(TrainConfig, "train", ROOT / "params.yaml")
     base_dir = ROOT / cfg.base_dir

@@ -62,7 +62,7 @@ def time_steps(fn, warmup: int, repeats: int) -> dict:
 def toy_cases() -> list[dict]:
     from tasks.common.params import load_stage_config
     from tasks.common.pretrained import load_base
-    from tasks.train.stage import TrainConfig
+    from tasks.train.config import TrainConfig
 
     cfg = load_stage_config(TrainConfig, "train", ROOT / "params.yaml")
     rows = []

@@ -30,7 +30,9 @@ from tasks.evaluate.report import markdown_table  # noqa: E402
 from tasks.evaluate.stage import SUMMARY, EvaluateConfig, evaluate  # noqa: E402
 from tasks.generate.config import GenerateConfig  # noqa: E402
 from tasks.generate.stage import generate  # noqa: E402
-from tasks.train.stage import TrainConfig, finished_run, train  # noqa: E402
+from tasks.train.config import TrainConfig  # noqa: E402
+from tasks.train.resume import finished_run  # noqa: E402
+from tasks.train.stage import train  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -206,7 +206,7 @@ def run_peer(system: str, sets: dict[str, str], cfg: CompareConfig, params: str)
     from tasks.contract import write_outputs_manifest
     from tasks.generate.jobs import plan_jobs, read_sequence
     from tasks.generate.stage import write_video
-    from tasks.train.stage import TrainConfig
+    from tasks.train.config import TrainConfig
 
     base_dir = load_stage_config(TrainConfig, "train", params).base_dir
     result = {}

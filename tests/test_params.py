@@ -68,7 +68,7 @@ def _stage_configs():
     from tasks.evaluate.stage import EvaluateConfig
     from tasks.generate.config import GenerateConfig
     from tasks.masks.stage import MasksConfig
-    from tasks.train.stage import TrainConfig
+    from tasks.train.config import TrainConfig
 
     return {
         "toyworld": ToyWorldConfig,
