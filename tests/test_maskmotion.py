@@ -71,6 +71,15 @@ def test_a_relative_base_is_found_above_the_checkpoint_and_a_missing_one_named(
         MaskMotionPipeline.from_pretrained(tmp_path / "elsewhere/saved")
 
 
+def test_a_checkpoint_in_a_project_samples_with_its_generate_settings(tiny_run, tmp_path):
+    shutil.copytree(tiny_run / "checkpoints", tmp_path / "project/data/checkpoints")
+    pipe = MaskMotionPipeline.from_pretrained(tmp_path / "project/data/checkpoints")
+    assert pipe.sampler == SamplerSettings(window=pipe.checkpoint_config["window"])  # no project: the defaults
+    (tmp_path / "project/params.yaml").write_text("generate:\n  guidance_scale: 7.5\n  shared_noise: paper\n")
+    pipe = MaskMotionPipeline.from_pretrained(tmp_path / "project/data/checkpoints")
+    assert (pipe.sampler.guidance_scale, pipe.sampler.shared_noise, pipe.sampler.adain) == (7.5, "paper", True)
+
+
 def test_params_generate_section_and_the_pipeline_defaults_agree():
     generate_params = yaml.safe_load((REPO / "params.yaml").read_text())["generate"]
     defaults = SamplerSettings()

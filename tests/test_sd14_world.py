@@ -88,17 +88,14 @@ def test_sd14_world_end_to_end_on_download_lookalikes(tmp_path, monkeypatch):
     video = project / "data" / "outputs" / "walk-s0"
     assert (video / "video.mp4").is_file() and (video / "sheet.png").is_file()
     assert config["controlnet_dir"] == "weights/sd-controlnet-seg" and config["controlnet_condition"]["kind"] == "seg"
-    # docs/sd14.md's Python lines, from another folder: the recorded base, ControlNet and condition, the same video
+    # docs/sd14.md's Python lines, from another folder: the recorded base, ControlNet, condition; the same video
     import numpy as np
 
     from maskmotion import MaskMotionPipeline, read_masks
 
     monkeypatch.chdir(tmp_path)
     pipe = MaskMotionPipeline.from_pretrained(project / "data" / "checkpoints")
-    steps, window = OVERRIDE["generate"]["num_inference_steps"], OVERRIDE["generate"]["window"]
-    again = pipe(
-        "a person walks along a road", read_masks(video / "masks"), seed=0, num_inference_steps=steps, window=window
-    )
+    again = pipe(PROMPT, read_masks(video / "masks"), seed=0)  # the project's generate settings, profile and all
     assert np.array_equal(again.frames, np.load(video / "frames.npy"))
     # evaluate: every metric, with the ViT-L-14-quickgelu lookalike and SAM
     metrics = json.loads((project / "metrics" / "sd14" / "eval.json").read_text())

@@ -14,9 +14,10 @@ latest) or a folder written by ``save_pipeline``. Its ``config.json`` records:
   any working directory, and a saved folder after being moved or copied (with or without its base).
 - ``controlnet_dir`` / ``controlnet_condition`` (when not the defaults: ``<base_dir>/controlnet``
   drawn white on black): the ControlNet of frame 1 it was trained and validated with, found as the base is.
-- ``sampler`` (saved pipelines): the ``SamplerSettings`` its videos were made with; a checkpoint's
-  are the defaults (``SamplerSettings()``, what ``params.yaml``'s generate section holds), with the
-  trained motion window.
+- ``sampler`` (saved pipelines): the ``SamplerSettings`` its videos were made with. A checkpoint records
+  none: it samples with the ``generate`` section of the ``params.yaml`` in the nearest folder above it
+  (the project it was trained in: what its generate stage used, a profile's settings included), else
+  with the defaults (``SamplerSettings()``); the window is the trained one unless that section sets one.
 """
 
 from __future__ import annotations
@@ -76,11 +77,26 @@ def recorded_condition(config: dict) -> ControlNetCondition:
     return ControlNetCondition(**config.get("controlnet_condition", {}))
 
 
-def recorded_sampler(config: dict) -> SamplerSettings:
-    """The sampler settings a folder records (the defaults when it records none), the trained window
-    when they name none."""
-    sampler = SamplerSettings.from_dict(config.get("sampler", {}))
+def recorded_sampler(config: dict, folder: Path) -> SamplerSettings:
+    """The sampler settings a folder records, else its project's (module docstring), else the defaults;
+    the trained window when they name none."""
+    if "sampler" in config:
+        sampler = SamplerSettings.from_dict(config["sampler"])
+    else:
+        sampler = project_sampler(folder, config["window"]) or SamplerSettings()
     return sampler if sampler.window is not None else replace(sampler, window=config["window"])
+
+
+def project_sampler(folder: Path, trained_window: int) -> SamplerSettings | None:
+    """The generate stage's settings in the project ``folder`` sits in (the nearest ``params.yaml`` above
+    it), or None outside a project."""
+    from tasks.common.params import load_stage_config
+    from tasks.generate.config import GenerateConfig
+
+    for parent in folder.resolve().parents:
+        if (parent / "params.yaml").is_file():
+            return load_stage_config(GenerateConfig, "generate", parent / "params.yaml").sampler(trained_window)
+    return None
 
 
 def from_pretrained(
@@ -141,7 +157,7 @@ def from_pretrained(
         base_unet=components.unet,
         controlnet=components.controlnet,
         controlnet_condition=controlnet_condition or recorded_condition(config),
-        sampler=recorded_sampler(config),
+        sampler=recorded_sampler(config, folder),
     )
     pipe.checkpoint, pipe.checkpoint_config = folder, config
     pipe.base_dir = base.resolve()
