@@ -40,6 +40,7 @@ from model.first_frame import make_first_frame
 from model.regions import ObjectInputs, check_objects, compose_regions, encode_objects, first_objects, objects_alone
 from model.sampler_settings import SamplerSettings
 from model.sampling import randn
+from model.text import encode_prompts
 from model.windows import VideoText, sample_windows
 
 
@@ -155,12 +156,7 @@ class MaskVideoPipeline:
     @torch.no_grad()
     def encode_prompt(self, prompts: list[str], negative_prompts: list[str] | None) -> torch.Tensor:
         """Text embeddings ``(B, L, D)``, or ``(2B, L, D)`` = [negative; positive] for guidance."""
-        texts = prompts if negative_prompts is None else list(negative_prompts) + list(prompts)
-        max_length = min(self.tokenizer.model_max_length, self.text_encoder.config.max_position_embeddings)
-        ids = self.tokenizer(
-            texts, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt"
-        ).input_ids
-        return self.text_encoder(ids.to(self.text_encoder.device))[0].to(self.dtype)
+        return encode_prompts(self.tokenizer, self.text_encoder, prompts, negative_prompts).to(self.dtype)
 
     @torch.no_grad()
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from model.pipeline import MaskVideoPipeline
+from model.text import token_limit
 from tasks.common.device import resolve_device
 from tasks.common.io import atomic_dir, content_digest, write_json, write_mask_pngs, write_rgb_png
 from tasks.common.video import write_gif, write_mp4
@@ -125,7 +126,7 @@ def _token_counter(tokenizer):
 
 def warn_if_truncated(pipe: MaskVideoPipeline, prompt: str, video_id: str) -> int:
     """Prompts past the text encoder's limit are truncated (as CLIP does): say so. Returns the token count."""
-    limit = min(pipe.tokenizer.model_max_length, pipe.text_encoder.config.max_position_embeddings)
+    limit = token_limit(pipe.tokenizer, pipe.text_encoder)
     counter = _token_counter(pipe.tokenizer)
     with _COUNTERS_LOCK:  # one counting call at a time on the shared copy
         n_tokens = len(counter(prompt, truncation=False).input_ids)
