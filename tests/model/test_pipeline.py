@@ -54,6 +54,22 @@ def gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
+def first_frame(pipe, text, first_masks, guidance_scale, seed, **kwargs):
+    """``make_first_frame`` at the tests' latent size and step count: frame 1 ``(B, 3, H, W)``."""
+    size = (LATENT_SIZE, LATENT_SIZE)
+    image, _ = make_first_frame(
+        pipe,
+        text,
+        first_masks,
+        size,
+        num_inference_steps=STEPS,
+        guidance_scale=guidance_scale,
+        generator=gen(seed),
+        **kwargs,
+    )
+    return image
+
+
 def test_frame_1_stays_E_v1_at_every_step(pipe):
     frame = first_frame_image()
     spy, seen = UNetSpy(pipe.video_unet), []
@@ -82,30 +98,12 @@ def test_controlnet_first_frame_is_eq3_and_stays_clean(pipe):
     pipe("a red ball", masks, num_inference_steps=STEPS, guidance_scale=2.0, generator=gen(1))
     # the same first draws, made explicitly: ControlNet(x_1, c_p, m_1), then E(v_1)
     text = pipe.encode_prompt(["a red ball"], [""])
-    image, _ = make_first_frame(
-        pipe,
-        text,
-        torch.as_tensor(masks[:1]).float(),
-        (LATENT_SIZE, LATENT_SIZE),
-        num_inference_steps=STEPS,
-        guidance_scale=2.0,
-        generator=gen(1),
-        source="controlnet",
-    )
+    image = first_frame(pipe, text, torch.as_tensor(masks[:1]).float(), 2.0, 1, source="controlnet")
     e_v1 = pipe.encode_images(image)
     for call in spy.calls:
         torch.testing.assert_close(call["sample"][:1, :, 0], e_v1, atol=0, rtol=0)
     # the mask steers frame 1 through the ControlNet; without it (the ablation) frame 1 differs
-    image_text, _ = make_first_frame(
-        pipe,
-        text,
-        None,
-        (LATENT_SIZE, LATENT_SIZE),
-        num_inference_steps=STEPS,
-        guidance_scale=2.0,
-        generator=gen(1),
-        source="text",
-    )
+    image_text = first_frame(pipe, text, None, 2.0, 1, source="text")
     assert (image - image_text).abs().max() > 1e-3
 
 
@@ -114,17 +112,7 @@ def test_controlnet_scale_weights_the_residuals(pipe):
     first_mask = torch.as_tensor(moving_square(1)).float()
 
     def frame(scale, source="controlnet"):
-        image, _ = make_first_frame(
-            pipe,
-            text,
-            first_mask,
-            (LATENT_SIZE, LATENT_SIZE),
-            num_inference_steps=STEPS,
-            guidance_scale=2.0,
-            generator=gen(3),
-            source=source,
-            controlnet_conditioning_scale=scale,
-        )
+        image = first_frame(pipe, text, first_mask, 2.0, 3, source=source, controlnet_conditioning_scale=scale)
         return image
 
     # scale 0 silences the ControlNet: frame 1 is the plain text-to-image sample, bit for bit
@@ -645,27 +633,16 @@ def test_frame_1_object_pixels_are_what_its_prompt_draws_alone(pipe):
     union = objects.amax(1)
     prompts = ["a field", "a red box", "a blue ball"]
 
-    def first_frame(prompt, masks, regions=None):
-        text = pipe.encode_prompt([prompt], [""])
-        image, _ = make_first_frame(
-            pipe,
-            text,
-            masks,
-            (LATENT_SIZE, LATENT_SIZE),
-            num_inference_steps=STEPS,
-            guidance_scale=3.0,
-            generator=gen(4),
-            objects=regions,
-        )
-        return image
+    def frame_1(prompt, masks, regions=None):
+        return first_frame(pipe, pipe.encode_prompt([prompt], [""]), masks, 3.0, 4, objects=regions)
 
     seen = []
     pipe.controlnet.register_forward_pre_hook(lambda m, args, kw: seen.append(kw["controlnet_cond"]), with_kwargs=True)
-    composed = first_frame(prompts[0], union, ObjectPrompts(pipe.encode_prompt(prompts[1:], None)[None], objects))
+    composed = frame_1(prompts[0], union, ObjectPrompts(pipe.encode_prompt(prompts[1:], None)[None], objects))
     # the ControlNet's condition, per branch (scene, object 1, object 2; then the same for the guidance half)
     drawn = [pipe.controlnet_image(m, (LATENT_SIZE, LATENT_SIZE)) for m in (union, objects[:, 0], objects[:, 1])]
     torch.testing.assert_close(seen[0], torch.cat(drawn * 2), atol=0, rtol=0)
-    alone = [first_frame(prompts[0], union)] + [first_frame(p, objects[:, k]) for k, p in enumerate(prompts[1:])]
+    alone = [frame_1(prompts[0], union)] + [frame_1(p, objects[:, k]) for k, p in enumerate(prompts[1:])]
     inside = objects[:, :, None].bool()  # (1, K, 1, H, W)
     for k in range(2):
         torch.testing.assert_close(
