@@ -61,6 +61,45 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def checkpoint_config(cfg: TrainConfig, frame_size: tuple[int, int], fingerprint: str) -> dict:
+    """What a checkpoint's config.json records (besides its step): what rebuilds the model and finds its base."""
+    return {
+        "video_unet": cfg.video_unet_config().to_dict(),
+        "trainable": cfg.trainable,
+        "base_dir": cfg.base_dir,
+        "base_variant": cfg.base_variant,
+        "window": cfg.window,
+        "frame_size": list(frame_size),
+        "fingerprint": fingerprint,
+        **cfg.record(),  # the ControlNet and condition of frame 1, when not the defaults
+    }
+
+
+def accumulated_loss(
+    video_unet, noise_scheduler, data: ClipLatents, cfg: TrainConfig, generator, device, autocast_dtype
+):
+    """One optimizer step's loss (eq. 2) over ``cfg.grad_accum`` batches, backpropagated; returns its value."""
+    total = 0.0
+    for _ in range(cfg.grad_accum):
+        batch = data.sample(cfg.batch_size, cfg.window, cfg.random_start, generator, cfg.prompt_dropout).to(device)
+        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+            loss = first_frame_loss(
+                video_unet,
+                noise_scheduler,
+                batch.latents,
+                batch.text,
+                batch.masks if cfg.mask_cross_attention else None,
+                generator=generator,
+                noise_offset=cfg.noise_offset,
+                foreground_weight=cfg.foreground_weight,
+                object_text=batch.object_text,
+                object_masks=batch.object_masks,
+            )
+        (loss / cfg.grad_accum).backward()
+        total += loss.item() / cfg.grad_accum
+    return total
+
+
 def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None = None) -> dict:
     """Train (resuming from ``latest`` when the fingerprint matches); returns the metrics."""
     from tqdm import tqdm
@@ -89,58 +128,17 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     fingerprint = run_fingerprint(cfg)
     step, losses = resume(out_dir, fingerprint, video_unet, cfg, optimizer, scheduler, generator)
 
-    config_record = {
-        "video_unet": cfg.video_unet_config().to_dict(),
-        "trainable": cfg.trainable,
-        "base_dir": cfg.base_dir,
-        "base_variant": cfg.base_variant,
-        "window": cfg.window,
-        "frame_size": list(data.frame_size),
-        "fingerprint": fingerprint,
-        **cfg.record(),  # the ControlNet and condition of frame 1, when not the defaults
-    }
+    config_record = checkpoint_config(cfg, data.frame_size, fingerprint)
 
-    def validate(at_step: int) -> float:
-        """Write the validation GIF of ``at_step``; returns its seconds (kept out of steps_per_second)."""
-        started = time.perf_counter()
-        validation_gif(
-            pipe,
-            cfg.base_dir,
-            cfg.validation_sequences,
-            validation_path(cfg, at_step),
-            cfg.validation_steps,
-            cfg.window,
-            cfg.seed,
-            cfg,
-            cfg.base_variant,
-        )
-        return time.perf_counter() - started
+    def validate(at_step: int) -> float:  # seconds, kept out of steps_per_second
+        return timed_validation(pipe, cfg, at_step)
 
     video_unet.train()
     t0, first_step, validation_seconds = time.perf_counter(), step, 0.0
     bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step")
     while step < cfg.steps:
         optimizer.zero_grad(set_to_none=True)
-        total = 0.0
-        for _ in range(cfg.grad_accum):
-            batch = data.sample(cfg.batch_size, cfg.window, cfg.random_start, generator, cfg.prompt_dropout).to(device)
-            with torch.autocast(
-                device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
-            ):
-                loss = first_frame_loss(
-                    video_unet,
-                    base.train_scheduler,
-                    batch.latents,
-                    batch.text,
-                    batch.masks if cfg.mask_cross_attention else None,
-                    generator=generator,
-                    noise_offset=cfg.noise_offset,
-                    foreground_weight=cfg.foreground_weight,
-                    object_text=batch.object_text,
-                    object_masks=batch.object_masks,
-                )
-            (loss / cfg.grad_accum).backward()
-            total += loss.item() / cfg.grad_accum
+        total = accumulated_loss(video_unet, base.train_scheduler, data, cfg, generator, device, autocast_dtype)
         torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
         scheduler.step()
@@ -149,15 +147,15 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
         bar.update(1)
         bar.set_postfix(loss=f"{total:.4f}")
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            state = {
-                "step": step,
-                "optimizer": optimizer.state_dict(),
-                "lr_scheduler": scheduler.state_dict(),
-                "generator": generator.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "fingerprint": fingerprint,
-                "losses": losses,
-            }
+            state = dict(
+                step=step,
+                optimizer=optimizer.state_dict(),
+                lr_scheduler=scheduler.state_dict(),
+                generator=generator.get_state(),
+                torch_rng=torch.get_rng_state(),
+                fingerprint=fingerprint,
+                losses=losses,
+            )
             save_checkpoint(
                 out_dir,
                 step,
@@ -176,20 +174,42 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     # the last step's GIF, also when a run that had finished training died in it and was resumed
     if cfg.validation and not validation_path(cfg, cfg.steps).is_file():
         validate(cfg.steps)
+    metrics = run_metrics(cfg, losses, (step - first_step) / elapsed if step > first_step else None, device, counts)
+    metrics["resumed_from_step"] = first_step
+    write_loss_log(cfg.loss_log, losses)
+    write_json(cfg.metrics, metrics)
+    return metrics
+
+
+def run_metrics(cfg: TrainConfig, losses: list, steps_per_second: float | None, device, counts) -> dict:
+    """The run's metrics (metrics/train.json) but where it resumed from."""
     recent = [loss for _, loss, _ in losses[-20:]]
-    metrics = {
+    return {
         "steps": cfg.steps,
         "final_loss": float(np.mean(recent)) if recent else None,
-        "steps_per_second": (step - first_step) / elapsed if step > first_step else None,
+        "steps_per_second": steps_per_second,
         "peak_memory_mb": round(peak_memory_mb(device), 1),
         "device": str(device),
         "trainable_parameters": counts.trainable,
         "total_parameters": counts.total,
-        "resumed_from_step": first_step,
     }
-    write_loss_log(cfg.loss_log, losses)
-    write_json(cfg.metrics, metrics)
-    return metrics
+
+
+def timed_validation(pipe: MaskVideoPipeline, cfg: TrainConfig, at_step: int) -> float:
+    """Write the validation GIF of ``at_step`` (``validation_gif``); returns its seconds."""
+    started = time.perf_counter()
+    validation_gif(
+        pipe,
+        cfg.base_dir,
+        cfg.validation_sequences,
+        validation_path(cfg, at_step),
+        cfg.validation_steps,
+        cfg.window,
+        cfg.seed,
+        cfg,
+        cfg.base_variant,
+    )
+    return time.perf_counter() - started
 
 
 def validation_path(cfg: TrainConfig, step: int) -> Path:
