@@ -18,11 +18,12 @@ demo: $(STAMP)
 	@echo "Videos: data/outputs/<id>/ (video.mp4, video.gif, sheet.png); report: data/eval/report.md"
 	@echo "Metrics: dvc metrics show"
 
+# the browser tests need Debian's Chromium (below); only this target installs it
 test: $(STAMP)
+	@$(CHROMIUM_STEP)
 	pytest
 
 setup: $(STAMP)
-	@$(CHROMIUM_STEP)
 
 # The paper's Table II on the toy world: three trainings (w/o mask, LAMP-like, Tune-A-Video-like; the
 # others reuse the train stage's checkpoint) and seven evaluations; wall time in docs/timings.md.
@@ -38,7 +39,7 @@ compare: $(STAMP)
 # http://127.0.0.1:7860 with the latest checkpoint. make studio STUDIO_ARGS="--profile profiles/sd14.yaml"
 STUDIO_ARGS ?=
 studio: $(STAMP)
-	python -m studio $(STUDIO_ARGS)
+	maskmotion studio $(STUDIO_ARGS)
 
 # A local Prefect server (SQLite, or PostgreSQL when MASKMOTION_PG_URL names a database) + work pool +
 # deployments + workers (scripts/local_stack.sh; docs/deploy.md#scale-out).
@@ -49,7 +50,7 @@ stack-down:
 	scripts/local_stack.sh down
 
 # The studio's browser tests drive Debian's Chromium (Playwright downloads no browser here): installed
-# once, as root, when /usr/bin/chromium is missing.
+# once, as root, when /usr/bin/chromium is missing, by make test only (make demo and make setup do not need it).
 CHROMIUM_STEP = if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi
 
@@ -58,7 +59,6 @@ $(STAMP): requirements.lock pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
-	@$(CHROMIUM_STEP)
 	touch $@
 
 clean-venv:

@@ -12,7 +12,9 @@ from prefect.cache_policies import NO_CACHE
 from flows.artifacts import publish_output_links
 from flows.common import run_label, run_stage, stage_config, task_runner_from_env, timeout_from_env, transient_retries
 from tasks.common.params import validate_config
-from tasks.generate.stage import GenerateConfig, Job, generate, generate_one
+from tasks.generate.config import GenerateConfig
+from tasks.generate.jobs import Job
+from tasks.generate.stage import generate, generate_one
 
 # The job key in each video's meta.json already skips finished work (it hashes the checkpoint file,
 # the sampler settings, the prompt, the masks and the seed); a Prefect cache would say less.

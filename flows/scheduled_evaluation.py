@@ -22,7 +22,9 @@ from tasks.common.io import atomic_dir, mask_png_paths
 from tasks.common.params import validate_config
 from tasks.evaluate.history import append_history, inputs_key, read_history, table_rows
 from tasks.evaluate.stage import SUMMARY, EvaluateConfig
-from tasks.generate.stage import SAMPLER_FIELDS, GenerateConfig, plan_jobs, resolve_checkpoint, sequences_manifest
+from tasks.generate.config import SAMPLER_FIELDS, GenerateConfig
+from tasks.generate.jobs import plan_jobs, sequences_manifest
+from tasks.generate.stage import resolve_checkpoint
 
 append_history_task = task(
     append_history, name="append-history", cache_policy=NO_CACHE, **transient_retries(retries=2, first_delay_s=2)

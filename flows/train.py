@@ -4,7 +4,8 @@ from prefect import flow, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from flows.common import publish_summary, run_stage, stage_config
-from tasks.train.stage import TrainConfig, train
+from tasks.train.config import TrainConfig
+from tasks.train.stage import train
 
 
 class ProgressArtifact:

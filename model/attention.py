@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.attention_ops import attend, check_plain_attention, merge_heads, norm_qk, project_out, split_heads
+
 SELF_ATTENTION_MODES = ("first_frame", "sparse_causal", "per_frame", "full")
 
 
@@ -123,64 +125,6 @@ def object_shares(masks: torch.Tensor, size: tuple[int, int] | None = None) -> t
     return masks / masks.sum(1, keepdim=True).clamp(min=1.0)
 
 
-def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    """``(b, n, heads*d)`` -> ``(b, heads, n, d)``."""
-    b, n, inner = x.shape
-    return x.view(b, n, heads, inner // heads).transpose(1, 2)
-
-
-def _merge_heads(x: torch.Tensor) -> torch.Tensor:
-    """``(b, heads, n, d)`` -> ``(b, n, heads*d)``."""
-    b, heads, n, d = x.shape
-    return x.transpose(1, 2).reshape(b, n, heads * d)
-
-
-def _check_plain_attention(attn, hidden_states: torch.Tensor) -> None:
-    """These processors cover the attention found in SD-style transformer blocks; refuse the rest
-    loudly rather than silently computing something else."""
-    if hidden_states.ndim != 3:
-        raise ValueError(f"expected (batch, tokens, channels) hidden states, got {tuple(hidden_states.shape)}")
-    if attn.spatial_norm is not None or attn.group_norm is not None:
-        raise NotImplementedError("spatial_norm / group_norm attention is not supported by the video processors")
-
-
-def _project_out(attn, hidden_states: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-    hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))  # linear, dropout
-    if attn.residual_connection:
-        hidden_states = hidden_states + residual
-    return hidden_states / attn.rescale_output_factor
-
-
-def _norm_qk(attn, query: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if attn.norm_q is not None:
-        query = attn.norm_q(query)
-    if attn.norm_k is not None:
-        key = attn.norm_k(key)
-    return query, key
-
-
-def _attend(query, key, value, attn_mask=None, slice_size: int | str | None = None) -> torch.Tensor:
-    """SDPA over ``(b, heads, n, d)``; with ``slice_size``, that many of the ``b x heads`` rows at a time
-    (attention slicing: the score matrix of one slice lives at once; ``"auto"`` = half the heads)."""
-    if slice_size is None:
-        return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=0.0)
-    b, heads = query.shape[:2]
-    rows = max(1, heads // 2) if slice_size == "auto" else int(slice_size)
-    q, k, v = (x.reshape(b * heads, *x.shape[2:]) for x in (query, key, value))
-    m = None
-    if attn_mask is not None:
-        m = attn_mask.expand(b, heads, *attn_mask.shape[2:]).reshape(b * heads, -1, k.shape[1])
-    out = torch.cat(
-        [
-            F.scaled_dot_product_attention(
-                q[i : i + rows], k[i : i + rows], v[i : i + rows], attn_mask=None if m is None else m[i : i + rows]
-            )
-            for i in range(0, b * heads, rows)
-        ]
-    )
-    return out.view(b, heads, *out.shape[1:])
-
-
 def self_attention_mask(query_objects: torch.Tensor, key_objects: torch.Tensor) -> torch.Tensor:
     """Which keys each query may look at when the objects are kept apart: bool ``(b, 1, Nq, Nk)``.
 
@@ -233,7 +177,7 @@ class SpatialSelfAttnProcessor:
         temb: torch.Tensor | None = None,
         video: VideoContext | None = None,
     ) -> torch.Tensor:
-        _check_plain_attention(attn, hidden_states)
+        check_plain_attention(attn, hidden_states)
         if encoder_hidden_states is not None or attention_mask is not None:
             raise NotImplementedError("spatial self-attention takes no encoder states or attention mask")
         num_frames = 1 if video is None else video.num_frames
@@ -272,11 +216,11 @@ class SpatialSelfAttnProcessor:
         attn_mask = None
         if video is not None and video.objects is not None:
             attn_mask = self._object_mask(video, b, f, n)
-        query, key, value = (_split_heads(x, heads) for x in (query, key, value))
-        query, key = _norm_qk(attn, query, key)
-        out = _attend(query, key, value, attn_mask, slice_size=self.slice_size)
-        out = _merge_heads(out).reshape(bf, n, inner).to(query.dtype)
-        return _project_out(attn, out, hidden_states)
+        query, key, value = (split_heads(x, heads) for x in (query, key, value))
+        query, key = norm_qk(attn, query, key)
+        out = attend(query, key, value, attn_mask, slice_size=self.slice_size)
+        out = merge_heads(out).reshape(bf, n, inner).to(query.dtype)
+        return project_out(attn, out, hidden_states)
 
     def _object_mask(self, video: VideoContext, b: int, f: int, n: int) -> torch.Tensor:
         """``self_attention_mask`` for this mode's queries and keys, from every frame's object masks."""
@@ -360,7 +304,7 @@ class MaskCrossAttnProcessor(nn.Module):
         temb: torch.Tensor | None = None,
         video: VideoContext | None = None,
     ) -> torch.Tensor:
-        _check_plain_attention(attn, hidden_states)
+        check_plain_attention(attn, hidden_states)
         if encoder_hidden_states is None:
             raise ValueError("cross-attention needs encoder_hidden_states (the text embeddings)")
         batch, num_tokens, _ = hidden_states.shape
@@ -376,15 +320,15 @@ class MaskCrossAttnProcessor(nn.Module):
         out = self._attend_text(attn, query, encoder_hidden_states, attention_mask)
         if video is not None and video.objects is not None:
             out = self._route(attn, video, plain_query, out, attention_mask, masked)
-        return _project_out(attn, out, hidden_states)
+        return project_out(attn, out, hidden_states)
 
     def _attend_text(self, attn, query, text, attention_mask) -> torch.Tensor:
         """``softmax(query K^T / sqrt(d)) V`` for the text ``text``: ``(b, N, inner)``."""
         key, value = attn.to_k(text), attn.to_v(text)
-        query, key, value = (_split_heads(x, attn.heads) for x in (query, key, value))
-        query, key = _norm_qk(attn, query, key)
-        out = _attend(query, key, value, attention_mask, self.slice_size)
-        return _merge_heads(out).to(query.dtype)
+        query, key, value = (split_heads(x, attn.heads) for x in (query, key, value))
+        query, key = norm_qk(attn, query, key)
+        out = attend(query, key, value, attention_mask, self.slice_size)
+        return merge_heads(out).to(query.dtype)
 
     def _route(self, attn, video: VideoContext, plain_query, scene_out, attention_mask, masked: bool):
         """Blend the scene's attention output with each object's, by the objects' shares of each token."""

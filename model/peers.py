@@ -36,7 +36,7 @@ from diffusers.pipelines.deprecated.text_to_video_synthesis.pipeline_text_to_vid
     TextToVideoZeroPipeline,
 )
 
-from model.attention import _check_plain_attention, _merge_heads, _project_out, _split_heads
+from model.attention_ops import check_plain_attention, merge_heads, project_out, split_heads
 from model.sampling import randn
 
 T2V_ZERO_PAPER_STEPS = (44, 47, 50)  # t0, t1 of the paper's 50 DDIM steps
@@ -55,7 +55,7 @@ class FullFrameAttnProcessor:
         self.num_videos = num_videos
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
-        _check_plain_attention(attn, hidden_states)
+        check_plain_attention(attn, hidden_states)
         cross = encoder_hidden_states is not None
         context = encoder_hidden_states if cross else hidden_states
         if cross and attn.norm_cross:
@@ -69,13 +69,13 @@ class FullFrameAttnProcessor:
             # every frame's keys = all F frames of its video, (V*F, F*N, inner)
             key = key.reshape(self.num_videos, 1, f * n, inner).expand(-1, f, -1, -1).reshape(bf, f * n, inner)
             value = value.reshape(self.num_videos, 1, f * n, inner).expand(-1, f, -1, -1).reshape(bf, f * n, inner)
-        query, key, value = (_split_heads(x, attn.heads) for x in (query, key, value))
+        query, key, value = (split_heads(x, attn.heads) for x in (query, key, value))
         mask = None
         if attention_mask is not None and cross:
             mask = attn.prepare_attention_mask(attention_mask, key.shape[2], query.shape[0])
             mask = mask.view(query.shape[0], attn.heads, -1, mask.shape[-1])
         out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=0.0)
-        return _project_out(attn, _merge_heads(out).to(query.dtype), hidden_states)
+        return project_out(attn, merge_heads(out).to(query.dtype), hidden_states)
 
 
 def set_cross_frame_attention(module, kind: str, num_videos: int) -> None:

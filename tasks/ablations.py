@@ -28,38 +28,20 @@ from tasks.common.io import atomic_write_text, write_json  # noqa: E402
 from tasks.common.params import StageConfig, load_stage_config  # noqa: E402
 from tasks.evaluate.report import markdown_table  # noqa: E402
 from tasks.evaluate.stage import SUMMARY, EvaluateConfig, evaluate  # noqa: E402
-from tasks.generate.stage import GenerateConfig, generate  # noqa: E402
-from tasks.train.stage import TrainConfig, finished_run, train  # noqa: E402
+from tasks.generate.config import GenerateConfig  # noqa: E402
+from tasks.generate.stage import generate  # noqa: E402
+from tasks.systems import VARIANTS, slug  # noqa: E402
+from tasks.train.config import TrainConfig  # noqa: E402
+from tasks.train.resume import finished_run  # noqa: E402
+from tasks.train.stage import train  # noqa: E402
 
 log = logging.getLogger(__name__)
-
-NO_MASK = {"mask_cross_attention": False}
-
-# name -> (weights name, train overrides, generate overrides). Paper Table II first, then baselines.
-# "full" is the main job (params.yaml as it is). Its noise sharing is off: on the toy world's
-# offset-noise base, sharing held the object of frames 2..n back near where it stood in the chunk's
-# first frame (README), so the paper's sharing is the row that adds it, not the row that removes it.
-VARIANTS: dict[str, tuple[str, dict, dict]] = {
-    "full": ("full", {}, {}),
-    "with sharing": ("full", {}, {"shared_noise": "paper", "lowfreq_grid": 1}),
-    "w/o ControlNet": ("full", {}, {"first_frame_source": "text"}),
-    "w/o mask": ("no-mask", NO_MASK, {"use_masks": False}),
-    "LAMP-like": ("lamp", {**NO_MASK, "self_attention": "first_frame", "trainable": "lamp"}, {"use_masks": False}),
-    "Tune-A-Video-like": ("tav", {**NO_MASK, "self_attention": "sparse_causal"}, {"use_masks": False}),
-    # not an ablation: the full model from each sequence's true first frame, i.e. the few-shot
-    # stage alone, without the base model's frame 1
-    "given frame 1": ("full", {}, {"first_frame_source": "manifest"}),
-}
 
 
 class AblationsConfig(StageConfig):
     variants: list[str] = Field(list(VARIANTS), description=f"any of {list(VARIANTS)}")
     out_dir: str = "data/ablations"
     metrics: str = "metrics/ablations.json"
-
-
-def slug(name: str) -> str:
-    return name.lower().replace("/", "").replace(" ", "-")
 
 
 def variant_weights(name: str, params: str, out: Path) -> str:

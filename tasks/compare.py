@@ -26,12 +26,9 @@ from __future__ import annotations
 
 import json
 import logging
-import statistics
 import subprocess
 import sys
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -39,16 +36,15 @@ import pandas as pd
 import torch
 from pydantic import Field
 
+from model.text import encode_prompts
 from tasks.common.io import atomic_write_text, read_mask_pngs, write_json, write_rgb_png
 from tasks.common.params import StageConfig, load_stage_config
 from tasks.common.visualize import contact_sheet
+from tasks.costs import Costs
+from tasks.systems import SYSTEMS, TRAINED, VARIANTS, slug
 
 log = logging.getLogger(__name__)
 
-# system -> how it runs: an ablation variant's name, or a peer
-TRAINED = {"ours": "full", "LAMP-like": "LAMP-like", "Tune-A-Video-like": "Tune-A-Video-like"}
-PEERS = ("Text2Video-Zero", "Text2Video-Zero + ControlNet", "ControlVideo")
-SYSTEMS = (*TRAINED, *PEERS)
 # the paper's Table I (consistency, alignment; CLIP ViT-L/14 on SD1.4 videos); ours is "Ours"
 PAPER_TABLE_I = {
     "Tune-A-Video-like": (95.4, 30.9),
@@ -70,76 +66,14 @@ class CompareConfig(StageConfig):
     metrics: str = "metrics/compare.json"
 
 
-def slug(name: str) -> str:
-    return name.lower().replace(" + ", "-").replace(" ", "-")
-
-
-# ---------------------------------------------------------------------------------------------
-# cost of one video
-
-
-class PeakMemory:
-    """Peak memory while a block runs: CUDA's allocator peak, or the sampled resident set on CPU (MB)."""
-
-    def __init__(self, period_s: float = 0.02):
-        self.period_s, self.peak_mb = period_s, 0.0
-
-    @staticmethod
-    def rss_mb() -> float:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * 4096 / 2**20
-
-    @contextmanager
-    def measure(self):
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-            yield
-            self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
-            return
-        stop, peak = threading.Event(), [self.rss_mb()]
-
-        def sample():
-            while not stop.wait(self.period_s):
-                peak[0] = max(peak[0], self.rss_mb())
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            sampler.join()
-            self.peak_mb = max(peak[0], self.rss_mb())
-
-
-class Costs:
-    def __init__(self):
-        self.seconds: list[float] = []
-        self.peak_mb: list[float] = []
-
-    @contextmanager
-    def video(self):
-        memory, t0 = PeakMemory(), time.perf_counter()
-        with memory.measure():
-            yield
-        self.seconds.append(time.perf_counter() - t0)
-        self.peak_mb.append(memory.peak_mb)
-
-    def summary(self) -> dict:
-        return {
-            "seconds_per_video": round(statistics.median(self.seconds), 2),
-            "peak_memory_mb": round(max(self.peak_mb), 1),
-            "n_generated": len(self.seconds),
-        }
-
-
 # ---------------------------------------------------------------------------------------------
 # one system, in its own process
 
 
 def sequence_sets(cfg: CompareConfig, params: str) -> dict[str, str]:
     """Set name -> sequences manifest: the held-out set, and the toy world at ``unseen_seed``."""
-    from tasks.generate.stage import GenerateConfig, sequences_manifest
+    from tasks.generate.config import GenerateConfig
+    from tasks.generate.jobs import sequences_manifest
     from tasks.toyworld.stage import ToyWorldConfig, render_toyworld
 
     held = sequences_manifest(load_stage_config(GenerateConfig, "generate", params).sequences)
@@ -151,8 +85,7 @@ def sequence_sets(cfg: CompareConfig, params: str) -> dict[str, str]:
 
 
 def generate_config(system: str, set_name: str, sequences: str, cfg: CompareConfig, params: str, checkpoint_dir=None):
-    from tasks.ablations import VARIANTS
-    from tasks.generate.stage import GenerateConfig
+    from tasks.generate.config import GenerateConfig
 
     overrides = VARIANTS[TRAINED[system]][2] if system in TRAINED else {}
     out = Path(cfg.out_dir) / slug(system) / set_name / "outputs"
@@ -190,6 +123,7 @@ def run_trained(system: str, sets: dict[str, str], cfg: CompareConfig, params: s
 
 def run_peer(system: str, sets: dict[str, str], cfg: CompareConfig, params: str) -> dict:
     """A training-free peer over the same jobs, written as the generate stage writes videos."""
+    from model.arrays import to_uint8
     from model.conditioning import controlnet_image
     from model.peers import (
         CONTROLVIDEO_SMOOTHER_STEPS,
@@ -200,11 +134,11 @@ def run_peer(system: str, sets: dict[str, str], cfg: CompareConfig, params: str)
         set_cross_frame_attention,
         text2video_zero,
     )
-    from model.pipeline import _to_uint8
     from tasks.common.pretrained import load_base
     from tasks.contract import write_outputs_manifest
-    from tasks.generate.stage import plan_jobs, read_sequence, write_video
-    from tasks.train.stage import TrainConfig
+    from tasks.generate.jobs import plan_jobs, read_sequence
+    from tasks.generate.stage import write_video
+    from tasks.train.config import TrainConfig
 
     base_dir = load_stage_config(TrainConfig, "train", params).base_dir
     result = {}
@@ -266,7 +200,7 @@ def run_peer(system: str, sets: dict[str, str], cfg: CompareConfig, params: str)
                         smoother,
                     )
                     images = base.vae.decode(latents / base.vae.config.scaling_factor).sample
-                    frames = _to_uint8(images)
+                    frames = to_uint8(images)
             meta = {"video_id": job.video_id, "sequence": job.sequence, "prompt": job.prompt, "seed": job.seed,
                     "system": system, "n_frames": len(frames), "video": f"{job.video_id}/video.mp4",
                     "sheet": f"{job.video_id}/sheet.png"}  # fmt: skip
@@ -279,10 +213,7 @@ def run_peer(system: str, sets: dict[str, str], cfg: CompareConfig, params: str)
 
 def encode(base, prompt: str, guided: bool) -> torch.Tensor:
     """``(2, L, D)`` [empty prompt; prompt] with guidance, else ``(1, L, D)``."""
-    texts = ["", prompt] if guided else [prompt]
-    limit = min(base.tokenizer.model_max_length, base.text_encoder.config.max_position_embeddings)
-    ids = base.tokenizer(texts, padding="max_length", max_length=limit, truncation=True, return_tensors="pt").input_ids
-    return base.text_encoder(ids)[0]
+    return encode_prompts(base.tokenizer, base.text_encoder, [prompt], [""] if guided else None)
 
 
 def run_system(system: str, cfg: CompareConfig, params: str) -> dict:

@@ -95,13 +95,20 @@ def latest_checkpoint(out_dir: Path) -> Path | None:
 
 def read_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict, dict]:
     """(weights, config, state) of a checkpoint folder; state is loaded with weights_only=True."""
-    for name in ("trainable.safetensors", "config.json", "state.pt"):
-        if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder}: checkpoint is missing {name}")
-    weights = load_file(str(folder / "trainable.safetensors"))
-    config = json.loads((folder / "config.json").read_text())
+    if not (folder / "state.pt").is_file():
+        raise FileNotFoundError(f"{folder}: checkpoint is missing state.pt")
+    weights, config = read_trained(folder)
     state = torch.load(folder / "state.pt", weights_only=True, map_location="cpu")
     return weights, config, state
+
+
+def read_trained(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(weights, config) of a checkpoint folder or of a pipeline saved with ``save_pretrained`` (no
+    training state): what generation needs."""
+    for name in ("trainable.safetensors", "config.json"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder}: checkpoint is missing {name}")
+    return load_file(str(folder / "trainable.safetensors")), json.loads((folder / "config.json").read_text())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -49,6 +49,19 @@ def check_ablations(project: Path, eval_metrics: dict) -> None:
     assert "metrics/ablations.json" in shown and "w/o mask" in shown
 
 
+def check_readme_blocks(project: Path) -> None:
+    """Every README command block that runs on a CPU, as written (scripts/readme_blocks.py), after the DAG;
+    then the README's generate/batch parameters find the manifest `maskmotion masks` wrote."""
+    out = run(["python", "scripts/readme_blocks.py"], project, timeout=1800)
+    assert out.count(": ran") == 3 and "failed" not in out, out  # the Python example and two shell blocks
+    assert (project / "my-video" / "video.mp4").is_file() and (project / "my-model" / "config.json").is_file()
+    from tasks.generate.config import GenerateConfig
+    from tasks.generate.jobs import plan_jobs
+
+    jobs = plan_jobs(GenerateConfig(sequences=str(project / "data/sequences"), prompts=["a red star"], seeds=[0, 1]))
+    assert [job.sequence for job in jobs] == ["two", "two"]
+
+
 @pytest.mark.slow
 def test_whole_dag_on_the_ci_profile_then_push_and_pull(tmp_path):
     """The README's main job on the ci profile: every stage runs, a second repro does nothing,
@@ -74,6 +87,7 @@ def test_whole_dag_on_the_ci_profile_then_push_and_pull(tmp_path):
     assert "Running stage" not in again, again
 
     check_ablations(project, metrics)
+    check_readme_blocks(project)
 
     run(["dvc", "remote", "add", "-f", "-d", "--local", "test", str(remote)], project)
     run(["dvc", "push"], project)

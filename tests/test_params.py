@@ -66,9 +66,9 @@ def _stage_configs():
     from tasks.base.config import BaseConfig
     from tasks.compare import CompareConfig
     from tasks.evaluate.stage import EvaluateConfig
-    from tasks.generate.stage import GenerateConfig
+    from tasks.generate.config import GenerateConfig
     from tasks.masks.stage import MasksConfig
-    from tasks.train.stage import TrainConfig
+    from tasks.train.config import TrainConfig
 
     return {
         "toyworld": ToyWorldConfig,
@@ -121,7 +121,7 @@ def test_params_yaml_is_the_one_source_of_defaults():
 
 def test_a_changed_default_is_caught():
     """The comparison above can fail: a default that drifts from params.yaml is named."""
-    from tasks.generate.stage import GenerateConfig
+    from tasks.generate.config import GenerateConfig
 
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["generate"]["guidance_scale"] = 7.5

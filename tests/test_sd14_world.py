@@ -1,6 +1,6 @@
 """The sd14 world end to end, as a user meets it: download-lookalike folders, the sd14 profile, dvc repro.
 
-The folders are ``tasks.base.lookalike``'s at reduced width (SD1.4's configs and layout, CLIP's real
+The folders are ``maskmotion lookalike``'s at reduced width (SD1.4's configs and layout, CLIP's real
 tokenizer, the SD folder holding only ``*.fp16.safetensors`` files, a safety checker that is never
 used, a PNDM scheduler config); the profile is ``profiles/sd14.yaml`` with a small override (few
 steps, 64x64 frames, the tiny SAM). Checked: every stage's outputs, the ingest warning for a prompt
@@ -25,6 +25,8 @@ OVERRIDE = {
     "generate": {"num_inference_steps": 2, "seeds": [0], "window": 4},
     "evaluate": {"sam_model_type": "tiny"},
 }
+PROMPT = "a person walks along a road"
+MASKMOTION = ["python", "-m", "maskmotion.cli"]  # the `maskmotion` command, from the copy's code
 LONG_PROMPT = " ".join(["a person in a red coat walks slowly along a quiet road at dusk"] * 7)
 
 
@@ -40,11 +42,11 @@ def write_videos(project: Path) -> None:
 
 
 def write_sequences(project: Path) -> None:
-    """The README's way: a spec through tasks.masks.sequences, then a manifest naming it."""
-    out = project / "data" / "sequences" / "sd14"
-    run(["python", "-m", "tasks.masks.sequences", "examples/two_objects.yaml", "--out", str(out / "walk")], project)
-    row = {"id": "walk", "prompt": "a person walks along a road", "masks": "walk"}
-    (out / "manifest.yaml").write_text(yaml.safe_dump({"sequences": [row]}))
+    """The README's way: `maskmotion masks` draws a spec and lists it, with its prompt, in the manifest."""
+    out = project / "data" / "sequences" / "sd14" / "walk"
+    run([*MASKMOTION, "masks", "examples/two_objects.yaml", "--out", str(out), "--prompt", PROMPT], project)
+    manifest = yaml.safe_load((out.parent / "manifest.yaml").read_text())
+    assert manifest == {"sequences": [{"id": "walk", "masks": "walk", "prompt": PROMPT}]}
 
 
 def tracked_changes(project: Path) -> list[str]:
@@ -57,12 +59,12 @@ def tracked_changes(project: Path) -> list[str]:
 @pytest.mark.slow
 def test_sd14_world_end_to_end_on_download_lookalikes(tmp_path):
     project = copy_working_tree(tmp_path / "project")
-    run(["python", "-m", "tasks.base.lookalike", "--out", "weights", "--size", "tiny", "--variants", "fp16"], project)
+    run([*MASKMOTION, "lookalike", "--out", "weights", "--size", "tiny", "--variants", "fp16"], project)
     sd = project / "weights" / "stable-diffusion-v1-4"
     assert not list(sd.glob("*/diffusion_pytorch_model.safetensors")) and (sd / "safety_checker").is_dir()
     write_videos(project)
     write_sequences(project)
-    apply_profile(project / "params.yaml", project / "profiles" / "sd14.yaml")
+    run([*MASKMOTION, "apply-profile", "profiles/sd14.yaml"], project)
     (project / "override.yaml").write_text(yaml.safe_dump(OVERRIDE))
     apply_profile(project / "params.yaml", project / "override.yaml")
 
@@ -85,6 +87,17 @@ def test_sd14_world_end_to_end_on_download_lookalikes(tmp_path):
     # generate: the drawn sequence, at the masks' size, its frame 1 from the seg ControlNet
     video = project / "data" / "outputs" / "walk-s0"
     assert (video / "video.mp4").is_file() and (video / "sheet.png").is_file()
+    assert config["controlnet_dir"] == "weights/sd-controlnet-seg" and config["controlnet_condition"]["kind"] == "seg"
+    # docs/sd14.md's Python lines, from another folder, in a fresh process (as a user runs them; in a process that
+    # trained, torch's CPU kernels may round a pixel level apart): the recorded base, ControlNet and condition,
+    # the project's generate settings, the stage's video
+    check = (
+        "import numpy as np; from maskmotion import MaskMotionPipeline, read_masks; "
+        f"pipe = MaskMotionPipeline.from_pretrained({str(project / 'data' / 'checkpoints')!r}); "
+        f"video = pipe({PROMPT!r}, read_masks({str(video / 'masks')!r}), seed=0); "
+        f"print('SAME', np.array_equal(video.frames, np.load({str(video / 'frames.npy')!r})))"
+    )
+    assert "SAME True" in run(["python", "-c", check], tmp_path, HF_HUB_OFFLINE="1")
     # evaluate: every metric, with the ViT-L-14-quickgelu lookalike and SAM
     metrics = json.loads((project / "metrics" / "sd14" / "eval.json").read_text())
     assert {"iou", "text_alignment", "consistency_adjacent", "consistency_all_pairs"} <= set(metrics)

@@ -9,7 +9,7 @@ from diffusers import DDPMScheduler
 from tasks.common.io import load_clip
 from tasks.ingest.stage import IngestConfig, ingest
 from tasks.toyworld.stage import ToyWorldConfig, render_toyworld
-from tasks.train.stage import TrainConfig
+from tasks.train.config import TrainConfig
 from tests.model.conftest import tiny_controlnet, tiny_text_encoder, tiny_tokenizer, tiny_unet2d, tiny_vae
 
 
@@ -87,7 +87,7 @@ def tiny_train_config(root: Path, run: Path, **overrides) -> TrainConfig:
 
 
 def tiny_generate_config(root: Path, run: Path, **overrides):
-    from tasks.generate.stage import GenerateConfig
+    from tasks.generate.config import GenerateConfig
 
     base = dict(
         checkpoint_dir=str(run / "checkpoints"),

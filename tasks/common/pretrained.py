@@ -17,7 +17,7 @@ same betas (``scaled_linear``, 0.00085 to 0.012, 1000 steps) read from that conf
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -160,3 +160,12 @@ class ControlNetSettings(StageConfig):
 
     def controlnet_input(self) -> ControlNetCondition:
         return ControlNetCondition(self.controlnet_condition, self.seg_object_class, self.seg_background_class)
+
+    def record(self) -> dict:
+        """What a checkpoint's config.json records of these, so the model loads with the ControlNet and
+        condition it was validated with (``tasks.generate.pipeline``); nothing for the defaults
+        (``<base_dir>/controlnet``, white on black), so such checkpoints stay as they were."""
+        record = {"controlnet_dir": self.controlnet_dir} if self.controlnet_dir else {}
+        if self.controlnet_input() != ControlNetCondition():
+            record["controlnet_condition"] = asdict(self.controlnet_input())
+        return record

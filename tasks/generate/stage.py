@@ -23,252 +23,24 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
-import cv2
 import numpy as np
 import pandas as pd
 import torch
-import yaml
-from pydantic import Field
 
 from model.pipeline import MaskVideoPipeline
+from model.text import token_limit
 from tasks.common.device import resolve_device
-from tasks.common.io import atomic_dir, content_digest, read_mask_pngs, write_json, write_mask_pngs, write_rgb_png
-from tasks.common.pretrained import ControlNetSettings
+from tasks.common.io import atomic_dir, content_digest, write_json, write_mask_pngs, write_rgb_png
 from tasks.common.video import write_gif, write_mp4
 from tasks.common.visualize import contact_sheet
-from tasks.contract import latest_checkpoint, write_outputs_manifest
-from tasks.generate.pipeline import from_pretrained
+from tasks.contract import write_outputs_manifest
+from tasks.generate.config import OBJECT_SAMPLER_FIELDS, SAMPLER_FIELDS, GenerateConfig
+from tasks.generate.jobs import Job, plan_jobs, read_first_frame, read_objects, read_sequence
+from tasks.generate.pipeline import checkpoint_folder, from_pretrained
 
 log = logging.getLogger(__name__)
-
-
-class GenerateConfig(ControlNetSettings):
-    checkpoint_dir: str = "data/checkpoints"
-    sequences: str = Field(
-        "data/raw/toy/heldout",
-        description=(
-            "a sequences folder holding manifest.yaml (sequences: [{id, prompt, masks}]), or the manifest file itself"
-        ),
-    )
-    prompts: list[str] | None = Field(None, description="if set, every sequence is generated with each of these")
-    seeds: list[int] = Field([0, 1, 2], min_length=1)
-    out_dir: str = "data/outputs"
-    num_inference_steps: int = Field(25, ge=1)
-    guidance_scale: float = Field(
-        4.0, ge=1.0, description="classifier-free guidance of frame 1 (and of 2..n by default)"
-    )
-    video_guidance_scale: float | None = Field(
-        5.0, ge=1.0, description="guidance of frames 2..n; null = guidance_scale"
-    )
-    shared_noise: Literal["paper", "lamp", "off"] = "off"
-    alpha: float = Field(0.2, ge=0.0, le=1.0)
-    lowfreq_grid: int = Field(0, ge=0, description="> 0: frames 2..n take frame 1's g x g block means at x_T; 0 = off")
-    adain: bool = True
-    adain_per_object: bool = Field(
-        True, description="with per-object prompts, AdaIN matches each object's region to frame 1's, not the frame"
-    )
-    decode_per_object: bool = Field(
-        True, description="with per-object prompts, each object's pixels decoded without the other objects' latents"
-    )
-    first_frame_source: Literal["controlnet", "text", "manifest"] = Field(
-        "controlnet",
-        description="controlnet (eq. 3) | text (w/o ControlNet) | manifest (each row's first_frame image)",
-    )
-    controlnet_scale: float = Field(1.0, ge=0.0, description="weight of the ControlNet's residuals for frame 1")
-    use_masks: bool = True
-    mask_guidance_scale: float = Field(
-        2.0,
-        ge=0.0,
-        description=(
-            "frames 2..n: adds w x (prediction with the masks - without them); 0 = off (one UNet pass fewer)"
-        ),
-    )
-    window: int | None = Field(None, ge=2, description="frames per chunk; default: the trained window")
-    height: int | None = Field(None, ge=8, description="output height (pixels); null = the masks' height")
-    width: int | None = Field(None, ge=8, description="output width (pixels); null = the masks' width")
-    fps: float = Field(8.0, gt=0)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-
-
-# The settings that change the pixels of a video (besides prompt, seed, masks and weights).
-SAMPLER_FIELDS = {
-    "num_inference_steps",
-    "guidance_scale",
-    "video_guidance_scale",
-    "shared_noise",
-    "alpha",
-    "lowfreq_grid",
-    "adain",
-    "first_frame_source",
-    "controlnet_scale",
-    "use_masks",
-    "mask_guidance_scale",
-    "window",
-    "controlnet_dir",
-    "controlnet_condition",
-    "seg_object_class",
-    "seg_background_class",
-    "height",
-    "width",
-}
-# ... and those that change only the videos with per-object prompts (keyed only for them)
-OBJECT_SAMPLER_FIELDS = {"adain_per_object", "decode_per_object"}
-
-
-@dataclass(frozen=True)
-class Job:
-    video_id: str
-    sequence: str
-    prompt: str
-    masks_dir: str
-    seed: int
-    first_frame: str | None = None  # an image file, with first_frame_source: manifest
-    object_prompts: tuple[str, ...] = ()  # per-object prompts (regional text); () = the prompt alone
-    object_masks: tuple[str, ...] = ()  # each object's masks folder, with object_prompts
-
-    def record(self) -> dict:
-        """The job as meta.json and the outputs manifest record it (no per-object fields when it has none,
-        so their columns stay what they were before per-object prompts)."""
-        fields = asdict(self)
-        if not self.object_prompts:
-            del fields["object_prompts"], fields["object_masks"]
-        else:
-            fields.update(object_prompts=list(self.object_prompts), object_masks=list(self.object_masks))
-        return fields
-
-
-def sequences_manifest(sequences: str | Path, setting: str = "generate.sequences") -> Path:
-    """The manifest file that ``sequences`` names: the file itself, or ``<folder>/manifest.yaml``."""
-    path = Path(sequences)
-    if path.is_dir():
-        path = path / "manifest.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"{setting}: manifest '{path}' not found")
-    return path
-
-
-def plan_jobs(cfg: GenerateConfig) -> list[Job]:
-    """Every (sequence x prompt x seed) to generate, from the sequences manifest."""
-    path = sequences_manifest(cfg.sequences)
-    rows = (yaml.safe_load(path.read_text()) or {}).get("sequences")
-    if not isinstance(rows, list) or not rows:
-        raise ValueError(f"{path}: expected a non-empty list under 'sequences:'")
-    jobs = []
-    for n, row in enumerate(rows, start=1):
-        sid = str(row.get("id", "")).strip()
-        if not sid:
-            raise ValueError(f"{path}: row {n} has no id")
-        first_frame = None
-        if cfg.first_frame_source == "manifest":
-            if not row.get("first_frame"):
-                raise ValueError(
-                    f"{path} (id '{sid}'): no first_frame, which generate.first_frame_source=manifest needs"
-                )
-            first_frame = str(path.parent / row["first_frame"])
-        object_prompts, object_masks = _objects_of(row, path, sid)
-        prompts = cfg.prompts if cfg.prompts is not None else [row.get("prompt")]
-        for p, prompt in enumerate(prompts):
-            if not isinstance(prompt, str) or not prompt.strip():
-                where = f"generate.prompts[{p}]" if cfg.prompts is not None else f"{path} (id '{sid}')"
-                raise ValueError(f"{where}: empty prompt")
-            for seed in cfg.seeds:
-                suffix = f"-p{p}" if cfg.prompts is not None else ""
-                jobs.append(
-                    Job(
-                        f"{sid}{suffix}-s{seed}",
-                        sid,
-                        prompt.strip(),
-                        str(path.parent / row.get("masks", sid)),
-                        seed,
-                        first_frame,
-                        object_prompts,
-                        object_masks,
-                    )
-                )
-    return jobs
-
-
-def _objects_of(row: dict, path: Path, sid: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A manifest row's per-object prompts and masks folders (``objects: [{prompt, masks}]``), checked."""
-    objects = row.get("objects") or []
-    if not isinstance(objects, list):
-        raise ValueError(f"{path} (id '{sid}'): objects must be a list of {{prompt, masks}}")
-    prompts, masks = [], []
-    for k, obj in enumerate(objects):
-        prompt = obj.get("prompt") if isinstance(obj, dict) else None
-        if not isinstance(prompt, str) or not prompt.strip() or not obj.get("masks"):
-            raise ValueError(f"{path} (id '{sid}'): objects[{k}] needs a prompt and a masks folder")
-        prompts.append(prompt.strip())
-        masks.append(str(path.parent / obj["masks"]))
-    return tuple(prompts), tuple(masks)
-
-
-def resize_masks(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Masks (F, H, W) as bool at ``size`` (H, W), nearest-neighbour (a mask stays binary)."""
-    if masks.shape[1:] != size:
-        masks = np.stack([cv2.resize(m.astype(np.uint8), size[::-1], interpolation=cv2.INTER_NEAREST) for m in masks])
-    return masks.astype(bool)
-
-
-def read_sequence(job: Job, size: tuple[int, int] | None = None) -> np.ndarray:
-    """The job's masks, bool (F, H, W), checked: >= 2 frames, never all empty/full; resized (nearest)
-    to ``size`` (H, W) when given."""
-    try:
-        masks = read_mask_pngs(job.masks_dir)
-    except ValueError as err:
-        raise ValueError(f"sequence '{job.sequence}': {err}") from None
-    where = f"{job.masks_dir} (sequence '{job.sequence}')"
-    if len(masks) < 2:
-        raise ValueError(f"{where}: {len(masks)} mask frame(s); a video needs at least 2")
-    if size is not None:
-        masks = resize_masks(masks, size)
-    for i, m in enumerate(masks):
-        if not m.any():
-            raise ValueError(f"{where}: frame {i} is all background (an empty mask has no object to follow)")
-        if m.all():
-            raise ValueError(f"{where}: frame {i} is all foreground (a full mask has no shape or position)")
-    return masks
-
-
-def read_objects(job: Job, size: tuple[int, int]) -> np.ndarray | None:
-    """Each object's masks, bool (K, F, H, W) at ``size`` (nearest); None for a job without object prompts.
-    An object may leave the frame (an empty mask); every object has the union's frame count."""
-    if not job.object_prompts:
-        return None
-    out = []
-    for k, folder in enumerate(job.object_masks):
-        try:
-            masks = read_mask_pngs(folder)
-        except ValueError as err:
-            raise ValueError(f"sequence '{job.sequence}', object {k}: {err}") from None
-        out.append(resize_masks(masks, size))
-    frames = {len(m) for m in out}
-    if len(frames) != 1:
-        raise ValueError(f"sequence '{job.sequence}': its objects' mask folders hold {sorted(frames)} frames")
-    return np.stack(out)
-
-
-def read_first_frame(job: Job, size: tuple[int, int]) -> np.ndarray | None:
-    """The job's given first frame, uint8 RGB (H, W, 3) at the model's size; None when it has none."""
-    if job.first_frame is None:
-        return None
-    where = f"{job.first_frame} (sequence '{job.sequence}')"
-    image = cv2.imread(job.first_frame, cv2.IMREAD_COLOR)
-    if image is None:
-        raise FileNotFoundError(f"{where}: first frame not found or not an image")
-    if image.shape[:2] != size:
-        raise ValueError(
-            f"{where}: first frame is {image.shape[1]}x{image.shape[0]}, the model generates {size[1]}x{size[0]}"
-        )
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-# ---------------------------------------------------------------------------------------------
-
 
 # diffusers/accelerate build models under a context that patches torch globally (empty "meta"
 # weights), which is not thread-safe: mapped tasks on a thread pool must load one at a time.
@@ -302,12 +74,7 @@ def _load_pipeline(
 
 
 def resolve_checkpoint(cfg: GenerateConfig) -> Path:
-    folder = latest_checkpoint(Path(cfg.checkpoint_dir)) if Path(cfg.checkpoint_dir).is_dir() else None
-    if folder is None:
-        raise FileNotFoundError(
-            f"generate.checkpoint_dir: no checkpoint in '{cfg.checkpoint_dir}'; run the train stage"
-        )
-    return folder
+    return checkpoint_folder(cfg.checkpoint_dir, "generate.checkpoint_dir")
 
 
 def device_of(cfg: GenerateConfig) -> str:
@@ -359,7 +126,7 @@ def _token_counter(tokenizer):
 
 def warn_if_truncated(pipe: MaskVideoPipeline, prompt: str, video_id: str) -> int:
     """Prompts past the text encoder's limit are truncated (as CLIP does): say so. Returns the token count."""
-    limit = min(pipe.tokenizer.model_max_length, pipe.text_encoder.config.max_position_embeddings)
+    limit = token_limit(pipe.tokenizer, pipe.text_encoder)
     counter = _token_counter(pipe.tokenizer)
     with _COUNTERS_LOCK:  # one counting call at a time on the shared copy
         n_tokens = len(counter(prompt, truncation=False).input_ids)
@@ -430,24 +197,11 @@ def generate_one(job: Job, cfg: GenerateConfig, checkpoint: Path, progress=None)
         job.prompt,
         masks,
         first_frame=first_frame,
-        num_inference_steps=cfg.num_inference_steps,
-        guidance_scale=cfg.guidance_scale,
-        video_guidance_scale=cfg.video_guidance_scale,
-        shared_noise=cfg.shared_noise,
-        alpha=cfg.alpha,
-        lowfreq_grid=cfg.lowfreq_grid,
-        adain=cfg.adain,
-        adain_per_object=cfg.adain_per_object,
-        decode_per_object=cfg.decode_per_object,
-        window=cfg.window or config["window"],
-        first_frame_source=cfg.first_frame_source,
-        controlnet_conditioning_scale=cfg.controlnet_scale,
-        use_masks=cfg.use_masks,
-        mask_guidance_scale=cfg.mask_guidance_scale,
         object_prompts=list(job.object_prompts) or None,
         object_masks=objects,
         generator=torch.Generator().manual_seed(job.seed),
         callback=progress,
+        **cfg.sampler(config["window"]).to_dict(),
     ).frames
     seconds = time.perf_counter() - t0
     log.info("%s: %d frames in %.1f s", job.video_id, len(frames), seconds)

@@ -8,9 +8,9 @@ the generate stage reads. Objects may carry their own prompts (each object's wor
 mask, the sequence's ``prompt``, the scene, elsewhere); then each object's masks are written too,
 under ``objects/<k>/``, with a sequences manifest (``manifest.yaml``) that ``generate.sequences`` reads.
 
-Command line::
+Command line (it also lists the sequence in ``data/sequences/manifest.yaml``)::
 
-    python -m tasks.masks.sequences spec.yaml --out data/sequences/my-run [--gif preview.gif]
+    maskmotion masks spec.yaml --out data/sequences/my-run [--prompt "..."] [--gif preview.gif]
 
 A spec (YAML; every key validated, coordinates in pixels, x to the right, y down)::
 
@@ -38,6 +38,7 @@ A spec (YAML; every key validated, coordinates in pixels, x to the right, y down
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -47,7 +48,7 @@ import yaml
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tasks.common.io import atomic_dir, read_mask_pngs, write_mask_pngs
+from tasks.common.io import atomic_dir, atomic_write_text, read_mask_pngs, write_mask_pngs
 from tasks.common.params import validate_config
 from tasks.common.toy import SHAPES, render_object_mask
 from tasks.common.video import write_gif
@@ -291,23 +292,64 @@ def preview_frames(masks: np.ndarray, scale: int = 4) -> np.ndarray:
     return np.stack([outline_mask(f, m) for f, m in zip(grey, big)])
 
 
+def add_to_manifest(manifest: Path, sequence_id: str, row: dict) -> int:
+    """List a sequence in a sequences manifest (``sequences: [{id, prompt, masks, objects}]``), replacing a
+    row of the same id; ``row``'s paths are relative to the manifest's folder. Returns the number of rows."""
+    data = (yaml.safe_load(manifest.read_text()) if manifest.is_file() else None) or {}
+    rows = [r for r in data.get("sequences") or [] if r.get("id") != sequence_id]
+    rows.append({"id": sequence_id, **row})
+    atomic_write_text(manifest, yaml.safe_dump({**data, "sequences": rows}, sort_keys=False))
+    return len(rows)
+
+
+def relocated(row: dict, folder: str) -> dict:
+    """A manifest row written for a manifest inside the sequence's folder, for one in ``folder``'s parent."""
+    out = {**row, "masks": (Path(folder) / row["masks"]).as_posix()}
+    if "objects" in row:
+        out["objects"] = [{**o, "masks": (Path(folder) / o["masks"]).as_posix()} for o in row["objects"]]
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Build a mask sequence from a YAML spec.")
+    parser = argparse.ArgumentParser(
+        prog="maskmotion masks",
+        description="Draw a mask sequence from a YAML spec (the format: tasks/masks/sequences.py) into --out, and "
+        "list it in a sequences manifest (default: --out's parent folder's manifest.yaml), which "
+        "generate.sequences and the generate/batch deployment read.",
+        epilog="example:\n  maskmotion masks examples/two_objects.yaml --out data/sequences/two --gif two.gif\n"
+        "  # data/sequences/two/0000.png ...; data/sequences/manifest.yaml lists 'two'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("spec", type=Path)
     parser.add_argument("--out", type=Path, required=True, help="folder for 0000.png, 0001.png, ...")
+    parser.add_argument("--prompt", help="the sequence's prompt in the manifest (default: the spec's prompt)")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        help="the sequences manifest to list it in (default: %(default)s = <out>/../manifest.yaml)",
+    )
     parser.add_argument("--gif", type=Path, help="also write a preview GIF here")
     parser.add_argument("--fps", type=float, default=8.0)
     args = parser.parse_args(argv)
     spec = load_spec(args.spec)
     with atomic_dir(args.out) as tmp:
         row = write_sequence(spec, tmp, args.spec.parent)
+        if args.prompt:
+            row["prompt"] = args.prompt
         if "prompt" in row:  # a sequences manifest of this one sequence: generate.sequences=<out>
             manifest = {"sequences": [{"id": args.out.name, **row}]}
             (tmp / "manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
         masks = read_mask_pngs(tmp)
+    manifest = args.manifest or args.out.parent / "manifest.yaml"
+    folder = os.path.relpath(args.out, manifest.parent)
+    count = add_to_manifest(manifest, args.out.name, relocated(row, folder))
     if args.gif:
         write_gif(args.gif, preview_frames(masks), args.fps)
     print(f"{args.out}: {len(masks)} masks of {spec.size[1]}x{spec.size[0]}, foreground {masks.mean():.1%} of pixels")
+    print(
+        f"{manifest}: lists '{args.out.name}' ({count} sequences)"
+        + ("" if "prompt" in row else "; no prompt: give one with --prompt, or prompts to generate")
+    )
 
 
 if __name__ == "__main__":

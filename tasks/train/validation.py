@@ -16,6 +16,7 @@ import torch
 import yaml
 
 from model.pipeline import MaskVideoPipeline
+from model.sampler_settings import PAPER_SAMPLER
 from tasks.common.io import read_mask_pngs
 from tasks.common.pretrained import ControlNetSettings, load_controlnet, load_unet
 from tasks.common.video import write_gif
@@ -63,6 +64,7 @@ def validation_gif(
         base_unet=unet,
         controlnet=frame1_controlnet,
         controlnet_condition=controlnet.controlnet_input(),
+        sampler=PAPER_SAMPLER,  # the validation GIF samples as Alg. 1 does, not with the tuned settings
     )
     was_training = pipe.video_unet.training
     pipe.video_unet.eval()

@@ -144,7 +144,7 @@ def test_decoder_only_names_the_missing_setting(tmp_path, prefect_harness):
 
 @pytest.mark.slow
 def test_variant_base_builds_a_base_with_multi_object_frames_beside_the_pipelines(tmp_path, monkeypatch):
-    from bench import variant_base
+    from bench.fewshot import variant_base
     from tasks.base import build
 
     shares = []
@@ -168,7 +168,7 @@ def test_variant_base_builds_a_base_with_multi_object_frames_beside_the_pipeline
 def test_variant_base_overlay_builds_a_posed_base_with_its_words_and_pose_figures(tmp_path):
     from transformers import AutoTokenizer
 
-    from bench import variant_base
+    from bench.fewshot import variant_base
 
     overlay = tmp_path / "posed.yaml"
     overlay.write_text(

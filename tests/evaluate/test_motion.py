@@ -74,7 +74,7 @@ def test_containment_and_iou_against_the_truth():
 def test_the_evaluate_stage_scores_a_drawn_set_true_video_high_and_a_frozen_one_low(tmp_path, spin_reference):
     from types import SimpleNamespace
 
-    from bench.learned_motion import write_sets
+    from bench.learned_motion.learned_motion import write_sets
     from tasks.evaluate.motion import LearnedMotion
 
     write_sets(tmp_path)

@@ -1,10 +1,10 @@
-"""bench/vae_object_size.py: one object through a VAE, scored as generated objects are."""
+"""bench/vae_object_size/vae_object_size.py: one object through a VAE, scored as generated objects are."""
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from bench.vae_object_size import RADII, results_markdown, round_trip_scores
+from bench.vae_object_size.vae_object_size import RADII, results_markdown, round_trip_scores
 from tasks.common.toy import SHAPES
 
 

@@ -13,7 +13,8 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from tasks.common.io import read_mask_pngs, write_mask_pngs
-from tasks.generate.stage import generate, plan_jobs
+from tasks.generate.jobs import plan_jobs
+from tasks.generate.stage import generate
 from tests.tiny_world import tiny_generate_config
 
 
@@ -87,11 +88,8 @@ def test_first_frame_from_the_manifest(tiny_world, tiny_run, tmp_path):
         "a red star",
         moving_square(),
         first_frame=image,
-        num_inference_steps=2,
-        guidance_scale=2.0,
-        window=4,
-        lowfreq_grid=cfg.lowfreq_grid,
         generator=torch.Generator().manual_seed(0),
+        **cfg.sampler(config["window"]).to_dict(),
     ).frames
     np.testing.assert_array_equal(frames, expected)
     assert json.loads((tmp_path / "o/s-s0/meta.json").read_text())["first_frame"].endswith("first.png")
@@ -310,15 +308,7 @@ def test_object_prompts_from_the_manifest_reach_the_pipeline(tiny_world, tiny_ru
     objects = np.stack([read_mask_pngs(folder / f"objects/{k}") for k in (0, 1)])
     np.testing.assert_array_equal(objects[1], read_mask_pngs(tmp_path / "crossing/objects/1"))
     pipe, config = load_pipeline(resolve_checkpoint(cfg), cfg)
-    kwargs = dict(
-        num_inference_steps=2,
-        guidance_scale=2.0,
-        window=4,
-        lowfreq_grid=cfg.lowfreq_grid,
-        adain=cfg.adain,
-        video_guidance_scale=cfg.video_guidance_scale,
-        mask_guidance_scale=cfg.mask_guidance_scale,
-    )
+    kwargs = cfg.sampler(config["window"]).to_dict()
     masks = read_mask_pngs(tmp_path / "crossing")
     expected = pipe(
         job.prompt,
@@ -337,7 +327,8 @@ def test_a_job_without_object_prompts_keeps_its_key_and_record(tiny_world, tiny_
     import hashlib
 
     from tasks.common.io import content_digest
-    from tasks.generate.stage import SAMPLER_FIELDS, job_key, resolve_checkpoint
+    from tasks.generate.config import SAMPLER_FIELDS
+    from tasks.generate.stage import job_key, resolve_checkpoint
 
     cfg = tiny_generate_config(tiny_world, tiny_run)
     (job,) = plan_jobs(cfg)

@@ -225,7 +225,8 @@ def test_object_prompts_need_a_scene_and_an_object_without_one_takes_it(tmp_path
 
 def test_the_two_prompts_example_crosses_and_its_manifest_gives_each_object_its_words(tmp_path):
     from tasks.common.toy import COLOURS
-    from tasks.generate.stage import GenerateConfig, plan_jobs
+    from tasks.generate.config import GenerateConfig
+    from tasks.generate.jobs import plan_jobs
 
     example = REPO / "examples/two_prompts.yaml"
     main([str(example), "--out", str(tmp_path / "two_prompts")])

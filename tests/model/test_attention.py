@@ -147,16 +147,16 @@ def trained_mask_processor(seed=1):
 
 def legacy_mask_cross_attention(processor, attn, x, text, video):
     """The mask cross-attention as it was before regional text (eq. 6-7, same operations in the same order)."""
-    from model.attention import _attend, _merge_heads, _norm_qk, _project_out, _split_heads
+    from model.attention_ops import attend, merge_heads, norm_qk, project_out, split_heads
 
     query = attn.to_q(x)
     if video.masks is not None:
         query = query + processor.mask_term(attn, video, x.shape[1], query.dtype)
     key, value = attn.to_k(text), attn.to_v(text)
-    query, key, value = (_split_heads(t, attn.heads) for t in (query, key, value))
-    query, key = _norm_qk(attn, query, key)
-    out = _attend(query, key, value, None, processor.slice_size)
-    return _project_out(attn, _merge_heads(out).to(query.dtype), x)
+    query, key, value = (split_heads(t, attn.heads) for t in (query, key, value))
+    query, key = norm_qk(attn, query, key)
+    out = attend(query, key, value, None, processor.slice_size)
+    return project_out(attn, merge_heads(out).to(query.dtype), x)
 
 
 def test_without_object_prompts_mask_cross_attention_is_bit_identical_to_before():

@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from model.arrays import to_images
 from model.attention import ObjectPrompts
-from model.pipeline import MaskVideoPipeline, _to_images
+from model.first_frame import make_first_frame
+from model.pipeline import MaskVideoPipeline
+from model.sampler_settings import PAPER_SAMPLER
 from model.sampling import adain, block_mean, lowfreq_from_first, motion_windows, shared_noise
 from model.video_unet import inflate_unet
 from tests.model.conftest import IMAGE_SIZE, LATENT_SIZE, randomize_new_layers
@@ -17,7 +20,8 @@ STEPS = 3
 def pipe(components):
     video_unet = inflate_unet(components["base_unet"]).eval()
     randomize_new_layers(video_unet)  # as if trained: frames and masks interact
-    return MaskVideoPipeline(video_unet=video_unet, **components)
+    # Alg. 1 as first implemented (guidance 7.5, shared noise from E(v_1), no AdaIN): what these tests test
+    return MaskVideoPipeline(video_unet=video_unet, sampler=PAPER_SAMPLER, **components)
 
 
 def moving_square(num_frames, size=IMAGE_SIZE):
@@ -50,6 +54,22 @@ def gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
+def first_frame(pipe, text, first_masks, guidance_scale, seed, **kwargs):
+    """``make_first_frame`` at the tests' latent size and step count: frame 1 ``(B, 3, H, W)``."""
+    size = (LATENT_SIZE, LATENT_SIZE)
+    image, _ = make_first_frame(
+        pipe,
+        text,
+        first_masks,
+        size,
+        num_inference_steps=STEPS,
+        guidance_scale=guidance_scale,
+        generator=gen(seed),
+        **kwargs,
+    )
+    return image
+
+
 def test_frame_1_stays_E_v1_at_every_step(pipe):
     frame = first_frame_image()
     spy, seen = UNetSpy(pipe.video_unet), []
@@ -62,7 +82,7 @@ def test_frame_1_stays_E_v1_at_every_step(pipe):
         generator=gen(),
         callback=lambda info: seen.append(info["latents"]),
     )
-    e_v1 = pipe.encode_images(_to_images(frame))
+    e_v1 = pipe.encode_images(to_images(frame))
     assert len(spy.calls) == STEPS and len(seen) == STEPS
     for call, latents in zip(spy.calls, seen):
         assert torch.equal(call["sample"][:1, :, 0], e_v1) and torch.equal(
@@ -78,14 +98,12 @@ def test_controlnet_first_frame_is_eq3_and_stays_clean(pipe):
     pipe("a red ball", masks, num_inference_steps=STEPS, guidance_scale=2.0, generator=gen(1))
     # the same first draws, made explicitly: ControlNet(x_1, c_p, m_1), then E(v_1)
     text = pipe.encode_prompt(["a red ball"], [""])
-    image, _ = pipe.make_first_frame(
-        text, torch.as_tensor(masks[:1]).float(), (LATENT_SIZE, LATENT_SIZE), STEPS, 2.0, gen(1), "controlnet"
-    )
+    image = first_frame(pipe, text, torch.as_tensor(masks[:1]).float(), 2.0, 1, source="controlnet")
     e_v1 = pipe.encode_images(image)
     for call in spy.calls:
         torch.testing.assert_close(call["sample"][:1, :, 0], e_v1, atol=0, rtol=0)
     # the mask steers frame 1 through the ControlNet; without it (the ablation) frame 1 differs
-    image_text, _ = pipe.make_first_frame(text, None, (LATENT_SIZE, LATENT_SIZE), STEPS, 2.0, gen(1), "text")
+    image_text = first_frame(pipe, text, None, 2.0, 1, source="text")
     assert (image - image_text).abs().max() > 1e-3
 
 
@@ -94,16 +112,7 @@ def test_controlnet_scale_weights_the_residuals(pipe):
     first_mask = torch.as_tensor(moving_square(1)).float()
 
     def frame(scale, source="controlnet"):
-        image, _ = pipe.make_first_frame(
-            text,
-            first_mask,
-            (LATENT_SIZE, LATENT_SIZE),
-            STEPS,
-            2.0,
-            gen(3),
-            source,
-            controlnet_conditioning_scale=scale,
-        )
+        image = first_frame(pipe, text, first_mask, 2.0, 3, source=source, controlnet_conditioning_scale=scale)
         return image
 
     # scale 0 silences the ControlNet: frame 1 is the plain text-to-image sample, bit for bit
@@ -126,7 +135,7 @@ def test_initial_noise_follows_eq8(pipe, mode, alpha):
         alpha=alpha,
         generator=gen(2),
     )
-    e_v1 = pipe.encode_images(_to_images(frame))
+    e_v1 = pipe.encode_images(to_images(frame))
     # the pipeline's draws in order: frame 1's noise (lamp only, no ControlNet run here), then frames 2..n
     g = gen(2)
     first_noise = torch.randn(e_v1.shape, generator=g) if mode == "lamp" else None
@@ -188,7 +197,7 @@ def test_pipeline_lowfreq_noise_uses_the_first_timesteps_alpha_bar(pipe):
         lowfreq_grid=2,
         generator=gen(2),
     )
-    e_v1 = pipe.encode_images(_to_images(frame))
+    e_v1 = pipe.encode_images(to_images(frame))
     eps = torch.randn(1, 4, num_frames - 1, LATENT_SIZE, LATENT_SIZE, generator=gen(2))
     pipe.scheduler.set_timesteps(STEPS)
     alpha_bar = pipe.scheduler.alphas_cumprod[int(pipe.scheduler.timesteps[0])]
@@ -248,7 +257,7 @@ def test_every_chunk_takes_its_low_frequencies_from_the_videos_frame_1(pipe):
         window=3,
         generator=gen(5),
     )
-    e_v1 = pipe.encode_images(_to_images(frame))
+    e_v1 = pipe.encode_images(to_images(frame))
     g = gen(5)  # the draws in order: chunk 1's frames 2..3, then chunk 2's
     eps = [torch.randn(1, 4, 2, LATENT_SIZE, LATENT_SIZE, generator=g) for _ in range(2)]
     pipe.scheduler.set_timesteps(STEPS)
@@ -418,7 +427,7 @@ def test_regional_adain_matches_each_region_to_the_same_region_of_the_reference(
 
 
 def test_adain_per_object_holds_each_object_to_its_frame_1_region(pipe):
-    from model.pipeline import adain_regions
+    from model.regions import adain_regions
 
     objects = np.zeros((2, 4, IMAGE_SIZE, IMAGE_SIZE), dtype=bool)  # whole latent positions (x4 pixels)
     for i in range(4):
@@ -601,7 +610,7 @@ def test_object_prompt_errors_name_what_is_wrong(pipe):
 
 
 def test_frame_1_regions_take_each_objects_pixels_inside_its_mask():
-    from model.pipeline import compose_regions
+    from model.regions import compose_regions
 
     batch, size = 2, 4
     images = torch.randn(3, batch, 3, size, size)  # the scene's, object 1's, object 2's
@@ -624,18 +633,16 @@ def test_frame_1_object_pixels_are_what_its_prompt_draws_alone(pipe):
     union = objects.amax(1)
     prompts = ["a field", "a red box", "a blue ball"]
 
-    def first_frame(prompt, masks, regions=None):
-        text = pipe.encode_prompt([prompt], [""])
-        image, _ = pipe.make_first_frame(text, masks, (LATENT_SIZE, LATENT_SIZE), STEPS, 3.0, gen(4), objects=regions)
-        return image
+    def frame_1(prompt, masks, regions=None):
+        return first_frame(pipe, pipe.encode_prompt([prompt], [""]), masks, 3.0, 4, objects=regions)
 
     seen = []
     pipe.controlnet.register_forward_pre_hook(lambda m, args, kw: seen.append(kw["controlnet_cond"]), with_kwargs=True)
-    composed = first_frame(prompts[0], union, ObjectPrompts(pipe.encode_prompt(prompts[1:], None)[None], objects))
+    composed = frame_1(prompts[0], union, ObjectPrompts(pipe.encode_prompt(prompts[1:], None)[None], objects))
     # the ControlNet's condition, per branch (scene, object 1, object 2; then the same for the guidance half)
     drawn = [pipe.controlnet_image(m, (LATENT_SIZE, LATENT_SIZE)) for m in (union, objects[:, 0], objects[:, 1])]
     torch.testing.assert_close(seen[0], torch.cat(drawn * 2), atol=0, rtol=0)
-    alone = [first_frame(prompts[0], union)] + [first_frame(p, objects[:, k]) for k, p in enumerate(prompts[1:])]
+    alone = [frame_1(prompts[0], union)] + [frame_1(p, objects[:, k]) for k, p in enumerate(prompts[1:])]
     inside = objects[:, :, None].bool()  # (1, K, 1, H, W)
     for k in range(2):
         torch.testing.assert_close(

@@ -8,7 +8,7 @@ import torch
 from studio.cutout import Cutter
 from studio.jobs import Deployment, Job, job_config
 from studio.spec import parse_state
-from tasks.generate.stage import GenerateConfig
+from tasks.generate.config import GenerateConfig
 from tasks.masks.stage import MasksConfig
 from tests.studio.conftest import REPO
 from tests.test_layout import imported_modules

@@ -129,7 +129,7 @@ def test_spec_messages_are_the_yaml_checks_own_at_the_same_keys(tmp_path):
 
 
 def test_what_generate_refuses_is_said_before_it_runs_in_its_words(tmp_path):
-    from tasks.generate.stage import Job, read_sequence
+    from tasks.generate.jobs import Job, read_sequence
 
     masks = np.zeros((4, 16, 16), bool)
     masks[[0, 1, 3], 4:8, 4:8] = True  # frame 2 empty
@@ -158,7 +158,8 @@ def test_a_png_mask_is_named_by_upload_id_never_by_path(tmp_path):
 
 
 def test_per_object_prompts_go_into_the_spec_and_the_sequences_manifest(tmp_path):
-    from tasks.generate.stage import GenerateConfig, plan_jobs
+    from tasks.generate.config import GenerateConfig
+    from tasks.generate.jobs import plan_jobs
 
     uploads = Uploads(tmp_path / "uploads")
     raw = two_objects(uploads.store_mask(drawn_mask(), "objects.0.mask"))

@@ -16,7 +16,8 @@ import sys
 import torch
 
 import tasks.contract
-from tasks.train.stage import TrainConfig, train
+from tasks.train.config import TrainConfig
+from tasks.train.stage import train
 
 torch.set_num_threads(1)
 

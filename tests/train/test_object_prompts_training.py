@@ -17,7 +17,8 @@ from tasks.common.pretrained import load_base
 from tasks.contract import read_clip_manifest, read_masks, read_masks_manifest, read_object_masks, read_object_prompts
 from tasks.masks.stage import MasksConfig, run_masks
 from tasks.toyworld.stage import ToyWorldConfig, render_toyworld
-from tasks.train.stage import ClipLatents, train
+from tasks.train.data import ClipLatents
+from tasks.train.stage import train
 from tests.tiny_world import ingest_tiny_world, tiny_train_config, write_tiny_base
 
 

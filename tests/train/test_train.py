@@ -15,7 +15,10 @@ from safetensors.torch import load_file
 
 from tasks.common.params import ConfigError, validate_config
 from tasks.contract import latest_checkpoint, read_checkpoint
-from tasks.train.stage import ClipLatents, TrainConfig, finished_run, lr_lambda, rotate_hue, run_fingerprint, train
+from tasks.train.config import TrainConfig, run_fingerprint
+from tasks.train.data import ClipLatents, rotate_hue
+from tasks.train.resume import finished_run
+from tasks.train.stage import lr_lambda, train
 from tests.tiny_world import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[2]
