@@ -29,14 +29,14 @@ def check_sd14_weights(cfg: BaseConfig) -> dict:
 
 @task(name="train-saved-decoder")
 def train_saved_decoder(cfg: BaseConfig) -> dict:
-    from tasks.base.build import train_saved_decoder
+    from tasks.base.saved import train_saved_decoder
 
     return train_saved_decoder(cfg)
 
 
 @task(name="measure-saved-base")
 def measure_saved_base(cfg: BaseConfig) -> dict:
-    from tasks.base.build import measure_saved_base
+    from tasks.base.saved import measure_saved_base
 
     return measure_saved_base(cfg)
 

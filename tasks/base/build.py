@@ -15,7 +15,6 @@ Output (``cfg.out_dir``, written atomically; float16 safetensors)::
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKL, StableDiffusionPipeline
+from diffusers import StableDiffusionPipeline
 
 from tasks.base import clip as toy_clip
 from tasks.base.config import BaseConfig, TrainSchedule
@@ -38,6 +37,7 @@ from tasks.base.data import (
     vocabulary,
 )
 from tasks.base.quality_run import measure_quality
+from tasks.base.report import readme, size_mb
 from tasks.base.text import build_text_encoder, build_tokenizer, tokenize
 from tasks.base.train_loop import train
 from tasks.base.unet import build_scheduler, build_unet, drop_prompts, t2i_loss
@@ -299,10 +299,6 @@ def train_controlnet(cfg: BaseConfig, unet, text_encoder, tokenizer, scheduler, 
     return controlnet.eval(), report
 
 
-def _size_mb(folder: Path) -> float:
-    return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20, 2)
-
-
 def _n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -379,7 +375,7 @@ def build_toy_base(cfg: BaseConfig) -> dict:
         # quality is measured on what was saved, loaded the way downstream stages load it
         report["quality"] = measure_quality(out, eval_pool, cfg, posed_eval_pool(cfg))
         sizes = {
-            part: {"params": n, "mb": _size_mb(out / part)}
+            part: {"params": n, "mb": size_mb(out / part)}
             for part, n in [
                 ("vae", _n_params(vae)),
                 ("text_encoder", _n_params(text_encoder)),
@@ -389,96 +385,10 @@ def build_toy_base(cfg: BaseConfig) -> dict:
             ]
         }
         report["sizes"] = sizes
-        report["total_mb"] = _size_mb(out)
+        report["total_mb"] = size_mb(out)
         report["heldout_combos"] = [" ".join(c) for c in held_combos]
         report["wall_minutes"] = round((time.time() - start) / 60, 1)
         (out / "README.md").write_text(readme(report))
         shutil.copytree(cfg.logs_dir, out / "logs")  # loss curves (DVC plots) travel with the models
     write_json(cfg.metrics, report)
     return report
-
-
-def train_saved_decoder(cfg: BaseConfig) -> dict:
-    """``train_vae_decoder`` alone, on the base already in ``cfg.out_dir`` (its other models kept):
-    the last training step of a full build, for a base built before it existed. Rewrites
-    ``cfg.out_dir`` atomically and ``cfg.metrics`` (quality measured again)."""
-    if cfg.vae.decoder_train is None:
-        raise ValueError("base.vae.decoder_train is not set: there is no decoder training to run")
-    metrics = Path(cfg.metrics)
-    if not (Path(cfg.out_dir) / "vae").is_dir() or not metrics.is_file():
-        raise FileNotFoundError(f"no built base in {cfg.out_dir} (with {metrics}): run the base stage first")
-    torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device, "base.device")
-    start = time.time()
-    report = json.loads(metrics.read_text())
-    pool, _, eval_pool, _ = _pools(cfg)
-    saved = AutoencoderKL.from_pretrained(Path(cfg.out_dir) / "vae", dtype=torch.float32)
-    # built from its config: a loaded model writes the folder it came from into its config.json
-    vae = AutoencoderKL.from_config({k: v for k, v in saved.config.items() if k != "_name_or_path"})
-    vae.load_state_dict(saved.state_dict())
-    vae, report["vae_decoder"] = train_vae_decoder(cfg, vae, pool, device)
-    vae.to(CPU)
-    with atomic_dir(cfg.out_dir) as out:
-        shutil.copytree(cfg.out_dir, out, dirs_exist_ok=True)
-        shutil.rmtree(out / "vae")
-        vae.to(torch.float16).save_pretrained(out / "vae")
-        shutil.copy(Path(cfg.logs_dir) / "vae_decoder.csv", out / "logs" / "vae_decoder.csv")
-        report["quality"] = measure_quality(out, eval_pool, cfg, posed_eval_pool(cfg))
-        report["total_mb"] = _size_mb(out)
-        # what a full build with this step takes: the build's time plus this step's
-        report["wall_minutes"] = round(report["wall_minutes"] + (time.time() - start) / 60, 1)
-        (out / "README.md").write_text(readme(report))
-    write_json(cfg.metrics, report)
-    return report
-
-
-def measure_saved_base(cfg: BaseConfig) -> dict:
-    """Measure the base already in ``cfg.out_dir`` again, its models kept byte for byte: the quality
-    figures added after it was built join ``cfg.metrics`` (the others come out as they were: the
-    measurement is seeded). Rewrites the folder's measured files atomically."""
-    metrics = Path(cfg.metrics)
-    if not (Path(cfg.out_dir) / "unet").is_dir() or not metrics.is_file():
-        raise FileNotFoundError(f"no built base in {cfg.out_dir} (with {metrics}): run the base stage first")
-    torch.set_num_threads(cfg.threads)
-    report = json.loads(metrics.read_text())
-    with atomic_dir(cfg.out_dir) as out:
-        shutil.copytree(cfg.out_dir, out, dirs_exist_ok=True)
-        report["quality"] = measure_quality(out, upright_eval_pool(cfg), cfg, posed_eval_pool(cfg))
-        (out / "README.md").write_text(readme(report))
-    write_json(cfg.metrics, report)
-    return report
-
-
-def readme(report: dict) -> str:
-    rows = "\n".join(f"| {k}/ | {v['params']:,} | {v['mb']} |" for k, v in report["sizes"].items())
-    return f"""# Toy-world base models (stand-ins for SD1.4, a mask ControlNet and CLIP)
-
-Trained from scratch on rendered toy frames by the `base` stage (`python -m flows.base`); float16
-safetensors; {report["total_mb"]} MB in all; built in {report["wall_minutes"]} minutes on 2 CPU cores.
-
-| part | parameters | MB |
-|---|---|---|
-{rows}
-
-Load them as SD1.4 is loaded (pass `dtype=torch.float32` on a CPU):
-
-```python
-# vae, text_encoder, tokenizer, unet, scheduler
-pipe = StableDiffusionPipeline.from_pretrained("base/toy", dtype=torch.float32)
-vae = AutoencoderKL.from_pretrained("base/toy", subfolder="vae", dtype=torch.float32)
-unet = UNet2DConditionModel.from_pretrained("base/toy", subfolder="unet", dtype=torch.float32)
-text_encoder = CLIPTextModel.from_pretrained("base/toy", subfolder="text_encoder", dtype=torch.float32)
-tokenizer = AutoTokenizer.from_pretrained("base/toy", subfolder="tokenizer")
-scheduler = DDIMScheduler.from_pretrained("base/toy", subfolder="scheduler")
-controlnet = ControlNetModel.from_pretrained("base/toy", subfolder="controlnet", dtype=torch.float32)
-clip_model, preprocess, clip_tokenizer = tasks.common.toy_clip.load_toy_clip("base/toy/clip")
-```
-
-Frames are 64x64 RGB; latents 4x16x16 (`vae.config.scaling_factor` = {report["vae"]["scaling_factor"]});
-prompts are padded to 16 tokens. The ControlNet's conditioning image is the binary foreground mask
-as a 3-channel image in {{0, 1}}.
-
-Held-out (colour, shape, ground) combinations, never trained on: {", ".join(report["heldout_combos"])}.
-Quality on them is in `metrics/base.json`; `samples.png` shows text-to-image samples (top rows) and
-ControlNet samples with their conditioning mask outlined (bottom rows).
-"""
