@@ -187,6 +187,11 @@ def training_reference(motion: str, n: int = 6, seed: int = 0) -> float:
     return reference(clips, motion)
 
 
+def references(rows: list[dict]) -> dict[str, float]:
+    """Each motion of ``rows``' training figure, measured once."""
+    return {m: training_reference(m) for m in {r["motion"] for r in rows}}
+
+
 def score_video(frames: np.ndarray, row: dict, folder: Path, ref: float) -> dict:
     """The learned-motion columns of one video on a drawn sequence: frames uint8 (F, H, W, 3)."""
     colour, shape, motion = row["colour"], row["shape"], row["motion"]
@@ -223,9 +228,11 @@ def truth_rows(sets: Path, base: Path | None) -> list[dict]:
 
         vae = AutoencoderKL.from_pretrained(base / "vae", dtype=torch.float32).eval()
     out = []
-    for row in read_set(sets):
+    rows = read_set(sets)
+    refs = references(rows)
+    for row in rows:
         frames = np.load(sets / row["truth_frames"])
-        ref = training_reference(row["motion"])
+        ref = refs[row["motion"]]
         out.append({"frames": "rendered", **score_video(frames, row, sets, ref)})
         if vae is not None:
             images = torch.as_tensor(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0
@@ -241,7 +248,7 @@ def output_rows(sets: Path, outputs: Path) -> list[dict]:
     from tasks.contract import read_outputs_manifest
 
     rows = {r["id"]: r for r in read_set(sets)}
-    refs = {m: training_reference(m) for m in {r["motion"] for r in rows.values()}}
+    refs = references(list(rows.values()))
     out = []
     for video in read_outputs_manifest(outputs).itertuples():
         row = rows[video.sequence]
