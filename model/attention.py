@@ -61,8 +61,10 @@ class VideoContext:
     Args:
         num_frames: F, frames per video; the processors' batch is ``B*F``.
         latent_size: ``(H, W)`` of the latents fed to the UNet; layer resolutions are derived from it.
-        masks: ``(B*F, 1, Hm, Wm)`` float foreground masks in [0, 1] at any resolution (pixel or
-            latent), or None for no mask guidance.
+        masks: ``(M, 1, Hm, Wm)`` float foreground masks in [0, 1] at any resolution (pixel or
+            latent), or None for no mask guidance. ``M = B*F`` in training; ``M < B*F`` when only the
+            first ``M`` rows carry masks and the rest run without the mask term (the sampler batches its
+            pass without masks, for mask guidance, behind the guided ones: ``MaskCrossAttnProcessor``).
         objects: per-object prompts and masks, ``b = B*F`` rows, or None (one prompt for the video).
     """
 
@@ -295,6 +297,14 @@ class MaskCrossAttnProcessor(nn.Module):
         m = self.mask_branch(mask).flatten(2).transpose(1, 2)  # (b, N, channels)
         return F.linear(m, attn.to_q.weight)
 
+    @staticmethod
+    def add_to_first_rows(query: torch.Tensor, term: torch.Tensor) -> torch.Tensor:
+        """``query + term`` on the rows ``term`` covers (the first ones); the other rows as they are.
+        Row for row the same sums as a call with only the masked rows, so batching the sampler's passes
+        changes no value."""
+        rows = term.shape[0]
+        return query + term if rows == query.shape[0] else torch.cat([query[:rows] + term, query[rows:]])
+
     def __call__(
         self,
         attn,
@@ -316,7 +326,9 @@ class MaskCrossAttnProcessor(nn.Module):
 
         plain_query = attn.to_q(hidden_states)
         masked = self.mask_branch is not None and video is not None and video.masks is not None
-        query = plain_query + self.mask_term(attn, video, num_tokens, plain_query.dtype) if masked else plain_query
+        query = plain_query
+        if masked:
+            query = self.add_to_first_rows(plain_query, self.mask_term(attn, video, num_tokens, plain_query.dtype))
         out = self._attend_text(attn, query, encoder_hidden_states, attention_mask)
         if video is not None and video.objects is not None:
             out = self._route(attn, video, plain_query, out, attention_mask, masked)
@@ -337,13 +349,16 @@ class MaskCrossAttnProcessor(nn.Module):
         if weights.shape[0] != scene_out.shape[0]:
             raise ValueError(f"object prompts have {weights.shape[0]} rows for an attention batch of {len(scene_out)}")
         object_masks = None
-        if masked:
+        if masked:  # each object's mask term, on the rows that carry masks
             size = video.layer_size(num_tokens)
-            object_masks = F.interpolate(video.objects.masks, size=size, mode="area").to(plain_query.dtype)
+            rows = video.masks.shape[0]
+            object_masks = F.interpolate(video.objects.masks[:rows], size=size, mode="area").to(plain_query.dtype)
         text = video.objects.text.to(scene_out.dtype)
         out = scene_out * (1 - weights.sum(1))[..., None]
         for k in range(weights.shape[1]):
-            query = plain_query if object_masks is None else plain_query + self.lift(attn, object_masks[:, k : k + 1])
+            query = plain_query
+            if object_masks is not None:
+                query = self.add_to_first_rows(plain_query, self.lift(attn, object_masks[:, k : k + 1]))
             text_k = attn.norm_encoder_hidden_states(text[:, k]) if attn.norm_cross else text[:, k]
             out = out + weights[:, k, :, None] * self._attend_text(attn, query, text_k, attention_mask)
         return out

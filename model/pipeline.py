@@ -13,16 +13,8 @@
    mask cross-attention; chunk k+1's first frame is chunk k's last frame, decoded and encoded again.
 5. The output: uint8 frames or latents, in a ``MaskVideoOutput``.
 
-Usage::
-
-    pipe = MaskVideoPipeline(vae, text_encoder, tokenizer, video_unet, DDIMScheduler(...),
-                             base_unet=unet2d, controlnet=controlnet)
-    frames = pipe("a horse runs on the grass", masks, generator=torch.Generator().manual_seed(0)).frames
-    # frames: np.uint8 (F, H, W, 3)
-
 A trained model loads with ``maskmotion.MaskMotionPipeline.from_pretrained``. Memory switches as in
-diffusers: ``enable_vae_slicing``, ``enable_vae_tiling``, ``enable_attention_slicing`` and
-``enable_model_cpu_offload``; none changes the result beyond float rounding (tests/model/test_pipeline.py).
+diffusers (``enable_vae_slicing``, ..., ``enable_model_cpu_offload``): ``model.switches``.
 """
 
 from __future__ import annotations
@@ -34,12 +26,12 @@ import numpy as np
 import torch
 
 from model.arrays import to_images, to_masks, to_uint8
-from model.attention import set_attention_slice
 from model.conditioning import ControlNetCondition, controlnet_image
 from model.first_frame import make_first_frame
 from model.regions import ObjectInputs, check_objects, compose_regions, encode_objects, first_objects, objects_alone
 from model.sampler_settings import SamplerSettings
 from model.sampling import randn
+from model.switches import MemorySwitches
 from model.text import encode_prompts
 from model.windows import VideoText, sample_windows
 
@@ -56,7 +48,7 @@ class MaskVideoOutput:
     frames: np.ndarray | torch.Tensor
 
 
-class MaskVideoPipeline:
+class MaskVideoPipeline(MemorySwitches):
     """Mask-guided, first-frame-conditioned video generation.
 
     Args:
@@ -96,61 +88,6 @@ class MaskVideoPipeline:
         self.controlnet_condition = controlnet_condition or ControlNetCondition()
         self.sampler = sampler or SamplerSettings()
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
-
-    # ---- memory / device switches, as diffusers users expect them ---------------------------------
-    def to(self, device=None, dtype: torch.dtype | None = None) -> MaskVideoPipeline:
-        """Move every network (e.g. ``pipe.to("cuda", torch.float16)``; bf16 works the same way)."""
-        for module in (self.vae, self.text_encoder, self.video_unet, self.base_unet, self.controlnet):
-            if module is not None:
-                # device only when no dtype is asked: diffusers warns on every dtype-less cast
-                module.to(device) if dtype is None else module.to(device=device, dtype=dtype)
-        return self
-
-    def modules(self) -> list:
-        return [
-            m for m in (self.text_encoder, self.controlnet, self.base_unet, self.video_unet, self.vae) if m is not None
-        ]
-
-    def enable_vae_slicing(self) -> None:
-        """Decode/encode one frame at a time: peak VAE memory no longer grows with frames."""
-        self.vae.enable_slicing()
-
-    def enable_vae_tiling(self) -> None:
-        """Decode/encode large frames in overlapping tiles (diffusers' ``AutoencoderKL`` tiling)."""
-        self.vae.enable_tiling()
-
-    def enable_attention_slicing(self, slice_size: int | str | None = "auto") -> None:
-        """Attention in slices of the (batch x heads) axis: lower peak memory, a little slower.
-
-        ``"auto"``: two slices of heads; an int: that many (batch x heads) rows at a time; None: off.
-        Applies to the video UNet's own processors and to the 2-D UNet and ControlNet of frame 1.
-        """
-        set_attention_slice(self.video_unet, slice_size)
-        for module in (self.base_unet, self.controlnet):
-            if module is not None and slice_size is None:
-                module.set_default_attn_processor()
-            elif module is not None:
-                module.set_attention_slice(slice_size)
-
-    def enable_model_cpu_offload(self, device: str | torch.device = "cuda") -> None:
-        """Keep every network on the CPU and move each to ``device`` only while it runs (accelerate's
-        hooks, in the order the networks are used): GPU memory holds one network at a time."""
-        from accelerate import cpu_offload_with_hook
-
-        hook = None
-        for module in self.modules():
-            module.to("cpu")
-            _, hook = cpu_offload_with_hook(module, torch.device(device), prev_module_hook=hook)
-        self._execution_device = torch.device(device)
-
-    @property
-    def device(self) -> torch.device:
-        """Where the latents live: the offload device when CPU offload is on, else the video UNet's."""
-        return getattr(self, "_execution_device", None) or self.video_unet.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.video_unet.dtype
 
     # ---- encoders ---------------------------------------------------------------------------------
     @torch.no_grad()
@@ -202,6 +139,38 @@ class MaskVideoPipeline:
         """The ControlNet's input ``(B, C, H, W)``: the first masks drawn by ``controlnet_condition``."""
         image = controlnet_image(self.controlnet, self.controlnet_condition, first_masks, latent_size)
         return image.to(self.device, self.dtype)
+
+    def make_first_frame(
+        self, inputs: CallInputs, text_emb: torch.Tensor, object_text: torch.Tensor | None, generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Step 3 of ``__call__``: frame 1 ``(B, 3, H, W)`` in [-1, 1] and its initial noise, from the
+        checked inputs and frame 1's text (``model.first_frame.make_first_frame``)."""
+        s = inputs.settings
+        object_masks = None if inputs.objects is None else inputs.objects.masks
+        return make_first_frame(
+            self,
+            text_emb,
+            inputs.masks[:, 0].to(self.device),
+            tuple(side // self.vae_scale_factor for side in inputs.image_size),
+            num_inference_steps=s.num_inference_steps,
+            guidance_scale=s.guidance_scale,
+            generator=generator,
+            source=s.first_frame_source,
+            controlnet_conditioning_scale=s.controlnet_conditioning_scale,
+            objects=first_objects(object_text, object_masks, s.guidance_scale > 1.0, self.device, self.dtype),
+        )
+
+    @torch.no_grad()
+    def first_frame(self, prompt, masks, *, negative_prompt=None, generator=None, **sampler) -> np.ndarray:
+        """Frame 1 alone, uint8 ``(B, H, W, 3)``: made as ``__call__`` makes it, from the first masks.
+
+        Needs no video UNet (a pipeline built with ``video_unet=None`` makes frames 1 only): the train
+        stage makes its validation video's frame 1 this way before training, and frees the 2-D UNet.
+        """
+        inputs = self.check_inputs(prompt, masks, negative_prompt=negative_prompt, sampler=sampler)
+        text_emb = self.encode_prompt(inputs.prompts, inputs.negatives)
+        text_emb = rows_for(text_emb, inputs.settings.guidance_scale, inputs.negatives is not None)
+        return to_uint8(self.make_first_frame(inputs, text_emb, None, generator)[0])
 
     # ---- the whole video --------------------------------------------------------------------------
     def check_inputs(
@@ -326,32 +295,13 @@ class MaskVideoPipeline:
         text_emb = self.encode_prompt(inputs.prompts, inputs.negatives)
         object_text = None if inputs.objects is None else encode_objects(self.encode_prompt, inputs.objects, guided)
 
-        def text_for(scale: float, text: torch.Tensor | None) -> torch.Tensor | None:
-            return text if text is None or scale > 1.0 or not guided else text.chunk(2)[1]
-
         # 3. frame 1 and E(v_1)
-        latent_size = tuple(side // self.vae_scale_factor for side in inputs.image_size)
         object_masks = None if inputs.objects is None else inputs.objects.masks
         images, first_noise = inputs.first_images, None
         if images is None:
-            images, first_noise = make_first_frame(
-                self,
-                text_for(s.guidance_scale, text_emb),
-                inputs.masks[:, 0].to(self.device),
-                latent_size,
-                num_inference_steps=s.num_inference_steps,
-                guidance_scale=s.guidance_scale,
-                generator=generator,
-                source=s.first_frame_source,
-                controlnet_conditioning_scale=s.controlnet_conditioning_scale,
-                objects=first_objects(
-                    text_for(s.guidance_scale, object_text),
-                    object_masks,
-                    s.guidance_scale > 1.0,
-                    self.device,
-                    self.dtype,
-                ),
-            )
+            frame_text = rows_for(text_emb, s.guidance_scale, guided)
+            frame_objects = rows_for(object_text, s.guidance_scale, guided)
+            images, first_noise = self.make_first_frame(inputs, frame_text, frame_objects, generator)
         first_latent = self.encode_images(images.to(self.device))
         if s.shared_noise == "lamp" and first_noise is None:
             first_noise = randn(first_latent.shape, generator, self.device, self.dtype)
@@ -363,7 +313,9 @@ class MaskVideoPipeline:
             first_noise,
             inputs.masks,
             video_text=VideoText(
-                text_for(s.video_guidance_scale, text_emb), text_for(s.video_guidance_scale, object_text), object_masks
+                rows_for(text_emb, s.video_guidance_scale, guided),
+                rows_for(object_text, s.video_guidance_scale, guided),
+                object_masks,
             ),
             guidance_scale=s.video_guidance_scale,
             settings=s,
@@ -377,6 +329,12 @@ class MaskVideoPipeline:
         if output_type == "uint8" and inputs.single:
             video = video[0]
         return MaskVideoOutput(video) if return_dict else video
+
+
+def rows_for(text: torch.Tensor | None, scale: float, guided: bool) -> torch.Tensor | None:
+    """The text rows of one part of the sampler (frame 1, or frames 2..n): [negative; positive] when that
+    part is guided (``scale`` > 1), else the positive rows alone of a call ``guided`` elsewhere."""
+    return text if text is None or scale > 1.0 or not guided else text.chunk(2)[1]
 
 
 @dataclass

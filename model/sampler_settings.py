@@ -40,6 +40,19 @@ class SamplerSettings:
     controlnet_conditioning_scale: float = 1.0
     use_masks: bool = True
     mask_guidance_scale: float = 2.0
+    video_guidance_interval: tuple[float, float] = (0.0, 1.0)
+    mask_guidance_interval: tuple[float, float] = (0.0, 1.0)
+
+    def __post_init__(self):
+        for name in ("video_guidance_interval", "mask_guidance_interval"):
+            start, end = interval = tuple(float(x) for x in getattr(self, name))
+            if not 0.0 <= start < end <= 1.0:
+                raise ValueError(f"{name} must be [start, end) with 0 <= start < end <= 1, got {list(interval)}")
+            object.__setattr__(self, name, interval)  # a list (from YAML or JSON) kept as a tuple
+
+    def guided_at(self, step: int, interval: tuple[float, float]) -> bool:
+        """Whether step ``step`` (0 = the noisiest) lies in ``interval``, given as shares of the steps."""
+        return interval[0] <= step / self.num_inference_steps < interval[1]
 
     def to_dict(self) -> dict:
         return asdict(self)

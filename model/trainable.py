@@ -62,6 +62,13 @@ def trainable_parameter_names(video_unet: nn.Module, scheme: str = "paper") -> l
     return [name for name, _ in video_unet.named_parameters() if any(p.search("." + name) for p in patterns)]
 
 
+def frozen_parameters(unet2d: nn.Module, scheme: str = "paper") -> list[nn.Parameter]:
+    """The parameters of a 2-D UNet that ``scheme`` leaves as pretrained once it is inflated (the same
+    patterns read the 2-D names: inflation keeps them, and the new layers are not there yet)."""
+    trained = set(trainable_parameter_names(unet2d, scheme))
+    return [param for name, param in unet2d.named_parameters() if name not in trained]
+
+
 def set_trainable(video_unet: nn.Module, scheme: str = "paper") -> TrainableCounts:
     """Freeze everything except ``scheme``'s parameters (``requires_grad``); report the counts."""
     names = set(trainable_parameter_names(video_unet, scheme))
@@ -87,7 +94,8 @@ def load_trainable_state_dict(
     Args:
         video_unet: a model inflated with the same ``VideoUNetConfig`` as the one saved.
         state_dict: ``{name: tensor}`` from ``trainable_state_dict``.
-        scheme: if given, every parameter of that scheme must be present.
+        scheme: if given, every parameter of that scheme must be present, and no other (a video
+            UNet inflated with ``share_frozen`` shares the others with the 2-D UNet of frame 1).
 
     Returns:
         The names loaded. Raises on unknown names, shape mismatches and (with ``scheme``) missing names.
@@ -97,9 +105,12 @@ def load_trainable_state_dict(
     if unknown:
         raise KeyError(f"{len(unknown)} weights match no parameter of this model, e.g. {unknown[:3]}")
     if scheme is not None:
-        missing = sorted(set(trainable_parameter_names(video_unet, scheme)) - set(state_dict))
+        names = set(trainable_parameter_names(video_unet, scheme))
+        missing, extra = sorted(names - set(state_dict)), sorted(set(state_dict) - names)
         if missing:
             raise KeyError(f"{len(missing)} {scheme!r} weights missing from the state dict, e.g. {missing[:3]}")
+        if extra:
+            raise KeyError(f"{len(extra)} weights outside the {scheme!r} scheme in the state dict, e.g. {extra[:3]}")
     with torch.no_grad():
         for name, value in state_dict.items():
             if params[name].shape != value.shape:

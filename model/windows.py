@@ -33,6 +33,56 @@ class VideoText:
     object_masks: torch.Tensor | None = None
 
 
+@dataclass
+class StepRows:
+    """One kind of step's UNet call: its keyword arguments, and which guidance its rows serve."""
+
+    kwargs: dict
+    guided: bool
+    mask_guided: bool
+
+    @property
+    def copies(self) -> int:
+        """The window's latents, how many times over: B rows each."""
+        return (2 if self.guided else 1) + (1 if self.mask_guided else 0)
+
+
+def unet_rows(
+    video_text: VideoText,
+    masks: torch.Tensor | None,
+    *,
+    has_negatives: bool,
+    guided: bool,
+    mask_guided: bool,
+    device,
+    dtype,
+) -> StepRows:
+    """The video UNet's keyword arguments for all the passes of a step as one batch.
+
+    Rows, B each: the negative prompt with the masks and the positive prompt with them (classifier-free
+    guidance, ``guided``; the positive rows alone otherwise), then, for mask guidance (``mask_guided``),
+    the positive prompt without the masks. ``has_negatives``: ``video_text`` holds [negative; positive]
+    rows. The masks cover the leading rows only (``VideoUNet.forward``), so each row is computed as in a
+    call of its own. Per-object prompts: routed on the positive rows, not on the negative ones (their
+    object masks zero).
+    """
+    text = video_text.text
+    positive = text.chunk(2)[1] if has_negatives else text
+    text = text if guided else positive
+    kwargs = dict(encoder_hidden_states=torch.cat([text, positive]) if mask_guided else text)
+    if masks is not None:
+        masks = masks.to(device, dtype)
+        kwargs["masks"] = torch.cat([masks, masks]) if guided else masks
+    if video_text.object_text is not None:
+        object_text, object_masks = video_text.object_text, video_text.object_masks.to(device, dtype)
+        positive_text = object_text.chunk(2)[1] if has_negatives else object_text
+        object_text = object_text if guided else positive_text
+        rows = ([torch.zeros_like(object_masks)] if guided else []) + [object_masks] * (2 if mask_guided else 1)
+        kwargs["object_text"] = torch.cat([object_text, positive_text]) if mask_guided else object_text
+        kwargs["object_masks"] = torch.cat(rows)
+    return StepRows(kwargs, guided, mask_guided)
+
+
 @torch.no_grad()
 def denoise_window(
     pipe,
@@ -59,7 +109,7 @@ def denoise_window(
             statistics to frame 1's (LAMP) on the steps from ``adain_start * num_inference_steps`` on,
             object by object with ``adain_per_object`` (``regional_adain``); ``mask_guidance_scale``
             ``w`` > 0 adds ``w * (eps(text, masks) - eps(text, no masks))``, guidance along the
-            masks' own effect (one more UNet pass on the prompt half).
+            masks' own effect (B more rows in the step's one UNet call).
         on_step: called after every step with ``(step, timestep, latents)``, the window's latents
             ``(B, C, F, h, w)``.
 
@@ -67,38 +117,43 @@ def denoise_window(
         The denoised window latents ``(B, C, F, h, w)``; frame 1 is ``first_latent``.
     """
     guided = guidance_scale > 1.0
-    text_emb, object_text, object_masks = video_text.text, video_text.object_text, video_text.object_masks
-    first = first_latent[:, :, None]
-    if masks is not None:
-        masks = masks.to(pipe.device, pipe.dtype)
-        masks = torch.cat([masks, masks]) if guided else masks
-    routed, prompt_routed = {}, {}  # the per-object keyword arguments of the video UNet, if any
-    if object_text is not None:
-        object_masks = object_masks.to(pipe.device, pipe.dtype)
-        prompt_routed = dict(object_text=object_text.chunk(2)[1] if guided else object_text, object_masks=object_masks)
-        routed = dict(
-            object_text=object_text,
-            object_masks=torch.cat([torch.zeros_like(object_masks), object_masks]) if guided else object_masks,
+    mask_guided = settings.mask_guidance_scale > 0 and masks is not None
+    rows = {}  # each kind of step's UNet call, (guided, mask-guided) -> StepRows
+
+    def step_rows(step: int) -> StepRows:
+        kind = (
+            guided and settings.guided_at(step, settings.video_guidance_interval),
+            mask_guided and settings.guided_at(step, settings.mask_guidance_interval),
         )
+        if kind not in rows:
+            rows[kind] = unet_rows(
+                video_text,
+                masks,
+                has_negatives=guided,
+                guided=kind[0],
+                mask_guided=kind[1],
+                device=pipe.device,
+                dtype=pipe.dtype,
+            )
+        return rows[kind]
+
     regions = None
-    if settings.adain and settings.adain_per_object and object_masks is not None:
-        regions = adain_regions(object_masks, first_latent.shape[-2:])
+    if settings.adain and settings.adain_per_object and video_text.object_masks is not None:
+        regions = adain_regions(video_text.object_masks.to(pipe.device, pipe.dtype), first_latent.shape[-2:])
+    first = first_latent[:, :, None]
     steps = settings.num_inference_steps
     pipe.scheduler.set_timesteps(steps, device=pipe.device)
     rest = noise * pipe.scheduler.init_noise_sigma
     for i, t in enumerate(pipe.scheduler.timesteps):
         # frame 1 re-enters clean at every step; only frames 2..n are scaled and stepped
         latents = torch.cat([first, pipe.scheduler.scale_model_input(rest, t)], dim=2)
-        model_input = torch.cat([latents, latents]) if guided else latents
-        pred = pipe.video_unet(model_input, t, text_emb, masks, **routed)
-        cond = pred
-        if guided:
-            uncond, cond = pred.chunk(2)
-            pred = uncond + guidance_scale * (cond - uncond)
-        if settings.mask_guidance_scale > 0 and masks is not None:
-            text = text_emb.chunk(2)[1] if guided else text_emb
-            unmasked = pipe.video_unet(latents, t, text, None, **prompt_routed)
-            pred = pred + settings.mask_guidance_scale * (cond - unmasked)
+        # every pass of the step in one call: [negative; positive] with the masks, then positive without
+        call = step_rows(i)
+        preds = pipe.video_unet(torch.cat([latents] * call.copies), t, **call.kwargs).chunk(call.copies)
+        cond = preds[1] if call.guided else preds[0]
+        pred = preds[0] + guidance_scale * (cond - preds[0]) if call.guided else cond
+        if call.mask_guided:
+            pred = pred + settings.mask_guidance_scale * (cond - preds[-1])
         rest = pipe.scheduler.step(pred[:, :, 1:], t, rest).prev_sample
         if settings.adain and i >= settings.adain_start * steps:
             if regions is None:

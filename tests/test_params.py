@@ -32,6 +32,21 @@ def test_wrong_type_is_named(tmp_path):
     assert "toyworld.size" in str(info.value) and "toyworld.motion" in str(info.value)
 
 
+def test_a_guidance_interval_out_of_order_is_named(tmp_path):
+    from tasks.generate.config import GenerateConfig
+
+    p = tmp_path / "params.yaml"
+    p.write_text("generate:\n  mask_guidance_interval: [0.6, 0.4]\n")
+    with pytest.raises(ConfigError, match=r"generate.mask_guidance_interval: .*0 <= start < end <= 1"):
+        load_stage_config(GenerateConfig, "generate", p)
+    p.write_text("generate:\n  mask_guidance_interval: [0.0, 0.4]\n")
+    sampler = load_stage_config(GenerateConfig, "generate", p).sampler(8)
+    assert sampler.mask_guidance_interval == (0.0, 0.4) and [sampler.guided_at(i, (0.0, 0.4)) for i in (9, 10)] == [
+        True,
+        False,
+    ]
+
+
 def test_missing_section_means_defaults(tmp_path):
     p = tmp_path / "params.yaml"
     p.write_text("other: {}\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from model.sampler_settings import SamplerSettings
 from tasks.common.pretrained import ControlNetSettings
@@ -61,11 +61,26 @@ class GenerateConfig(ControlNetSettings):
             "frames 2..n: adds w x (prediction with the masks - without them); 0 = off (one UNet pass fewer)"
         ),
     )
+    video_guidance_interval: tuple[float, float] = Field(
+        SAMPLER.video_guidance_interval,
+        description="frames 2..n: the steps, as shares [start, end) of them from the noisiest, that take guidance",
+    )
+    mask_guidance_interval: tuple[float, float] = Field(
+        SAMPLER.mask_guidance_interval,
+        description="frames 2..n: the steps, as shares [start, end), that take mask guidance (its UNet rows)",
+    )
     window: int | None = Field(None, ge=2, description="frames per chunk; default: the trained window")
     height: int | None = Field(None, ge=8, description="output height (pixels); null = the masks' height")
     width: int | None = Field(None, ge=8, description="output width (pixels); null = the masks' width")
     fps: float = Field(8.0, gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @field_validator("video_guidance_interval", "mask_guidance_interval")
+    @classmethod
+    def _interval(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0.0 <= value[0] < value[1] <= 1.0:
+            raise ValueError(f"must be [start, end) with 0 <= start < end <= 1, got {list(value)}")
+        return value
 
     def sampler(self, trained_window: int) -> SamplerSettings:
         """These settings as the pipeline's keywords (the window: ``window``, else the trained one)."""
@@ -90,6 +105,8 @@ SAMPLER_FIELDS = {
     "controlnet_scale",
     "use_masks",
     "mask_guidance_scale",
+    "video_guidance_interval",
+    "mask_guidance_interval",
     "window",
     "controlnet_dir",
     "controlnet_condition",

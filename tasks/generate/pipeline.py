@@ -143,7 +143,9 @@ def from_pretrained(
         variant=variant or config.get("base_variant", "auto"),
         controlnet_setting=controlnet_setting,
     )
-    video_unet = inflate_unet(components.unet, VideoUNetConfig(**config["video_unet"]), copy_unet=True)
+    # the video UNet shares every weight it did not train with frame 1's UNet: the UNet is held once
+    video_config = VideoUNetConfig(**config["video_unet"])
+    video_unet = inflate_unet(components.unet, video_config, share_frozen=config["trainable"])
     try:
         load_trainable_state_dict(video_unet, weights, config["trainable"])
     except (KeyError, ValueError) as err:

@@ -25,13 +25,13 @@ from model.training import first_frame_loss
 from model.video_unet import inflate_unet
 from tasks.common.device import resolve_device
 from tasks.common.io import write_json
-from tasks.common.pretrained import check_controlnet_folder, load_base
+from tasks.common.pretrained import load_base
 from tasks.contract import save_checkpoint
 from tasks.train.coarse import CoarseMasks
 from tasks.train.config import TrainConfig, run_fingerprint
 from tasks.train.data import ClipLatents
 from tasks.train.resume import resume, write_loss_log
-from tasks.train.validation import first_sequence, validation_gif
+from tasks.train.validation import ValidationVideo, prepare_validation, validation_gif
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +108,10 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     torch.manual_seed(cfg.seed)
     device, autocast_dtype = pick_device(cfg)
     out_dir = Path(cfg.out_dir)
-    if cfg.validation:  # a missing validation set or ControlNet fails now, not after the last step
-        first_sequence(cfg.validation_sequences)
-        if cfg.controlnet_dir:
-            check_controlnet_folder(cfg.controlnet_dir, "train.controlnet_dir", cfg.base_variant)
     base = load_base(cfg.base_dir, "train.base_dir", with_controlnet=False, variant=cfg.base_variant)
+    # the validation video's frame 1, before the UNet is inflated in place (a missing validation set or
+    # ControlNet fails now, not after the last step)
+    validation = prepare_validation(base, cfg, device) if cfg.validation else None
     video_unet = inflate_unet(base.unet, cfg.video_unet_config(), copy_unet=False)
     counts = set_trainable(video_unet, cfg.trainable)
     log.info("trainable: %s", counts)
@@ -134,7 +133,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     config_record = checkpoint_config(cfg, data.frame_size, fingerprint)
 
     def validate(at_step: int) -> float:  # seconds, kept out of steps_per_second
-        return timed_validation(pipe, cfg, at_step)
+        return timed_validation(pipe, validation, cfg, at_step)
 
     video_unet.train()
     t0, first_step, validation_seconds = time.perf_counter(), step, 0.0
@@ -198,20 +197,10 @@ def run_metrics(cfg: TrainConfig, losses: list, steps_per_second: float | None, 
     }
 
 
-def timed_validation(pipe: MaskVideoPipeline, cfg: TrainConfig, at_step: int) -> float:
+def timed_validation(pipe: MaskVideoPipeline, video: ValidationVideo, cfg: TrainConfig, at_step: int) -> float:
     """Write the validation GIF of ``at_step`` (``validation_gif``); returns its seconds."""
     started = time.perf_counter()
-    validation_gif(
-        pipe,
-        cfg.base_dir,
-        cfg.validation_sequences,
-        validation_path(cfg, at_step),
-        cfg.validation_steps,
-        cfg.window,
-        cfg.seed,
-        cfg,
-        cfg.base_variant,
-    )
+    validation_gif(pipe, video, validation_path(cfg, at_step), cfg.validation_steps, cfg.window)
     return time.perf_counter() - started
 
 

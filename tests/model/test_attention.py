@@ -150,8 +150,9 @@ def legacy_mask_cross_attention(processor, attn, x, text, video):
     from model.attention_ops import attend, merge_heads, norm_qk, project_out, split_heads
 
     query = attn.to_q(x)
-    if video.masks is not None:
-        query = query + processor.mask_term(attn, video, x.shape[1], query.dtype)
+    if video.masks is not None:  # on the rows the masks cover (the sampler's batched passes: the first ones)
+        term = processor.mask_term(attn, video, x.shape[1], query.dtype)
+        query = torch.cat([query[: len(term)] + term, query[len(term) :]])
     key, value = attn.to_k(text), attn.to_v(text)
     query, key, value = (split_heads(t, attn.heads) for t in (query, key, value))
     query, key = norm_qk(attn, query, key)

@@ -39,14 +39,21 @@ def first_frame_image(seed=0):
 class UNetSpy:
     """Records the inputs of every video-UNet call (a forward pre-hook)."""
 
+    NAMES = ("sample", "timestep", "encoder_hidden_states", "masks")
+
     def __init__(self, video_unet):
         self.calls = []
-        self.handle = video_unet.register_forward_pre_hook(self)
+        self.handle = video_unet.register_forward_pre_hook(self, with_kwargs=True)
 
-    def __call__(self, module, args):
-        sample, timestep, text, masks = args
+    def __call__(self, module, args, kwargs):
+        given = {**dict(zip(self.NAMES, args)), **kwargs}
+        masks = given.get("masks")
         self.calls.append(
-            dict(sample=sample.clone(), timestep=timestep, masks=None if masks is None else masks.clone())
+            dict(
+                sample=given["sample"].clone(),
+                timestep=given["timestep"],
+                masks=None if masks is None else masks.clone(),
+            )
         )
 
 
@@ -339,15 +346,69 @@ def test_mask_guidance_adds_w_times_the_masks_effect(pipe):
         generator=gen(),
     )
     hook.remove()
-    assert len(outputs) == 2 * STEPS and len(stepped) == STEPS  # one extra UNet pass per step
+    assert len(outputs) == STEPS and len(stepped) == STEPS  # every pass of a step in one UNet call
     for i in range(STEPS):
-        guided_call, unmasked_call = calls.calls[2 * i], calls.calls[2 * i + 1]
-        assert guided_call["masks"] is not None and unmasked_call["masks"] is None
-        assert torch.equal(unmasked_call["sample"], guided_call["sample"][1:])  # the prompt half's input
-        uncond, cond = outputs[2 * i].chunk(2)
-        expected = uncond + g * (cond - uncond) + w * (cond - outputs[2 * i + 1])
+        call = calls.calls[i]
+        uncond_input, cond_input, unmasked_input = call["sample"].chunk(3)
+        assert torch.equal(uncond_input, cond_input) and torch.equal(unmasked_input, cond_input)
+        assert call["masks"].shape[0] == 2  # the masks cover the guided rows, not the last one
+        uncond, cond, unmasked = outputs[i].chunk(3)
+        expected = uncond + g * (cond - uncond) + w * (cond - unmasked)
         torch.testing.assert_close(stepped[i], expected[:, :, 1:], atol=1e-6, rtol=1e-6)
-    assert (cond - outputs[-1]).abs().max() > 1e-4  # the masks do change the prediction
+    assert (cond - unmasked).abs().max() > 1e-4  # the masks do change the prediction
+
+
+def test_guidance_intervals_pick_each_steps_rows(pipe):
+    """Outside its interval a guidance drops its rows from the step's call and its term from the step."""
+    outputs, calls, stepped = [], UNetSpy(pipe.video_unet), []
+    hook = pipe.video_unet.register_forward_hook(lambda module, args, out: outputs.append(out.clone()))
+    step = pipe.scheduler.step
+    pipe.scheduler.step = lambda pred, t, sample, **kw: stepped.append(pred.clone()) or step(pred, t, sample, **kw)
+    g, w, steps = 3.0, 1.5, 4
+    pipe(
+        "a red ball",
+        moving_square(3),
+        first_frame=first_frame_image(),
+        num_inference_steps=steps,
+        guidance_scale=g,
+        mask_guidance_scale=w,
+        video_guidance_interval=(0.0, 0.75),  # steps 0-2
+        mask_guidance_interval=(0.25, 0.5),  # step 1
+        generator=gen(),
+    )
+    hook.remove()
+    assert [len(c["sample"]) for c in calls.calls] == [2, 3, 2, 1]
+    assert [None if c["masks"] is None else len(c["masks"]) for c in calls.calls] == [2, 2, 2, 1]
+    for i, out in enumerate(outputs):
+        preds = out.chunk(len(out))
+        expected = preds[0] + g * (preds[1] - preds[0]) if i < 3 else preds[0]
+        if i == 1:
+            expected = expected + w * (preds[1] - preds[2])
+        torch.testing.assert_close(stepped[i], expected[:, :, 1:], atol=1e-6, rtol=1e-6)
+    with pytest.raises(ValueError, match="mask_guidance_interval must be"):
+        pipe("a red ball", moving_square(3), num_inference_steps=1, mask_guidance_interval=(0.5, 0.5))
+
+
+@pytest.mark.parametrize("objects", [False, True])
+def test_batched_passes_equal_calls_of_their_own(pipe, objects):
+    """Rows without masks behind rows with them: each row as a call of its own gives it (the sampler's
+    mask-guidance pass batched with the guided ones)."""
+    unet, g = pipe.video_unet, gen(5)
+    sample = torch.randn(2, 4, 3, LATENT_SIZE, LATENT_SIZE, generator=g)
+    text = torch.randn(2, 77, pipe.text_encoder.config.hidden_size, generator=g)
+    masks = torch.as_tensor(moving_square(3)[None]).float()
+    routed, alone = {}, ({}, {})
+    if objects:
+        object_masks = torch.as_tensor(two_objects()[:, :3][None]).float()
+        object_text = torch.randn(2, 2, 77, text.shape[-1], generator=g)
+        routed = dict(object_text=object_text, object_masks=torch.cat([object_masks, object_masks]))
+        alone = tuple(dict(object_text=object_text[i : i + 1], object_masks=object_masks) for i in range(2))
+    with torch.no_grad():
+        batched = unet(sample, 10, text, masks, **routed)
+        masked = unet(sample[:1], 10, text[:1], masks, **alone[0])
+        unmasked = unet(sample[1:], 10, text[1:], None, **alone[1])
+    torch.testing.assert_close(batched, torch.cat([masked, unmasked]), atol=1e-5, rtol=1e-5)
+    assert (masked - unet(sample[:1], 10, text[:1], None, **alone[0])).abs().max() > 1e-4  # the masks matter
 
 
 def test_mask_guidance_off_is_the_plain_sampler(pipe):

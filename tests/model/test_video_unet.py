@@ -103,6 +103,31 @@ def test_saved_unet_loads_and_inflates(tmp_path):
         )
 
 
+@pytest.mark.parametrize("scheme", ["paper", "lamp"])
+def test_sharing_frozen_weights_holds_the_unet_once_and_changes_nothing(scheme):
+    from model.trainable import load_trainable_state_dict, trainable_parameter_names, trainable_state_dict
+
+    unet2d = tiny_unet2d().eval()
+    before = {name: p.clone() for name, p in unet2d.named_parameters()}
+    shared, copied = inflate_unet(unet2d, share_frozen=scheme).eval(), inflate_unet(unet2d).eval()
+    randomize_new_layers(copied)
+    trained = trainable_state_dict(copied, scheme)
+    for name in trained:  # "training" moved every trained weight, the pretrained projections included
+        trained[name] = trained[name] + 0.01
+    for model in (shared, copied):
+        load_trainable_state_dict(model, trained, scheme)
+    ptrs = {p.data_ptr() for p in unet2d.parameters()}
+    names = set(trainable_parameter_names(shared, scheme))
+    for name, param in shared.named_parameters():
+        assert (param.data_ptr() in ptrs) == (name not in names), name  # shared exactly when not trained
+    assert all(torch.equal(p, before[name]) for name, p in unet2d.named_parameters())  # frame 1's UNet untouched
+    latents, t, text, masks = video_inputs()
+    with torch.no_grad():
+        assert torch.equal(shared(latents, t, text, masks), copied(latents, t, text, masks))
+    with pytest.raises(KeyError, match="outside"):
+        load_trainable_state_dict(shared, {**trained, "unet.conv_in.weight": unet2d.conv_in.weight}, scheme)
+
+
 def test_inflate_rejects_other_models():
     with pytest.raises(TypeError):
         inflate_unet(torch.nn.Linear(2, 2))

@@ -75,7 +75,10 @@ def test_training_lowers_the_loss_and_writes_its_records(tiny_world, tmp_path):
     assert gifs == ["step-000020.gif", "step-000040.gif"]
     import imageio.v3 as iio
 
-    assert iio.imread(Path(cfg.out_dir) / "validation" / gifs[-1], index=None).shape[:3] == (6, 32, 32)
+    first, last = (iio.imread(Path(cfg.out_dir) / "validation" / gif, index=None) for gif in gifs)
+    assert last.shape[:3] == (6, 32, 32)
+    # frame 1 made once, before training; frames 2..n from the same noise, by the weights of each step
+    assert np.array_equal(first[0], last[0]) and not np.array_equal(first[1:], last[1:])
     weights, config, state = read_checkpoint(latest_checkpoint(Path(cfg.out_dir)))
     assert config["step"] == 40 and config["video_unet"]["self_attention"] == "first_frame"
     assert state["step"] == 40 and all(v.dtype == torch.float32 for v in weights.values())
@@ -315,8 +318,16 @@ def test_the_validation_sample_takes_frame_1_from_the_configured_controlnet(tiny
     cfg = tiny_train_config(
         tiny_world, tmp_path, steps=1, controlnet_dir=str(elsewhere), controlnet_condition="scribble"
     )
+    loaded = []
+    real_unet = validation.MaskVideoPipeline.__init__
+    monkeypatch.setattr(
+        validation.MaskVideoPipeline,
+        "__init__",
+        lambda self, *a, **k: loaded.append(k.get("base_unet")) or real_unet(self, *a, **k),
+    )
     train(cfg)
     assert seen == [str(elsewhere)]
+    assert loaded[0] is not None and len(loaded) > 1 and not any(loaded[1:])  # 2-D UNet: frame 1 before training only
     typo = tiny_train_config(tiny_world, tmp_path / "b", steps=1, controlnet_dir=str(tmp_path / "typo"))
     with pytest.raises(FileNotFoundError, match="train.controlnet_dir: '.*typo' is not a ControlNet folder"):
         train(typo)
