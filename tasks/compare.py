@@ -36,7 +36,6 @@ import pandas as pd
 import torch
 from pydantic import Field
 
-from model.text import encode_prompts
 from tasks.common.io import atomic_write_text, read_mask_pngs, write_json, write_rgb_png
 from tasks.common.params import StageConfig, load_stage_config
 from tasks.common.visualize import contact_sheet
@@ -123,97 +122,25 @@ def run_trained(system: str, sets: dict[str, str], cfg: CompareConfig, params: s
 
 def run_peer(system: str, sets: dict[str, str], cfg: CompareConfig, params: str) -> dict:
     """A training-free peer over the same jobs, written as the generate stage writes videos."""
-    from model.arrays import to_uint8
-    from model.conditioning import controlnet_image
-    from model.peers import (
-        CONTROLVIDEO_SMOOTHER_STEPS,
-        T2V_ZERO_PAPER_STEPS,
-        motion_field_from_masks,
-        sample_with_controlnet,
-        scaled_steps,
-        set_cross_frame_attention,
-        text2video_zero,
-    )
-    from tasks.common.pretrained import load_base
     from tasks.contract import write_outputs_manifest
     from tasks.generate.jobs import plan_jobs, read_sequence
-    from tasks.generate.stage import write_video
+    from tasks.peer_videos import load_peer, peer_frames, write_peer_video
     from tasks.train.config import TrainConfig
 
     base_dir = load_stage_config(TrainConfig, "train", params).base_dir
     result = {}
     for set_name, sequences in sets.items():
         gen = generate_config(system, set_name, sequences, cfg, params)
-        base = load_base(
-            base_dir, "train.base_dir", controlnet_dir=gen.controlnet_dir, controlnet_setting="generate.controlnet_dir"
-        )
-        steps, guidance = gen.num_inference_steps, gen.guidance_scale
-        factor = 2 ** (len(base.vae.config.block_out_channels) - 1)
-        if system == "Text2Video-Zero":
-            pipe = text2video_zero(base.vae, base.text_encoder, base.tokenizer, base.unet, base.sample_scheduler)
-            t0, t1 = scaled_steps(T2V_ZERO_PAPER_STEPS, steps)
-        else:
-            kind = "first_frame" if system == "Text2Video-Zero + ControlNet" else "all_frames"
-            for module in (base.unet, base.controlnet):
-                set_cross_frame_attention(module, kind, num_videos=2 if guidance > 1 else 1)
-            smoother = scaled_steps(CONTROLVIDEO_SMOOTHER_STEPS, steps) if system == "ControlVideo" else ()
+        peer = load_peer(system, gen, base_dir)
         costs, rows = Costs(), []
         for job in plan_jobs(gen):
             masks = read_sequence(job)
-            h, w = masks.shape[1:]
-            generator = torch.Generator().manual_seed(job.seed)
-            with costs.video(), torch.no_grad():
-                if system == "Text2Video-Zero":
-                    sx, sy = motion_field_from_masks(masks)
-                    out = pipe(
-                        job.prompt,
-                        video_length=len(masks),
-                        height=h,
-                        width=w,
-                        num_inference_steps=steps,
-                        guidance_scale=guidance,
-                        motion_field_strength_x=sx,
-                        motion_field_strength_y=sy,
-                        t0=t0,
-                        t1=t1,
-                        generator=generator,
-                        output_type="np",
-                    )
-                    frames = (np.clip(out.images, 0, 1) * 255).round().astype(np.uint8)
-                else:
-                    text = encode(base, job.prompt, guidance > 1)
-                    latent_size = (h // factor, w // factor)
-                    cond = controlnet_image(
-                        base.controlnet, gen.controlnet_input(), torch.from_numpy(masks), latent_size
-                    )
-                    latents = sample_with_controlnet(
-                        base.unet,
-                        base.controlnet,
-                        base.sample_scheduler,
-                        text,
-                        cond,
-                        (base.unet.config.in_channels, *latent_size),
-                        steps,
-                        guidance,
-                        generator,
-                        gen.controlnet_scale,
-                        smoother,
-                    )
-                    images = base.vae.decode(latents / base.vae.config.scaling_factor).sample
-                    frames = to_uint8(images)
-            meta = {"video_id": job.video_id, "sequence": job.sequence, "prompt": job.prompt, "seed": job.seed,
-                    "system": system, "n_frames": len(frames), "video": f"{job.video_id}/video.mp4",
-                    "sheet": f"{job.video_id}/sheet.png"}  # fmt: skip
-            write_video(Path(gen.out_dir) / job.video_id, frames, masks, meta, gen.fps)
-            rows.append(meta)
+            with costs.video():
+                frames = peer_frames(peer, job, masks, gen)
+            rows.append(write_peer_video(peer, job, frames, masks, gen))
         write_outputs_manifest(gen.out_dir, rows)
         result[set_name] = costs.summary()
     return result
-
-
-def encode(base, prompt: str, guided: bool) -> torch.Tensor:
-    """``(2, L, D)`` [empty prompt; prompt] with guidance, else ``(1, L, D)``."""
-    return encode_prompts(base.tokenizer, base.text_encoder, [prompt], [""] if guided else None)
 
 
 def run_system(system: str, cfg: CompareConfig, params: str) -> dict:
