@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from model.text import encode_prompts
 from tasks.generate.config import GenerateConfig
-from tasks.generate.jobs import Job
+from tasks.generate.jobs import Job, read_sequence
+
+if TYPE_CHECKING:
+    from tasks.systems import Settings
 
 PEERS = ("Text2Video-Zero", "Text2Video-Zero + ControlNet", "ControlVideo")
 
@@ -53,6 +57,28 @@ def load_peer(system: str, gen: GenerateConfig, base_dir: str) -> LoadedPeer:
         set_cross_frame_attention(module, kind, num_videos=2 if guidance > 1 else 1)
     smoother = scaled_steps(CONTROLVIDEO_SMOOTHER_STEPS, steps) if system == "ControlVideo" else ()
     return LoadedPeer(system, base, smoother_steps=smoother)
+
+
+# the last peer loaded, by (system, base, generate settings): its jobs reuse it, other settings load afresh
+_LOADED: dict[tuple, LoadedPeer] = {}
+
+
+def load_peer_for(system: str, settings: Settings) -> LoadedPeer:
+    """``load_peer`` once per (system, settings): a sequence set's jobs share one load, as a fresh load
+    per set keeps each set's cross-frame attention set on a base of its own."""
+    key = (system, settings.base_dir, settings.generate.model_dump_json())
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_peer(system, settings.generate, settings.base_dir)
+    return _LOADED[key]
+
+
+def peer_video(system: str, job: Job, settings: Settings) -> dict:
+    """The registry's call for a peer (``tasks.systems``): one job's video at its masks' size, written as the
+    generate stage writes one; returns its manifest row."""
+    peer, masks = load_peer_for(system, settings), read_sequence(job)
+    frames = peer_frames(peer, job, masks, settings.generate)
+    return write_peer_video(peer, job, frames, masks, settings.generate)
 
 
 @torch.no_grad()
