@@ -91,10 +91,6 @@ def peer_frames(peer: LoadedPeer, job: Job, masks: np.ndarray, gen: GenerateConf
 
 
 def _text2video_zero_frames(peer: LoadedPeer, job: Job, masks: np.ndarray, gen: GenerateConfig, generator):
-    from model.peers import motion_field_from_masks
-
-    sx, sy = motion_field_from_masks(masks)
-    t0, t1 = peer.t2v_zero_steps
     h, w = masks.shape[1:]
     out = peer.text2video_zero(
         job.prompt,
@@ -103,14 +99,21 @@ def _text2video_zero_frames(peer: LoadedPeer, job: Job, masks: np.ndarray, gen: 
         width=w,
         num_inference_steps=gen.num_inference_steps,
         guidance_scale=gen.guidance_scale,
-        motion_field_strength_x=sx,
-        motion_field_strength_y=sy,
-        t0=t0,
-        t1=t1,
         generator=generator,
         output_type="np",
+        **_text2video_zero_motion(peer, masks),
     )
     return (np.clip(out.images, 0, 1) * 255).round().astype(np.uint8)
+
+
+def _text2video_zero_motion(peer: LoadedPeer, masks: np.ndarray) -> dict:
+    """Text2Video-Zero's own keywords: its motion field, set from the masks' centroid path, and its steps
+    t0 < t1 between which that motion is applied (its paper's, at this step count)."""
+    from model.peers import motion_field_from_masks
+
+    sx, sy = motion_field_from_masks(masks)
+    t0, t1 = peer.t2v_zero_steps
+    return {"motion_field_strength_x": sx, "motion_field_strength_y": sy, "t0": t0, "t1": t1}
 
 
 def _controlnet_frames(peer: LoadedPeer, job: Job, masks: np.ndarray, gen: GenerateConfig, generator):

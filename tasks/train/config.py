@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 
 from model.video_unet import VideoUNetConfig
 from tasks.common.io import content_digest
+from tasks.common.params import Share
 from tasks.common.pretrained import ControlNetSettings, Variant
 
 
@@ -63,10 +64,8 @@ class TrainConfig(ControlNetSettings):
     noise_offset: float = Field(
         0.0, ge=0, description="offset noise on frames 2..n (model.training.first_frame_loss); 0 = SD's noise"
     )
-    coarse_masks: float = Field(
+    coarse_masks: Share = Field(
         0.0,
-        ge=0,
-        le=1,
         description="share of training windows whose masks are made coarse, as a person draws them "
         "(tasks/train/coarse.py); 0 = the exact masks always",
     )
