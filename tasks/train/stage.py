@@ -91,7 +91,6 @@ def accumulated_loss(
                 batch.text,
                 batch.masks if cfg.mask_cross_attention else None,
                 generator=generator,
-                noise_offset=cfg.noise_offset,
                 foreground_weight=cfg.foreground_weight,
                 object_text=batch.object_text,
                 object_masks=batch.object_masks,
