@@ -9,8 +9,8 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from prefect import tags
-from prefect.artifacts import create_markdown_artifact
+from prefect import flow, tags, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
@@ -59,6 +59,27 @@ def publish_summary(key: str, title: str, data: dict) -> None:
     """A small markdown artifact in the Prefect UI with a stage's result (no-op value outside a run)."""
     body = f"# {title}\n\n```json\n{json.dumps(data, indent=2)[:4000]}\n```\n"
     create_markdown_artifact(key=key, markdown=body, description=title)
+
+
+def run_summarised(stage_task: Callable, cls: type[ConfigT], section: str, params_path: str, key: str, title: str):
+    """A stage flow's body: the stage's task on its params section, its result published as a summary."""
+    result = stage_task(stage_config(cls, section, params_path))
+    publish_summary(key, title, result)
+    return result
+
+
+def table_flow(section: str, cls: type[ConfigT], run: Callable, description: str):
+    """The flow of a comparison (ablations, compare): ``run(config, params_path)`` on its params section
+    as one task, its table returned as rows and published as a table artifact."""
+    run_task = task(run, name=f"run-{section}")
+
+    def table(params_path: str = "params.yaml") -> list[dict]:
+        rows = run_task(stage_config(cls, section, params_path), params_path).to_dict(orient="records")
+        create_table_artifact(key=section, table=rows, description=description)
+        return rows
+
+    table.__name__ = table.__qualname__ = f"{section}_flow"
+    return flow(name=section, log_prints=True)(table)
 
 
 # ---------------------------------------------------------------------------------------------

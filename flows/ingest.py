@@ -2,7 +2,7 @@
 
 from prefect import flow, task
 
-from flows.common import publish_summary, run_stage, stage_config
+from flows.common import run_stage, run_summarised
 from tasks.ingest.stage import IngestConfig, ingest
 
 # Bad input is not transient: no retries here; a failure leaves the previous clips untouched.
@@ -11,10 +11,7 @@ ingest_task = task(ingest, name="ingest-videos")
 
 @flow(name="ingest", log_prints=True)
 def ingest_flow(params_path: str = "params.yaml") -> dict:
-    cfg = stage_config(IngestConfig, "ingest", params_path)
-    report = ingest_task(cfg)
-    publish_summary("ingest-report", "Ingest report", report)
-    return report
+    return run_summarised(ingest_task, IngestConfig, "ingest", params_path, "ingest-report", "Ingest report")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from prefect import flow, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from flows.common import publish_summary, run_stage, stage_config
+from flows.common import run_stage, run_summarised
 from tasks.train.config import TrainConfig
 from tasks.train.stage import train
 
@@ -29,10 +29,7 @@ def train_task(cfg: TrainConfig) -> dict:
 
 @flow(name="train", log_prints=True)
 def train_flow(params_path: str = "params.yaml") -> dict:
-    cfg = stage_config(TrainConfig, "train", params_path)
-    metrics = train_task(cfg)
-    publish_summary("train-metrics", "Training metrics", metrics)
-    return metrics
+    return run_summarised(train_task, TrainConfig, "train", params_path, "train-metrics", "Training metrics")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import torch
 
-from model.conditioning import ControlNetCondition
 from model.pipeline import MaskVideoOutput, MaskVideoPipeline
 from tasks.generate.pipeline import from_pretrained, save_pipeline
 
@@ -21,18 +20,9 @@ class MaskMotionPipeline(MaskVideoPipeline):
     """
 
     @classmethod
-    def from_pretrained(
-        cls,
-        path: str | Path,
-        *,
-        base_dir: str | Path | None = None,
-        controlnet_dir: str | Path | None = None,
-        controlnet_condition: ControlNetCondition | None = None,
-        variant: str | None = None,
-        device: str | torch.device | None = None,
-        torch_dtype: torch.dtype | None = None,
-    ) -> MaskMotionPipeline:
-        """Load a trained model (``tasks.generate.pipeline.from_pretrained`` says where each part is found).
+    def from_pretrained(cls, path: str | Path, **options) -> MaskMotionPipeline:
+        """Load a trained model: ``tasks.generate.pipeline.from_pretrained``, the one loader, says where each
+        part is found and holds the keywords.
 
         Args:
             path: a checkpoint folder, the train stage's ``out_dir`` (its latest), or a saved folder.
@@ -40,17 +30,7 @@ class MaskMotionPipeline(MaskVideoPipeline):
             variant: base weights files (``auto`` | ``fp32`` | ``fp16``); default: as at training.
             device, torch_dtype: where and in what precision to run (``pipe.to``).
         """
-        return from_pretrained(
-            path,
-            base_dir=base_dir,
-            controlnet_dir=controlnet_dir,
-            controlnet_condition=controlnet_condition,
-            variant=variant,
-            device=device,
-            torch_dtype=torch_dtype,
-            setting="path",
-            pipeline_class=cls,
-        )
+        return from_pretrained(path, **options, setting="path", pipeline_class=cls)
 
     def save_pretrained(self, path: str | Path) -> Path:
         """Write the trained weights and a config recording the base, the ControlNet and its condition,

@@ -37,6 +37,7 @@ from diffusers.pipelines.deprecated.text_to_video_synthesis.pipeline_text_to_vid
 )
 
 from model.attention_ops import check_plain_attention, merge_heads, project_out, split_heads
+from model.parts_pipeline import pipeline_from_parts
 from model.sampling import randn
 
 T2V_ZERO_PAPER_STEPS = (44, 47, 50)  # t0, t1 of the paper's 50 DDIM steps
@@ -190,13 +191,4 @@ def motion_field_from_masks(masks: np.ndarray) -> tuple[float, float]:
 def text2video_zero(vae, text_encoder, tokenizer, unet, scheduler) -> TextToVideoZeroPipeline:
     """diffusers' Text2Video-Zero pipeline over a base's parts (no safety checker). It sets its own
     cross-frame attention on ``unet``: give it a UNet of its own."""
-    return TextToVideoZeroPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
+    return pipeline_from_parts(TextToVideoZeroPipeline, vae, text_encoder, tokenizer, unet, scheduler)

@@ -59,7 +59,6 @@ def first_frame_loss(
     masks: torch.Tensor | None,
     generator: torch.Generator | None = None,
     timesteps: torch.Tensor | None = None,
-    noise_offset: float = 0.0,
     foreground_weight: float = 0.0,
     object_text: torch.Tensor | None = None,
     object_masks: torch.Tensor | None = None,
@@ -75,8 +74,6 @@ def first_frame_loss(
         masks: ``(B, F, Hm, Wm)`` float in {0, 1}, or None (the "w/o mask" ablation).
         generator: seeds the noise and the timesteps.
         timesteps: ``(B,)`` to fix the timesteps instead of sampling them uniformly.
-        noise_offset: ``add_offset_noise`` on the noise (for a base trained with it, as the toy
-            base is), drawn after the timesteps.
         foreground_weight: ``foreground_mse``'s extra weight on the object's latent cells of
             frames 2..n (by ``masks``; plain MSE without masks); 0 = the paper's plain MSE.
         object_text, object_masks: per-object prompts ``(B, K, L, D)`` and their masks
@@ -97,7 +94,6 @@ def first_frame_loss(
             0, scheduler.config.num_train_timesteps, (b,), generator=generator, device=gen_device
         )
     timesteps = timesteps.to(device).long()
-    noise = add_offset_noise(noise, noise_offset, generator)
 
     noisy = noise_video(scheduler, latents, noise, timesteps)
     prediction = video_unet(noisy, timesteps, text_emb, masks, object_text, object_masks)

@@ -13,7 +13,7 @@ import ipaddress
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from studio.bounds import Bounds
@@ -67,7 +67,14 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help="address to bind (default 127.0.0.1, this machine only); another one serves your network",
     )
     p.add_argument("--port", type=int, default=int(env(ENV + "PORT", "7860")))
-    p.add_argument("--data", type=Path, default=Path(env(ENV + "DATA", "data/studio")), help="uploads and results")
+    p.add_argument(
+        "--data",
+        dest="data_dir",
+        metavar="DATA",
+        type=Path,
+        default=Path(env(ENV + "DATA", "data/studio")),
+        help="uploads and results",
+    )
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--profile", type=Path, help="a params overlay, e.g. profiles/sd14.yaml (params.yaml untouched)")
     p.add_argument("--checkpoint-dir", help="default: generate.checkpoint_dir (the latest checkpoint in it is used)")
@@ -78,8 +85,10 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         default = env(ENV + name.upper(), str(info.default))
         p.add_argument("--" + name.replace("_", "-"), dest=name, default=default, help=f"{info.description}")
     how = p.add_mutually_exclusive_group()
-    how.add_argument("--deployment", action="store_true", default=None, help="always queue on generate/batch")
-    how.add_argument("--in-process", dest="deployment", action="store_false", help="never use the deployment")
+    how.add_argument(
+        "--deployment", dest="use_deployment", action="store_true", default=None, help="always queue on generate/batch"
+    )
+    how.add_argument("--in-process", dest="use_deployment", action="store_false", help="never use the deployment")
     a = p.parse_args(argv)
     if a.max_upload_mb <= 0:
         p.error("--max-upload-mb must be > 0")
@@ -89,18 +98,10 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         bounds = validate_config(Bounds, {k: getattr(a, k) for k in Bounds.model_fields}, "studio")
     except ConfigError as err:  # names the setting: "studio.max_frames: Input should be ..."
         p.error(str(err))
+    # every flag's dest is the name of the setting it sets; bounds are checked above, the deployment's name is fixed
     return Settings(
-        host=a.host,
-        port=a.port,
-        data_dir=a.data,
-        params=a.params,
-        profile=a.profile,
-        checkpoint_dir=a.checkpoint_dir,
-        clips_dir=a.clips_dir,
-        max_upload_mb=a.max_upload_mb,
-        use_deployment=a.deployment,
+        **{f.name: getattr(a, f.name) for f in fields(Settings) if f.name not in ("bounds", "deployment")},
         bounds=bounds,
-        max_queued=a.max_queued,
     )
 
 

@@ -149,9 +149,6 @@ class Uploads:
     def read_image(self, upload_id: str, field: str = "first_frame") -> np.ndarray:
         return np.asarray(Image.open(self.existing("images", upload_id, field)).convert("RGB"))
 
-    def read_mask(self, upload_id: str, field: str) -> np.ndarray:
-        return np.asarray(Image.open(self.existing("objects", upload_id, field)).convert("L")) >= 128
-
 
 def ensure_data_dir(root: Path) -> Path:
     """The studio's data folder, ignored by git from the start (it holds uploads and results, not sources)."""

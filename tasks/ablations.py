@@ -13,7 +13,6 @@ skips videos already made). Everything lands under ``out_dir``::
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 
@@ -28,57 +27,23 @@ from tasks.common.io import atomic_write_text, write_json  # noqa: E402
 from tasks.common.params import StageConfig, load_stage_config  # noqa: E402
 from tasks.evaluate.report import markdown_table  # noqa: E402
 from tasks.evaluate.stage import SUMMARY, EvaluateConfig, evaluate  # noqa: E402
-from tasks.generate.config import GenerateConfig  # noqa: E402
-from tasks.generate.stage import generate  # noqa: E402
-from tasks.systems import VARIANTS, slug  # noqa: E402
-from tasks.train.config import TrainConfig  # noqa: E402
-from tasks.train.resume import finished_run  # noqa: E402
-from tasks.train.stage import train  # noqa: E402
-
-log = logging.getLogger(__name__)
+from tasks.systems import ABLATIONS, SYSTEMS, make_videos, slug, system_settings, system_weights  # noqa: E402
 
 
 class AblationsConfig(StageConfig):
-    variants: list[str] = Field(list(VARIANTS), description=f"any of {list(VARIANTS)}")
+    variants: list[str] = Field(list(ABLATIONS), description=f"any of {list(ABLATIONS)}")
     out_dir: str = "data/ablations"
     metrics: str = "metrics/ablations.json"
 
 
-def variant_weights(name: str, params: str, out: Path) -> str:
-    """The checkpoint folder a variant generates with. The train stage's own run is read (never
-    written) when it is this variant's run, finished: same settings and inputs, so the same weights;
-    otherwise the variant trains (or resumes) under ``out/weights/<weights name>``."""
-    weights, train_over, _ = VARIANTS[name]
-    stage_run = load_stage_config(TrainConfig, "train", params, train_over)
-    if finished_run(stage_run):
-        log.info("%s: using the train stage's checkpoint in %s", name, stage_run.out_dir)
-        return stage_run.out_dir
-    wdir = out / "weights" / weights
-    own = stage_run.model_copy(
-        update={
-            "out_dir": str(wdir / "checkpoints"),
-            "metrics": str(wdir / "train.json"),
-            "loss_log": str(wdir / "loss.csv"),
-        }
-    )
-    train(own)
-    return own.out_dir
-
-
 def run_variant(name: str, params: str, out: Path) -> dict:
-    """Train (if its weights need it), generate and evaluate one variant; returns its metrics row."""
-    gen_over = VARIANTS[name][2]
+    """Train (if its weights need it), generate and evaluate one variant through the registry
+    (``tasks.systems``); returns its metrics row."""
+    system = SYSTEMS[name]
     t0 = time.perf_counter()
-    checkpoint_dir = variant_weights(name, params, out)
+    checkpoint_dir = system_weights(system, params, out / "weights")
     vdir = out / slug(name)
-    generate(
-        load_stage_config(
-            GenerateConfig,
-            "generate",
-            params,
-            {**gen_over, "checkpoint_dir": checkpoint_dir, "out_dir": str(vdir / "outputs")},
-        )
-    )
+    make_videos(system, system_settings(system, params, checkpoint_dir, out_dir=str(vdir / "outputs")))
     metrics = evaluate_folder(vdir, params)
     return {
         "variant": name,
@@ -107,9 +72,9 @@ def evaluate_folder(vdir: Path, params: str) -> dict:
 
 
 def run_ablations(cfg: AblationsConfig, params: str = "params.yaml") -> pd.DataFrame:
-    unknown = [v for v in cfg.variants if v not in VARIANTS]
+    unknown = [v for v in cfg.variants if v not in ABLATIONS]
     if unknown:
-        raise ValueError(f"ablations.variants: unknown {unknown}; choose from {list(VARIANTS)}")
+        raise ValueError(f"ablations.variants: unknown {unknown}; choose from {list(ABLATIONS)}")
     out = Path(cfg.out_dir)
     rows = [run_variant(name, params, out) for name in cfg.variants]
     table = pd.DataFrame(rows)

@@ -1,19 +1,20 @@
 """Table I of the paper, side by side: ours, the trained baselines and the training-free peers in one harness.
 
-Systems (``SYSTEMS``) share the base models a run trained on (``train.base_dir``, the ControlNet of
-``generate``), the sequences, prompts, seeds, DDIM steps and the evaluate stage's metrics:
+Systems (``tasks.systems.TABLE_I``, each called through the registry as the ablations are) share the base
+models a run trained on (``train.base_dir``, the ControlNet of ``generate``), the sequences, prompts, seeds,
+DDIM steps and the evaluate stage's metrics:
 
-- ``ours``, ``LAMP-like``, ``Tune-A-Video-like``: the ablation harness's variants (``tasks.ablations``):
-  the train stage's checkpoint for ours, the ablations' own trained weights for the other two
-  (reused when ``make ablations`` already trained them, trained there otherwise);
+- ``ours``, ``LAMP-like``, ``Tune-A-Video-like``: trained; the train stage's checkpoint for ours, the
+  ablations' own trained weights for the other two (reused when ``make ablations`` already trained them,
+  trained there otherwise);
 - ``Text2Video-Zero`` (text only), ``Text2Video-Zero + ControlNet`` and ``ControlVideo``: training-free,
-  ``model.peers``.
+  ``tasks.peer_videos`` over ``model.peers``.
 
 Two sequence sets: the held-out set ``generate.sequences`` and the toy world rendered with another
 seed (``compare.unseen_seed``), nothing tuned on. Each system runs in a process of its own, so its
-cost is its own: seconds per video (generation only, models loaded first) and the peak memory while
-a video is made (CUDA: the allocator's peak; CPU: the process's resident set, sampled). Outputs under
-``out_dir``::
+cost is its own: seconds per video (models loaded first; writing the video's files counted, for every
+system alike) and the peak memory while a video is made (CUDA: the allocator's peak; CPU: the process's
+resident set, sampled). Outputs under ``out_dir``::
 
     <out_dir>/<system>/<set>/outputs/ eval/    videos (as the generate stage writes them) and their report
     <out_dir>/sheets/<set>-<sequence>.png      a row per system (seed 0), the mask outlined
@@ -36,12 +37,11 @@ import pandas as pd
 import torch
 from pydantic import Field
 
-from model.text import encode_prompts
 from tasks.common.io import atomic_write_text, read_mask_pngs, write_json, write_rgb_png
 from tasks.common.params import StageConfig, load_stage_config
 from tasks.common.visualize import contact_sheet
 from tasks.costs import Costs
-from tasks.systems import SYSTEMS, TRAINED, VARIANTS, slug
+from tasks.systems import SYSTEMS, TABLE_I, make_videos, slug, system_settings, system_weights
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ SETS = ("held-out", "unseen")
 
 
 class CompareConfig(StageConfig):
-    systems: list[str] = Field(list(SYSTEMS), description=f"any of {list(SYSTEMS)}")
+    systems: list[str] = Field(list(TABLE_I), description=f"any of {list(TABLE_I)}")
     seeds: list[int] = Field([0, 1, 2], min_length=1)
     unseen_seed: int = Field(
         1, description="toy world seed of the second sequence set (the held-out set uses toyworld.seed)"
@@ -84,142 +84,27 @@ def sequence_sets(cfg: CompareConfig, params: str) -> dict[str, str]:
     return {"held-out": str(held), "unseen": str(unseen / "heldout" / "manifest.yaml")}
 
 
-def generate_config(system: str, set_name: str, sequences: str, cfg: CompareConfig, params: str, checkpoint_dir=None):
-    from tasks.generate.config import GenerateConfig
+def run_system(name: str, cfg: CompareConfig, params: str) -> dict:
+    """One system over both sequence sets through the registry (``tasks.systems``), each video timed; the
+    harness runs this in a process of its own. Returns each set's costs."""
+    from tasks.ablations import AblationsConfig
 
-    overrides = VARIANTS[TRAINED[system]][2] if system in TRAINED else {}
-    out = Path(cfg.out_dir) / slug(system) / set_name / "outputs"
-    over = {**overrides, "sequences": sequences, "seeds": cfg.seeds, "out_dir": str(out)}
-    if checkpoint_dir is not None:
-        over["checkpoint_dir"] = checkpoint_dir
-    return load_stage_config(GenerateConfig, "generate", params, over)
-
-
-def run_trained(system: str, sets: dict[str, str], cfg: CompareConfig, params: str) -> dict:
-    """Ours or a trained baseline: the generate stage's loop, each video timed."""
-    from tasks.ablations import AblationsConfig, variant_weights
-    from tasks.generate.stage import generate, generate_one, load_pipeline, resolve_checkpoint
-
-    # the ablations' own weights folder: what `make ablations` trained is reused, and the other way round
-    ablations_dir = Path(load_stage_config(AblationsConfig, "ablations", params).out_dir)
-    checkpoint_dir = variant_weights(TRAINED[system], params, ablations_dir)
-    result = {}
-    for set_name, sequences in sets.items():
-        gen = generate_config(system, set_name, sequences, cfg, params, checkpoint_dir)
-        load_pipeline(resolve_checkpoint(gen), gen)  # loaded before the clock starts
-        costs = Costs()
-
-        def timed(jobs, gen_cfg, checkpoint, costs=costs):
-            rows = []
-            for job in jobs:
-                with costs.video():
-                    rows.append(generate_one(job, gen_cfg, checkpoint))
-            return rows
-
-        generate(gen, run_jobs=timed)
-        result[set_name] = costs.summary()
-    return result
-
-
-def run_peer(system: str, sets: dict[str, str], cfg: CompareConfig, params: str) -> dict:
-    """A training-free peer over the same jobs, written as the generate stage writes videos."""
-    from model.arrays import to_uint8
-    from model.conditioning import controlnet_image
-    from model.peers import (
-        CONTROLVIDEO_SMOOTHER_STEPS,
-        T2V_ZERO_PAPER_STEPS,
-        motion_field_from_masks,
-        sample_with_controlnet,
-        scaled_steps,
-        set_cross_frame_attention,
-        text2video_zero,
-    )
-    from tasks.common.pretrained import load_base
-    from tasks.contract import write_outputs_manifest
-    from tasks.generate.jobs import plan_jobs, read_sequence
-    from tasks.generate.stage import write_video
-    from tasks.train.config import TrainConfig
-
-    base_dir = load_stage_config(TrainConfig, "train", params).base_dir
-    result = {}
-    for set_name, sequences in sets.items():
-        gen = generate_config(system, set_name, sequences, cfg, params)
-        base = load_base(
-            base_dir, "train.base_dir", controlnet_dir=gen.controlnet_dir, controlnet_setting="generate.controlnet_dir"
-        )
-        steps, guidance = gen.num_inference_steps, gen.guidance_scale
-        factor = 2 ** (len(base.vae.config.block_out_channels) - 1)
-        if system == "Text2Video-Zero":
-            pipe = text2video_zero(base.vae, base.text_encoder, base.tokenizer, base.unet, base.sample_scheduler)
-            t0, t1 = scaled_steps(T2V_ZERO_PAPER_STEPS, steps)
-        else:
-            kind = "first_frame" if system == "Text2Video-Zero + ControlNet" else "all_frames"
-            for module in (base.unet, base.controlnet):
-                set_cross_frame_attention(module, kind, num_videos=2 if guidance > 1 else 1)
-            smoother = scaled_steps(CONTROLVIDEO_SMOOTHER_STEPS, steps) if system == "ControlVideo" else ()
-        costs, rows = Costs(), []
-        for job in plan_jobs(gen):
-            masks = read_sequence(job)
-            h, w = masks.shape[1:]
-            generator = torch.Generator().manual_seed(job.seed)
-            with costs.video(), torch.no_grad():
-                if system == "Text2Video-Zero":
-                    sx, sy = motion_field_from_masks(masks)
-                    out = pipe(
-                        job.prompt,
-                        video_length=len(masks),
-                        height=h,
-                        width=w,
-                        num_inference_steps=steps,
-                        guidance_scale=guidance,
-                        motion_field_strength_x=sx,
-                        motion_field_strength_y=sy,
-                        t0=t0,
-                        t1=t1,
-                        generator=generator,
-                        output_type="np",
-                    )
-                    frames = (np.clip(out.images, 0, 1) * 255).round().astype(np.uint8)
-                else:
-                    text = encode(base, job.prompt, guidance > 1)
-                    latent_size = (h // factor, w // factor)
-                    cond = controlnet_image(
-                        base.controlnet, gen.controlnet_input(), torch.from_numpy(masks), latent_size
-                    )
-                    latents = sample_with_controlnet(
-                        base.unet,
-                        base.controlnet,
-                        base.sample_scheduler,
-                        text,
-                        cond,
-                        (base.unet.config.in_channels, *latent_size),
-                        steps,
-                        guidance,
-                        generator,
-                        gen.controlnet_scale,
-                        smoother,
-                    )
-                    images = base.vae.decode(latents / base.vae.config.scaling_factor).sample
-                    frames = to_uint8(images)
-            meta = {"video_id": job.video_id, "sequence": job.sequence, "prompt": job.prompt, "seed": job.seed,
-                    "system": system, "n_frames": len(frames), "video": f"{job.video_id}/video.mp4",
-                    "sheet": f"{job.video_id}/sheet.png"}  # fmt: skip
-            write_video(Path(gen.out_dir) / job.video_id, frames, masks, meta, gen.fps)
-            rows.append(meta)
-        write_outputs_manifest(gen.out_dir, rows)
-        result[set_name] = costs.summary()
-    return result
-
-
-def encode(base, prompt: str, guided: bool) -> torch.Tensor:
-    """``(2, L, D)`` [empty prompt; prompt] with guidance, else ``(1, L, D)``."""
-    return encode_prompts(base.tokenizer, base.text_encoder, [prompt], [""] if guided else None)
-
-
-def run_system(system: str, cfg: CompareConfig, params: str) -> dict:
     torch.manual_seed(0)
     sets = sequence_sets(cfg, params)
-    return (run_trained if system in TRAINED else run_peer)(system, sets, cfg, params)
+    system = SYSTEMS[name]
+    # the ablations' own weights folder: what `make ablations` trained is reused, and the other way round
+    weights_root = Path(load_stage_config(AblationsConfig, "ablations", params).out_dir) / "weights"
+    checkpoint_dir = system_weights(system, params, weights_root)
+    result = {}
+    for set_name, sequences in sets.items():
+        out = Path(cfg.out_dir) / slug(name) / set_name / "outputs"
+        settings = system_settings(
+            system, params, checkpoint_dir, sequences=sequences, seeds=cfg.seeds, out_dir=str(out)
+        )
+        costs = Costs()
+        make_videos(system, settings, costs)
+        result[set_name] = costs.summary()
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,9 +116,9 @@ def run_compare(cfg: CompareConfig, params: str = "params.yaml") -> pd.DataFrame
     from tasks.ablations import evaluate_folder
     from tasks.evaluate.stage import SUMMARY
 
-    unknown = [s for s in cfg.systems if s not in SYSTEMS]
+    unknown = [s for s in cfg.systems if s not in TABLE_I]
     if unknown:
-        raise ValueError(f"compare.systems: unknown {unknown}; choose from {list(SYSTEMS)}")
+        raise ValueError(f"compare.systems: unknown {unknown}; choose from {list(TABLE_I)}")
     out = Path(cfg.out_dir)
     sets = sequence_sets(cfg, params)  # rendered once, before the systems run side by side
     rows = []
@@ -327,7 +212,7 @@ def main() -> None:
     import argparse
 
     parser = argparse.ArgumentParser(description="run one system of the comparison (the harness calls this)")
-    parser.add_argument("system", choices=SYSTEMS)
+    parser.add_argument("system", choices=TABLE_I)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

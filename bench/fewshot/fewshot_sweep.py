@@ -59,9 +59,9 @@ def run_variant(
     whose settings no longer match the code's would otherwise be cleared and trained again);
     ``train_only`` trains and samples nothing (checkpoints for another benchmark)."""
     sys.path.insert(0, str(ROOT))
+    from tasks.ablations import evaluate_folder
     from tasks.common.io import content_digest
     from tasks.common.params import load_stage_config
-    from tasks.evaluate.stage import EvaluateConfig, evaluate
     from tasks.generate.config import GenerateConfig
     from tasks.generate.stage import generate
     from tasks.train.config import TrainConfig
@@ -125,19 +125,7 @@ def run_variant(
                 },
             )
         )
-        m = evaluate(
-            load_stage_config(
-                EvaluateConfig,
-                "evaluate",
-                params,
-                {
-                    "outputs_dir": str(run / "outputs"),
-                    "report_dir": str(run / "eval"),
-                    "metrics": str(run / "eval.json"),
-                    "frame_log": str(run / "frames.csv"),
-                },
-            )
-        )
+        m = evaluate_folder(run, params)  # as make ablations evaluates a variant (the frame log: eval_frames.csv)
         row = {
             "variant": name,
             "train": spec.get("train", {}),

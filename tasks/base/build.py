@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from diffusers import StableDiffusionPipeline
 
+from model.parts_pipeline import pipeline_from_parts
 from tasks.base import clip as toy_clip
 from tasks.base.config import BaseConfig, TrainSchedule
 from tasks.base.controlnet import build_controlnet, controlnet_loss
@@ -31,7 +32,6 @@ from tasks.base.data import (
     BatchSampler,
     FramePool,
     Poses,
-    render_multi_object_pool,
     render_pool,
     split_combos,
     vocabulary,
@@ -154,7 +154,8 @@ def multi_object_frames(cfg: BaseConfig, n_single: int, share: float, seed: int)
     n_scenes = math.ceil(n_single * share / (1 - share) / per_scene)
     train_combos, _ = split_combos(cfg.data.n_heldout_combos, cfg.seed)
     print(f"rendering {n_scenes} scenes of 2-3 objects")
-    return render_multi_object_pool(n_scenes, per_scene, train_combos, seed, 64, cfg.data.motions, cfg.data.poses)
+    motions, poses = cfg.data.motions, cfg.data.poses
+    return render_pool(n_scenes, per_scene, train_combos, seed, 64, motions, poses, multi_object=True)
 
 
 def train_clip(
@@ -359,16 +360,7 @@ def build_toy_base(cfg: BaseConfig) -> dict:
     for model in (vae, text_encoder, unet, controlnet, clip_model):
         model.to(CPU)
     with atomic_dir(cfg.out_dir) as out:
-        pipe = StableDiffusionPipeline(
-            vae=vae,
-            text_encoder=text_encoder,
-            tokenizer=tokenizer,
-            unet=unet,
-            scheduler=scheduler,
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
+        pipe = pipeline_from_parts(StableDiffusionPipeline, vae, text_encoder, tokenizer, unet, scheduler)
         pipe.to(torch.float16).save_pretrained(out)
         controlnet.to(torch.float16).save_pretrained(out / "controlnet")
         toy_clip.save_clip(clip_model, clip_cfg, tokenizer, out / "clip")

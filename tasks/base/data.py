@@ -6,7 +6,7 @@ configured motions; shapes turned or stretched in a configured share, ``Poses``)
 appear in training: they are the held-out set on which the quality figures (VAE PSNR,
 text-to-image, ControlNet, CLIP zero-shot) are measured, so each figure says how the model does on a
 scene it has never seen, not how well it remembers one. Frames of 2-3 objects
-(``render_multi_object_pool``, made from the training combos) can join the pool of every model but
+(``render_pool(..., multi_object=True)``, made from the training combos) can join the pool of every model but
 CLIP (``base.data.multi_object_share``) or the VAE decoder's last step (``base.vae.decoder_multi_object``).
 """
 
@@ -107,13 +107,32 @@ def render_pool(
     size: int = 64,
     motions: tuple[str, ...] = RIGID_MOTIONS,
     poses: Poses = Poses(),
+    multi_object: bool = False,
 ) -> FramePool:
-    """Render ``n_scenes`` random scenes (combos cycled in a shuffled order, random motion, radius and
-    motion parameters, posed as ``poses`` says) and keep ``frames_per_scene`` random frames of each."""
+    """Render ``n_scenes`` random scenes and keep ``frames_per_scene`` random frames of each.
+
+    One object a scene (combos cycled in a shuffled order, random motion, radius and motion parameters,
+    posed as ``poses`` says), or with ``multi_object`` 2 or 3 objects of different colours on one ground
+    (each object's (colour, shape) one of ``combos`` on the scene's ground, each on its own random motion):
+    masks are then the union of the objects' masks, prompts name every object (``joint_prompt``, as a
+    caption of such a picture would) and ``combos`` hold the first object's."""
     rng = np.random.default_rng(seed)
     pose_rng = np.random.default_rng([seed, 1])
-    motions = list(motions)
+    draw = _multi_object_scenes if multi_object else _one_object_scenes
     frames, masks, prompts, kept = [], [], [], []
+    # each scene is drawn lazily, so its frames are picked from rng before the next scene draws
+    for video, video_masks, prompt, combo in draw(n_scenes, combos, rng, pose_rng, size, list(motions), poses):
+        # 16 rendered positions along the path; keep a random few so object positions cover the frame
+        for t in rng.choice(16, size=frames_per_scene, replace=False):
+            frames.append(video[t])
+            masks.append(video_masks[t])
+            prompts.append(prompt)
+            kept.append(combo)
+    return FramePool(np.stack(frames), np.stack(masks), prompts, kept)
+
+
+def _one_object_scenes(n_scenes: int, combos: list[Combo], rng, pose_rng, size: int, motions: list, poses: Poses):
+    """(video, masks, prompt, combo) of one-object scenes, combos cycled in a shuffled order."""
     for i in range(n_scenes):
         if i % len(combos) == 0:
             order = rng.permutation(len(combos))
@@ -130,34 +149,12 @@ def render_pool(
             angle=angle,
             aspect=aspect,
         )
-        # 16 rendered positions along the path; keep a random few so object positions cover the frame
         video, video_masks = render_video(scene, size, 16, rng)
-        for t in rng.choice(16, size=frames_per_scene, replace=False):
-            frames.append(video[t])
-            masks.append(video_masks[t])
-            prompts.append(scene.prompt)
-            kept.append((colour, shape, ground))
-    return FramePool(np.stack(frames), np.stack(masks), prompts, kept)
+        yield video, video_masks, scene.prompt, (colour, shape, ground)
 
 
-def render_multi_object_pool(
-    n_scenes: int,
-    frames_per_scene: int,
-    combos: list[Combo],
-    seed: int,
-    size: int = 64,
-    motions: tuple[str, ...] = RIGID_MOTIONS,
-    poses: Poses = Poses(),
-) -> FramePool:
-    """Frames of 2 or 3 objects of different colours on one ground: ``n_scenes`` scenes, each
-    object's (colour, shape) one of ``combos`` on the scene's ground, each on its own random motion;
-    ``frames_per_scene`` random frames kept of each. Masks are the union of the objects' masks,
-    prompts name every object (``joint_prompt``, as a caption of such a picture would) and ``combos``
-    hold the first object's."""
-    rng = np.random.default_rng(seed)
-    pose_rng = np.random.default_rng([seed, 1])
-    motions = list(motions)
-    frames, masks, prompts, kept = [], [], [], []
+def _multi_object_scenes(n_scenes: int, combos: list[Combo], rng, pose_rng, size: int, motions: list, poses: Poses):
+    """(video, union of the masks, joint prompt, first object's combo) of scenes of 2-3 objects on one ground."""
     for _ in range(n_scenes):
         ground = list(GROUNDS)[rng.integers(len(GROUNDS))]
         on_ground = [c for c in combos if c[2] == ground]
@@ -171,12 +168,7 @@ def render_multi_object_pool(
             params = random_motion_params(motion, rng)
             objects.append(ToyObject(str(colour), shape, radius, motion, params, *poses.draw(pose_rng)))
         video, video_masks = render_objects(objects, ground, size, 16, rng)
-        for t in rng.choice(16, size=frames_per_scene, replace=False):
-            frames.append(video[t])
-            masks.append(video_masks[:, t].any(0))
-            prompts.append(joint_prompt(objects, ground))
-            kept.append((objects[0].colour, objects[0].shape, ground))
-    return FramePool(np.stack(frames), np.stack(masks), prompts, kept)
+        yield video, video_masks.any(0), joint_prompt(objects, ground), (objects[0].colour, objects[0].shape, ground)
 
 
 def split_combos(n_heldout: int, seed: int) -> tuple[list[Combo], list[Combo]]:

@@ -51,16 +51,7 @@ def _to_uint8(images: np.ndarray) -> np.ndarray:
 def sample_t2i(folder: Path, prompts: list[str], steps: int, guidance: float, seed: int) -> np.ndarray:
     """Text-to-image samples uint8 (N, H, W, 3) from the saved StableDiffusionPipeline folder."""
     pipe = StableDiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
-    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
-    pipe.set_progress_bar_config(disable=True)
-    out = pipe(
-        prompts,
-        num_inference_steps=steps,
-        guidance_scale=guidance,
-        output_type="np",
-        generator=torch.Generator().manual_seed(seed),
-    )
-    return _to_uint8(out.images)
+    return _ddim_samples(pipe, prompts, steps, guidance, seed)
 
 
 @torch.no_grad()
@@ -71,12 +62,17 @@ def sample_controlnet(
     base = StableDiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
     controlnet = ControlNetModel.from_pretrained(folder / "controlnet", dtype=torch.float32)
     pipe = StableDiffusionControlNetPipeline(**base.components, controlnet=controlnet)
+    images = [Image.fromarray(m.astype(np.uint8) * 255).convert("RGB") for m in masks]
+    return _ddim_samples(pipe, prompts, steps, guidance, seed, image=images)
+
+
+def _ddim_samples(pipe, prompts: list[str], steps: int, guidance: float, seed: int, **condition) -> np.ndarray:
+    """``pipe``'s samples uint8 (N, H, W, 3) under DDIM, seeded, as every quality figure samples."""
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
-    images = [Image.fromarray(m.astype(np.uint8) * 255).convert("RGB") for m in masks]
     out = pipe(
         prompts,
-        image=images,
+        **condition,
         num_inference_steps=steps,
         guidance_scale=guidance,
         output_type="np",

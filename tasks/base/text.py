@@ -8,8 +8,6 @@ CLIP tokenizer pads to 77.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
@@ -69,7 +67,3 @@ def build_text_encoder(
         eos_token_id=3,
     )
     return CLIPTextModel(config)
-
-
-def save_tokenizer(tokenizer, folder: str | Path) -> None:
-    tokenizer.save_pretrained(str(folder))

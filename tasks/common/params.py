@@ -11,14 +11,16 @@ import io
 import os
 import re
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DEFAULT_PARAMS = Path("params.yaml")
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
+# a setting that is the share of items (frames, windows, scenes) something happens to: 0 = none, 1 = all
+Share = Annotated[float, Field(ge=0, le=1)]
 
 
 class ConfigError(ValueError):

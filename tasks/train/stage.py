@@ -91,7 +91,6 @@ def accumulated_loss(
                 batch.text,
                 batch.masks if cfg.mask_cross_attention else None,
                 generator=generator,
-                noise_offset=cfg.noise_offset,
                 foreground_weight=cfg.foreground_weight,
                 object_text=batch.object_text,
                 object_masks=batch.object_masks,
@@ -149,23 +148,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
         bar.update(1)
         bar.set_postfix(loss=f"{total:.4f}")
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            state = dict(
-                step=step,
-                optimizer=optimizer.state_dict(),
-                lr_scheduler=scheduler.state_dict(),
-                generator=generator.get_state(),
-                torch_rng=torch.get_rng_state(),
-                fingerprint=fingerprint,
-                losses=losses,
-            )
-            save_checkpoint(
-                out_dir,
-                step,
-                trainable_state_dict(video_unet, cfg.trainable),
-                {**config_record, "step": step},
-                state,
-                cfg.keep_last,
-            )
+            save_step(cfg, step, video_unet, optimizer, scheduler, generator, losses, config_record)
             write_loss_log(cfg.loss_log, losses)
         if progress:  # after the checkpoint: a reported step survives a kill if it was a checkpoint step
             progress(step, cfg.steps, total)
@@ -181,6 +164,28 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     write_loss_log(cfg.loss_log, losses)
     write_json(cfg.metrics, metrics)
     return metrics
+
+
+def save_step(cfg: TrainConfig, step: int, video_unet, optimizer, scheduler, generator, losses, config_record):
+    """Step ``step``'s checkpoint: the trainable weights, the config that rebuilds the model, and the
+    state (optimizer, schedule, both random generators, losses) that resumes the run bit for bit."""
+    state = dict(
+        step=step,
+        optimizer=optimizer.state_dict(),
+        lr_scheduler=scheduler.state_dict(),
+        generator=generator.get_state(),
+        torch_rng=torch.get_rng_state(),
+        fingerprint=config_record["fingerprint"],
+        losses=losses,
+    )
+    save_checkpoint(
+        Path(cfg.out_dir),
+        step,
+        trainable_state_dict(video_unet, cfg.trainable),
+        {**config_record, "step": step},
+        state,
+        cfg.keep_last,
+    )
 
 
 def run_metrics(cfg: TrainConfig, losses: list, steps_per_second: float | None, device, counts) -> dict:

@@ -12,7 +12,7 @@ import torch
 from tasks.base import build, train_loop
 from tasks.base import clip as toy_clip
 from tasks.base.config import BaseConfig, Sd14Config
-from tasks.base.data import all_combos, render_multi_object_pool, render_pool, split_combos, vocabulary
+from tasks.base.data import all_combos, render_pool, split_combos, vocabulary
 from tasks.base.sd14 import check_sd14
 from tasks.base.text import tokenize
 from tasks.base.train_loop import lr_at, steps_that_fit, train
@@ -84,7 +84,7 @@ def test_heldout_combos_never_reach_training():
 
 def test_multi_object_frames_show_two_or_three_training_objects_of_different_colours(tokenizer):
     train_combos, held = split_combos(12, seed=0)
-    pool = render_multi_object_pool(12, 2, train_combos, seed=0)
+    pool = render_pool(12, 2, train_combos, seed=0, multi_object=True)
     assert pool.frames.shape == (24, 64, 64, 3) and pool.masks.shape == (24, 64, 64)
     assert not set(pool.combos) & set(held)
     # captioned with every object's colour and shape, the first object's first; none cut by the tokenizer
@@ -99,7 +99,7 @@ def test_multi_object_frames_show_two_or_three_training_objects_of_different_col
         colours.append(len(found[counts >= 30]))  # anti-aliased edges read as neighbouring colours
     # 2 or 3 objects a scene; one may hide most of another in a frame
     assert max(colours) == 3 and min(colours) >= 1 and np.mean(np.array(colours) >= 2) >= 0.8
-    np.testing.assert_array_equal(render_multi_object_pool(12, 2, train_combos, seed=0).frames, pool.frames)
+    np.testing.assert_array_equal(render_pool(12, 2, train_combos, seed=0, multi_object=True).frames, pool.frames)
 
 
 def test_multi_object_share_adds_frames_to_the_generators_pool_not_to_clips():
