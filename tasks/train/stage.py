@@ -138,10 +138,10 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     t0, first_step, validation_seconds = time.perf_counter(), step, 0.0
     bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step")
     while step < cfg.steps:
-        optimizer.zero_grad(set_to_none=True)
         total = accumulated_loss(video_unet, base.train_scheduler, data, cfg, generator, device, autocast_dtype)
         torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
+        optimizer.zero_grad(set_to_none=True)  # now: no gradients held while saving or validating
         scheduler.step()
         step += 1
         losses.append((step, total, scheduler.get_last_lr()[0]))
