@@ -21,6 +21,7 @@ import argparse
 import datetime
 import json
 import platform
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -156,6 +157,8 @@ def main(argv: list[str] | None = None) -> None:
     params = write_params(work, weights)
     if not (work / "sequences" / "manifest.yaml").is_file():
         write_data(work, params)
+    for folder in ("checkpoints", "outputs"):  # a fresh training (never resumed) and fresh videos
+        shutil.rmtree(work / "data" / folder, ignore_errors=True)
     train_gb, train_s = peak_gb("train", params, args.code, work)
     print(f"train: {train_gb} GB, {train_s} s", flush=True)
     generate_gb, generate_s = peak_gb("generate", params, args.code, work)
