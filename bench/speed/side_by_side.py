@@ -66,9 +66,8 @@ def trained_weights(system, params: str) -> str | None:
 
 def run_system(system, params: str, work: Path, round_: int) -> dict:
     """``system`` over the held-out set, each video timed; its videos scored."""
-    from tasks.common.params import load_stage_config
+    from tasks.ablations import evaluate_folder
     from tasks.costs import Costs
-    from tasks.evaluate.stage import EvaluateConfig, evaluate
     from tasks.systems import make_videos, slug, system_settings
 
     weights = trained_weights(system, params) if system.weights else None
@@ -76,19 +75,7 @@ def run_system(system, params: str, work: Path, round_: int) -> dict:
     settings = system_settings(system, params, weights, out_dir=str(out / "outputs"))
     costs = Costs()
     make_videos(system, settings, costs)
-    scores = evaluate(
-        load_stage_config(
-            EvaluateConfig,
-            "evaluate",
-            params,
-            {
-                "outputs_dir": str(out / "outputs"),
-                "report_dir": str(out / "eval"),
-                "metrics": str(out / "eval.json"),
-                "frame_log": str(out / "frames.csv"),
-            },
-        )
-    )
+    scores = evaluate_folder(out, params)  # as make ablations scores a variant's videos
     keep = ("iou", "centroid_error_px", "text_alignment", "consistency_adjacent")
     return {
         "system": system.name,
