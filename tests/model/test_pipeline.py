@@ -324,47 +324,13 @@ def test_video_guidance_scale_guides_frames_2_to_n_alone(pipe):
     torch.testing.assert_close(run(3.0, 1.0, **given), run(1.0, None, **given), atol=1e-5, rtol=1e-5)
 
 
-def test_mask_guidance_adds_w_times_the_masks_effect(pipe):
-    """pred = uncond + g (cond - uncond) + w (cond - cond without masks), fed to the scheduler's step."""
-    outputs, calls, stepped = [], UNetSpy(pipe.video_unet), []
-    hook = pipe.video_unet.register_forward_hook(lambda module, args, out: outputs.append(out.clone()))
-    step = pipe.scheduler.step
-
-    def spy_step(pred, t, sample, **kw):
-        stepped.append(pred.clone())
-        return step(pred, t, sample, **kw)
-
-    pipe.scheduler.step = spy_step
-    g, w = 3.0, 1.5
-    pipe(
-        "a red ball",
-        moving_square(3),
-        first_frame=first_frame_image(),
-        num_inference_steps=STEPS,
-        guidance_scale=g,
-        mask_guidance_scale=w,
-        generator=gen(),
-    )
-    hook.remove()
-    assert len(outputs) == STEPS and len(stepped) == STEPS  # every pass of a step in one UNet call
-    for i in range(STEPS):
-        call = calls.calls[i]
-        uncond_input, cond_input, unmasked_input = call["sample"].chunk(3)
-        assert torch.equal(uncond_input, cond_input) and torch.equal(unmasked_input, cond_input)
-        assert call["masks"].shape[0] == 2  # the masks cover the guided rows, not the last one
-        uncond, cond, unmasked = outputs[i].chunk(3)
-        expected = uncond + g * (cond - uncond) + w * (cond - unmasked)
-        torch.testing.assert_close(stepped[i], expected[:, :, 1:], atol=1e-6, rtol=1e-6)
-    assert (cond - unmasked).abs().max() > 1e-4  # the masks do change the prediction
-
-
-def test_guidance_intervals_pick_each_steps_rows(pipe):
-    """Outside its interval a guidance drops its rows from the step's call and its term from the step."""
+def guided_steps(pipe, g: float, w: float, steps: int, **sampler):
+    """Sample with first frame given; every video-UNet call's inputs and outputs and every prediction the
+    scheduler stepped with."""
     outputs, calls, stepped = [], UNetSpy(pipe.video_unet), []
     hook = pipe.video_unet.register_forward_hook(lambda module, args, out: outputs.append(out.clone()))
     step = pipe.scheduler.step
     pipe.scheduler.step = lambda pred, t, sample, **kw: stepped.append(pred.clone()) or step(pred, t, sample, **kw)
-    g, w, steps = 3.0, 1.5, 4
     pipe(
         "a red ball",
         moving_square(3),
@@ -372,13 +338,35 @@ def test_guidance_intervals_pick_each_steps_rows(pipe):
         num_inference_steps=steps,
         guidance_scale=g,
         mask_guidance_scale=w,
-        video_guidance_interval=(0.0, 0.75),  # steps 0-2
-        mask_guidance_interval=(0.25, 0.5),  # step 1
         generator=gen(),
+        **sampler,
     )
     hook.remove()
-    assert [len(c["sample"]) for c in calls.calls] == [2, 3, 2, 1]
-    assert [None if c["masks"] is None else len(c["masks"]) for c in calls.calls] == [2, 2, 2, 1]
+    return calls.calls, outputs, stepped
+
+
+def test_mask_guidance_adds_w_times_the_masks_effect(pipe):
+    """pred = uncond + g (cond - uncond) + w (cond - cond without masks), fed to the scheduler's step."""
+    g, w = 3.0, 1.5
+    calls, outputs, stepped = guided_steps(pipe, g, w, STEPS)
+    assert len(outputs) == STEPS and len(stepped) == STEPS  # every pass of a step in one UNet call
+    for call, out, pred in zip(calls, outputs, stepped):
+        uncond_input, cond_input, unmasked_input = call["sample"].chunk(3)
+        assert torch.equal(uncond_input, cond_input) and torch.equal(unmasked_input, cond_input)
+        assert call["masks"].shape[0] == 2  # the masks cover the guided rows, not the last one
+        uncond, cond, unmasked = out.chunk(3)
+        expected = uncond + g * (cond - uncond) + w * (cond - unmasked)
+        torch.testing.assert_close(pred, expected[:, :, 1:], atol=1e-6, rtol=1e-6)
+    assert (cond - unmasked).abs().max() > 1e-4  # the masks do change the prediction
+
+
+def test_guidance_intervals_pick_each_steps_rows(pipe):
+    """Outside its interval a guidance drops its rows from the step's call and its term from the step."""
+    g, w = 3.0, 1.5
+    intervals = dict(video_guidance_interval=(0.0, 0.75), mask_guidance_interval=(0.25, 0.5))  # steps 0-2; 1
+    calls, outputs, stepped = guided_steps(pipe, g, w, 4, **intervals)
+    assert [len(c["sample"]) for c in calls] == [2, 3, 2, 1]
+    assert [None if c["masks"] is None else len(c["masks"]) for c in calls] == [2, 2, 2, 1]
     for i, out in enumerate(outputs):
         preds = out.chunk(len(out))
         expected = preds[0] + g * (preds[1] - preds[0]) if i < 3 else preds[0]
