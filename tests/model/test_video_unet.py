@@ -145,3 +145,24 @@ def test_sd14_architecture_inflates_and_runs():
     with torch.no_grad():
         out = video_unet(latents, 500, torch.randn(1, 77, 768), torch.ones(1, 2, 64, 64))
     assert out.shape == latents.shape and torch.isfinite(out).all()
+
+
+def test_temporal_conv_is_a_3_tap_convolution_along_frames():
+    from model.temporal import TemporalConv
+
+    torch.manual_seed(0)
+    layer = TemporalConv(8)
+    torch.nn.init.normal_(layer.conv.weight, std=0.2)
+    torch.nn.init.normal_(layer.conv.bias, std=0.2)
+    b, f = 2, 5
+    x = torch.randn(b * f, 8, 3, 4)
+    with torch.no_grad():
+        normed = torch.nn.functional.silu(layer.norm(x)).view(b, f, 8, 3, 4).permute(0, 2, 1, 3, 4)
+        expected = x + layer.conv(normed).permute(0, 2, 1, 3, 4).reshape(b * f, 8, 3, 4)  # the module's own Conv3d
+        torch.testing.assert_close(layer(x, f), expected, atol=1e-5, rtol=1e-5)
+        # frame 2's output moves with frames 1-3 and with nothing else
+        later = x.view(b, f, 8, 3, 4).clone()
+        later[:, 4] += 1.0
+        assert torch.equal(
+            layer(later.view(b * f, 8, 3, 4), f).view(b, f, 8, 3, 4)[:, :3], layer(x, f).view(b, f, 8, 3, 4)[:, :3]
+        )
