@@ -40,8 +40,8 @@ class SamplerSettings:
     controlnet_conditioning_scale: float = 1.0
     use_masks: bool = True
     mask_guidance_scale: float = 2.0
-    video_guidance_interval: tuple[float, float] = (0.0, 1.0)
-    mask_guidance_interval: tuple[float, float] = (0.0, 1.0)
+    video_guidance_interval: tuple[float, float] = (0.0, 0.5)
+    mask_guidance_interval: tuple[float, float] = (0.5, 1.0)
 
     def __post_init__(self):
         for name in ("video_guidance_interval", "mask_guidance_interval"):
@@ -73,4 +73,5 @@ PAPER_SAMPLER = SamplerSettings(
     shared_noise="paper",
     adain=False,
     mask_guidance_scale=0.0,
+    video_guidance_interval=(0.0, 1.0),
 )

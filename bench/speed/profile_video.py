@@ -54,18 +54,18 @@ class Clock:
 
 
 def video_unet_label(args, kwargs, batch: int) -> str:
-    """What a video UNet call is, from its rows and whether it carries masks."""
-    rows = args[0].shape[0]
+    """What a video UNet call is, from its rows (B = videos) and the rows its masks cover."""
+    rows = args[0].shape[0] // batch
     masks = args[3] if len(args) > 3 else kwargs.get("masks")
-    if masks is None:
-        return (
-            "video UNet: mask-guidance pass (no masks)"
-            if rows == batch
-            else f"video UNet: {rows // batch} x B, no masks"
-        )
-    if masks.shape[0] < rows:
-        return f"video UNet: {rows // batch} x B batched passes"
-    return "video UNet: guided pass (masks)" if rows == 2 * batch else f"video UNet: {rows // batch} x B (masks)"
+    masked = 0 if masks is None else masks.shape[0] // batch
+    kind = {
+        (3, 2): "both guidance halves + rows without masks",
+        (2, 2): "classifier-free guidance's two halves",
+        (2, 1): "mask guidance: rows with and without masks",
+        (1, 1): "one row set, no guidance",
+        (1, 0): "rows without masks (a call of their own)",
+    }.get((rows, masked), f"{masked} of {rows} row sets with masks")
+    return f"video UNet: {kind} ({rows}B)"
 
 
 class Windows:
