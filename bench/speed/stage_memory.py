@@ -54,13 +54,13 @@ def lookalike_weights(folder: Path, variants: str) -> Path:
     return folder
 
 
-def write_params(work: Path, weights: Path) -> Path:
-    """params.yaml with the sd14 profile and the override applied, every path absolute."""
+def write_params(work: Path, weights: Path, code: Path) -> Path:
+    """``code``'s params.yaml with its sd14 profile and the override applied, every path absolute."""
     from tasks.common.params import apply_profile
 
     params = work / "params.yaml"
-    params.write_text((ROOT / "params.yaml").read_text())
-    apply_profile(params, ROOT / "profiles" / "sd14.yaml")
+    params.write_text((code / "params.yaml").read_text())
+    apply_profile(params, code / "profiles" / "sd14.yaml")
     settings = yaml.safe_load(params.read_text())
     sd, cn = str(weights / "stable-diffusion-v1-4"), str(weights / "sd-controlnet-seg")
     sequences = work / "sequences"
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     weights = lookalike_weights(ROOT / "data" / "bench" / f"sd14-full-{args.variants}", args.variants)
     work = args.work / args.label.replace(" ", "-")
     work.mkdir(parents=True, exist_ok=True)
-    params = write_params(work, weights)
+    params = write_params(work, weights, args.code)
     if not (work / "sequences" / "manifest.yaml").is_file():
         write_data(work, params)
     for folder in ("checkpoints", "outputs"):  # a fresh training (never resumed) and fresh videos
