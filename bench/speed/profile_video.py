@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import statistics
 import sys
@@ -158,7 +159,7 @@ def profile(args) -> dict:
         "label": args.label,
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()} CPU, {args.threads} thread(s)",
-        "checkpoint": str(pipe.checkpoint),
+        "checkpoint": os.path.relpath(pipe.checkpoint.resolve(), ROOT),  # no machine's path in the results
         "frames": int(masks.shape[0]),
         "size": list(masks.shape[1:]),
         "settings": {**pipe.sampler.to_dict(), **overrides},
