@@ -274,7 +274,9 @@ class MaskVideoPipeline(MemorySwitches):
                 length; None = all frames); ``first_frame_source`` (``controlnet`` or ``text``, the "w/o
                 ControlNet" ablation) and ``controlnet_conditioning_scale``; ``use_masks`` (False: the
                 "w/o mask" ablation at inference); ``mask_guidance_scale`` (frames 2..n: + w x (with
-                the masks - without them); 0 = off).
+                the masks - without them); 0 = off); ``video_guidance_interval`` and
+                ``mask_guidance_interval`` (the steps of frames 2..n, as shares ``(start, end)`` from the
+                noisiest, that take each guidance; a step's passes run as one UNet call).
         """
         # 1. check the inputs; this call's sampler settings
         inputs = self.check_inputs(

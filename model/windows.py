@@ -109,7 +109,8 @@ def denoise_window(
             statistics to frame 1's (LAMP) on the steps from ``adain_start * num_inference_steps`` on,
             object by object with ``adain_per_object`` (``regional_adain``); ``mask_guidance_scale``
             ``w`` > 0 adds ``w * (eps(text, masks) - eps(text, no masks))``, guidance along the
-            masks' own effect (B more rows in the step's one UNet call).
+            masks' own effect (B more rows in the step's one UNet call); ``video_guidance_interval``
+            and ``mask_guidance_interval``: the steps each guidance applies on (``guided_at``).
         on_step: called after every step with ``(step, timestep, latents)``, the window's latents
             ``(B, C, F, h, w)``.
 
