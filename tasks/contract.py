@@ -27,14 +27,12 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from tasks.common.io import atomic_write_text
 
@@ -95,7 +93,7 @@ def latest_checkpoint(out_dir: Path) -> Path | None:
     return folder
 
 
-def read_checkpoint(folder: Path) -> tuple[Mapping[str, torch.Tensor], dict, dict]:
+def read_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict, dict]:
     """(weights, config, state) of a checkpoint folder; state is loaded with weights_only=True."""
     if not (folder / "state.pt").is_file():
         raise FileNotFoundError(f"{folder}: checkpoint is missing state.pt")
@@ -104,35 +102,13 @@ def read_checkpoint(folder: Path) -> tuple[Mapping[str, torch.Tensor], dict, dic
     return weights, config, state
 
 
-class LazyWeights(Mapping):
-    """A safetensors file's tensors by name, each read from the file when asked for: copying them into a
-    model one by one never holds the whole file in memory beside the model (SD1.4's trained set: 0.7 GB)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        with safe_open(str(path), framework="pt") as f:
-            self._names = list(f.keys())
-
-    def __getitem__(self, name: str) -> torch.Tensor:
-        if name not in self._names:
-            raise KeyError(name)
-        with safe_open(str(self.path), framework="pt") as f:
-            return f.get_tensor(name)
-
-    def __iter__(self):
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-
-def read_trained(folder: Path) -> tuple[Mapping[str, torch.Tensor], dict]:
+def read_trained(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """(weights, config) of a checkpoint folder or of a pipeline saved with ``save_pretrained`` (no
-    training state): what generation needs. The weights are read as they are used (``LazyWeights``)."""
+    training state): what generation needs. ``load_file`` maps the file: a tensor costs memory once read."""
     for name in ("trainable.safetensors", "config.json"):
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{folder}: checkpoint is missing {name}")
-    return LazyWeights(folder / "trainable.safetensors"), json.loads((folder / "config.json").read_text())
+    return load_file(str(folder / "trainable.safetensors")), json.loads((folder / "config.json").read_text())
 
 
 # ---------------------------------------------------------------------------------------------

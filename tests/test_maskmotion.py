@@ -96,17 +96,3 @@ def test_seed_and_generator_are_one_or_the_other(tiny_run):
     pipe = MaskMotionPipeline.from_pretrained(tiny_run / "checkpoints")
     with pytest.raises(ValueError, match="seed or generator"):
         pipe("a red circle", np.ones((3, 32, 32), bool), seed=0, generator=torch.Generator())
-
-
-def test_checkpoint_weights_are_read_as_they_are_used(tiny_run):
-    from safetensors.torch import load_file
-
-    from tasks.contract import latest_checkpoint, read_trained
-
-    folder = latest_checkpoint(tiny_run / "checkpoints")
-    weights, _ = read_trained(folder)
-    whole = load_file(str(folder / "trainable.safetensors"))
-    assert sorted(weights) == sorted(whole) and len(weights) == len(whole)
-    assert all(torch.equal(weights[name], tensor) for name, tensor in whole.items())
-    with pytest.raises(KeyError):
-        weights["unet.not_a_weight"]
