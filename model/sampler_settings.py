@@ -45,10 +45,10 @@ class SamplerSettings:
 
     def __post_init__(self):
         for name in ("video_guidance_interval", "mask_guidance_interval"):
-            start, end = interval = tuple(float(x) for x in getattr(self, name))
-            if not 0.0 <= start < end <= 1.0:
-                raise ValueError(f"{name} must be [start, end) with 0 <= start < end <= 1, got {list(interval)}")
-            object.__setattr__(self, name, interval)  # a list (from YAML or JSON) kept as a tuple
+            try:  # a list (from YAML or JSON) kept as a tuple
+                object.__setattr__(self, name, step_interval(getattr(self, name)))
+            except ValueError as err:
+                raise ValueError(f"{name} {err}") from None
 
     def guided_at(self, step: int, interval: tuple[float, float]) -> bool:
         """Whether step ``step`` (0 = the noisiest) lies in ``interval``, given as shares of the steps."""
@@ -64,6 +64,14 @@ class SamplerSettings:
         if unknown:
             raise ValueError(f"unknown sampler settings: {', '.join(sorted(unknown))}")
         return cls(**values)
+
+
+def step_interval(value) -> tuple[float, float]:
+    """A guidance interval ``[start, end)``, shares of the steps, as a tuple; a clear error otherwise."""
+    start, end = interval = tuple(float(x) for x in value)
+    if not 0.0 <= start < end <= 1.0:
+        raise ValueError(f"must be [start, end) with 0 <= start < end <= 1, got {list(interval)}")
+    return interval
 
 
 # Alg. 1 as first implemented: the validation GIF's settings (train stage) and the model tests'.

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from model.sampler_settings import SamplerSettings
+from model.sampler_settings import SamplerSettings, step_interval
 from tasks.common.pretrained import ControlNetSettings
 
 SAMPLER = SamplerSettings()  # the defaults
@@ -75,12 +75,7 @@ class GenerateConfig(ControlNetSettings):
     fps: float = Field(8.0, gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
-    @field_validator("video_guidance_interval", "mask_guidance_interval")
-    @classmethod
-    def _interval(cls, value: tuple[float, float]) -> tuple[float, float]:
-        if not 0.0 <= value[0] < value[1] <= 1.0:
-            raise ValueError(f"must be [start, end) with 0 <= start < end <= 1, got {list(value)}")
-        return value
+    _intervals = field_validator("video_guidance_interval", "mask_guidance_interval")(step_interval)
 
     def sampler(self, trained_window: int) -> SamplerSettings:
         """These settings as the pipeline's keywords (the window: ``window``, else the trained one)."""
