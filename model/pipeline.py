@@ -296,6 +296,7 @@ class MaskVideoPipeline(MemorySwitches):
         # 2. the prompts: [negative; positive] rows where a part is guided, the positive rows elsewhere
         text_emb = self.encode_prompt(inputs.prompts, inputs.negatives)
         object_text = None if inputs.objects is None else encode_objects(self.encode_prompt, inputs.objects, guided)
+        self.done_with(self.text_encoder)
 
         # 3. frame 1 and E(v_1)
         object_masks = None if inputs.objects is None else inputs.objects.masks
@@ -304,6 +305,7 @@ class MaskVideoPipeline(MemorySwitches):
             frame_text = rows_for(text_emb, s.guidance_scale, guided)
             frame_objects = rows_for(object_text, s.guidance_scale, guided)
             images, first_noise = self.make_first_frame(inputs, frame_text, frame_objects, generator)
+        self.done_with(self.controlnet)
         first_latent = self.encode_images(images.to(self.device))
         if s.shared_noise == "lamp" and first_noise is None:
             first_noise = randn(first_latent.shape, generator, self.device, self.dtype)

@@ -70,6 +70,8 @@ def _load_pipeline(
         setting="generate.checkpoint_dir",
         controlnet_setting="generate.controlnet_dir",
     )
+    if device == "cpu":  # frames 2..n need neither the text encoder nor the ControlNet resident
+        pipe.enable_idle_page_out()
     return pipe, pipe.checkpoint_config
 
 

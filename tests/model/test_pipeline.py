@@ -570,6 +570,20 @@ def test_attention_slicing_and_cpu_offload_keep_results(pipe):
     assert all(hasattr(m, "_hf_hook") for m in pipe.modules())
 
 
+def test_idle_page_out_pages_out_frame_1s_networks_once_used(pipe, monkeypatch):
+    masks = moving_square(3)
+    kwargs = dict(num_inference_steps=2, guidance_scale=2.0, output_type="latent")
+    ref = pipe("a red ball", masks, generator=gen(7), **kwargs).frames
+    paged = []
+    monkeypatch.setattr("model.switches.page_out", lambda *modules: paged.append(modules))
+    pipe("a red ball", masks, generator=gen(7), **kwargs)
+    assert paged == []  # off unless switched on
+    pipe.enable_idle_page_out()
+    again = pipe("a red ball", masks, generator=gen(7), **kwargs).frames
+    assert paged == [(pipe.text_encoder,), (pipe.controlnet,)]  # after the prompts, after frame 1
+    torch.testing.assert_close(again, ref, rtol=0, atol=0)
+
+
 def test_return_dict_false_gives_the_frames_themselves(pipe):
     masks = moving_square(3)
     out = pipe("a red ball", masks, num_inference_steps=1, generator=gen(8))
