@@ -21,6 +21,7 @@ import argparse
 import datetime
 import json
 import platform
+import shutil
 import statistics
 import sys
 from dataclasses import replace
@@ -72,6 +73,7 @@ def run_system(system, params: str, work: Path, round_: int) -> dict:
 
     weights = trained_weights(system, params) if system.weights else None
     out = work / f"round-{round_}" / slug(system.name)
+    shutil.rmtree(out, ignore_errors=True)  # generate keeps a video made before with the same key: time fresh ones
     settings = system_settings(system, params, weights, out_dir=str(out / "outputs"))
     costs = Costs()
     make_videos(system, settings, costs)
