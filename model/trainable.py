@@ -8,6 +8,9 @@ Schemes (``TRAINABLE_SCHEMES``):
     ``cross_attention``: the new layers plus the cross-attention projections (``attn2``); the
         self-attention, which carries frame 1's appearance to the other frames, stays as pretrained.
     ``new_layers``: the new layers only.
+    ``all``: every weight (full fine-tuning). Nothing is shared with frame 1's UNet. On the toy world a
+        diagnosis: can the few-shot clips teach the spatial layers a shape the base never drew (a
+        turned square), or must the base learn it first?
 
 State dicts are plain ``{name: tensor}`` dicts keyed by ``VideoUNet`` parameter names, meant to be
 written with ``safetensors.torch.save_file`` by the caller; modules are never pickled.
@@ -30,6 +33,7 @@ TRAINABLE_SCHEMES = {
     "lamp": (NEW_LAYER_PATTERN, r"\.attn1\.to_q\."),
     "cross_attention": (NEW_LAYER_PATTERN, rf"\.attn2\.{_PROJECTIONS}\."),
     "new_layers": (NEW_LAYER_PATTERN,),
+    "all": (r".",),
 }
 
 

@@ -33,7 +33,7 @@ class TrainConfig(ControlNetSettings):
     temporal_attention: bool = True
     temporal_conv: bool = True
     mask_hidden_channels: int = Field(32, ge=1)
-    trainable: Literal["paper", "lamp", "cross_attention", "new_layers"] = "paper"
+    trainable: Literal["paper", "lamp", "cross_attention", "new_layers", "all"] = "paper"
     # optimisation
     steps: int = Field(1250, ge=1)
     batch_size: int = Field(1, ge=1)

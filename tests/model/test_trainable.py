@@ -45,8 +45,17 @@ def test_paper_and_lamp_trainable_sets(unet2d):
     assert not any(".attn1." in n and ".spatial." in n for n in cross_names)
     assert new_only.trainable < cross.trainable < counts.trainable
     assert "trainable of" in str(counts)
+    assert set_trainable(video_unet, "all").trainable == total  # full fine-tuning
     with pytest.raises(ValueError):
         set_trainable(video_unet, "everything")
+
+
+def test_the_all_scheme_shares_nothing_with_frame_1s_unet(unet2d):
+    video_unet = inflate_unet(unet2d, share_frozen="all")
+    shared = {p.data_ptr() for p in unet2d.parameters()} & {p.data_ptr() for p in video_unet.parameters()}
+    assert shared == set()
+    paper = inflate_unet(unet2d, share_frozen="paper")  # the paper's scheme shares what it does not train
+    assert {p.data_ptr() for p in unet2d.parameters()} & {p.data_ptr() for p in paper.parameters()}
 
 
 def test_trainable_state_dict_round_trip_through_safetensors(unet2d, tmp_path):
