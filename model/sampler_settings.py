@@ -41,7 +41,7 @@ class SamplerSettings:
     use_masks: bool = True
     mask_guidance_scale: float = 2.0
     video_guidance_interval: tuple[float, float] = (0.0, 0.5)
-    mask_guidance_interval: tuple[float, float] = (0.5, 1.0)
+    mask_guidance_interval: tuple[float, float] = (0.75, 1.0)
 
     def __post_init__(self):
         for name in ("video_guidance_interval", "mask_guidance_interval"):

@@ -71,7 +71,8 @@ def run_system(system, params: str, work: Path, round_: int) -> dict:
     from tasks.costs import Costs
     from tasks.systems import make_videos, slug, system_settings
 
-    weights = trained_weights(system, params) if system.weights else None
+    # ``--ours "...: checkpoint_dir=..."`` samples other weights of ours (bench/speed/window16.yaml's)
+    weights = system.generate.get("checkpoint_dir") or (trained_weights(system, params) if system.weights else None)
     out = work / f"round-{round_}" / slug(system.name)
     shutil.rmtree(out, ignore_errors=True)  # generate keeps a video made before with the same key: time fresh ones
     settings = system_settings(system, params, weights, out_dir=str(out / "outputs"))
