@@ -65,7 +65,8 @@ class MemorySwitches:
         """On the CPU, the text encoder's and the ControlNet's weights leave resident memory once a video
         is done with them (its prompts encoded, its frame 1 made) and come back from their files at the
         next video (``model.pageout``): frames 2..n run beside the video UNet and the VAE alone. At
-        SD1.4's size that is 1.8 GB less at the peak, for about a second of reading per video."""
+        SD1.4's size on the CPU: 1.8 GB of pages given back, the generate stage's peak 7.37 -> 6.47 GB
+        (``bench/speed/stage_memory_results.md``), about 3 s a video to read them again."""
         self._idle_page_out = True
 
     def done_with(self, *modules) -> None:
