@@ -23,9 +23,11 @@ DEFAULTS = {
     "DVC_NO_ANALYTICS": "1",
     # the ephemeral server's 20 s start-up limit is close on a busy 2-core machine
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-    # OpenMP threads that spin while waiting made torch steps up to 8x slower on 2 shared cores; must be
-    # set before torch starts its thread pool
-    "OMP_WAIT_POLICY": "PASSIVE",
+    # How long torch's idle OpenMP threads spin before they sleep (libgomp reads it once, when torch loads).
+    # libgomp's default (300,000 spins) is fastest alone and several times slower beside another busy
+    # process; sleeping at once (OMP_WAIT_POLICY=PASSIVE) is safe there and twice as slow alone; 1,000
+    # stays close to the better of the two in both (bench/speed/omp_threads_results.md)
+    "GOMP_SPINCOUNT": "1000",
 }
 
 
