@@ -33,7 +33,11 @@ def add_offset_noise(noise: torch.Tensor, offset: float, generator: torch.Genera
 
 
 def foreground_mse(
-    pred: torch.Tensor, target: torch.Tensor, masks: torch.Tensor | None, foreground_weight: float
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    masks: torch.Tensor | None,
+    foreground_weight: float,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """MSE with each latent cell weighted 1 + ``foreground_weight`` x (the fraction of it the object
     covers), normalised by the mean weight so the loss keeps its scale. Why: a toy object covers 2-9%
@@ -41,14 +45,30 @@ def foreground_mse(
 
     ``pred`` and ``target`` are ``(B, C, h, w)`` with ``masks`` ``(B, 1, H, W)``, or videos
     ``(B, C, F, h, w)`` with ``masks`` ``(B, F, H, W)``; masks are area-pooled to ``(h, w)``.
-    0 (or no masks) is SD's plain MSE."""
-    if masks is None or foreground_weight == 0:
+    0 (or no masks) is SD's plain MSE. ``sample_weight`` (B,) scales each sample's term (``min_snr_weight``).
+    """
+    if sample_weight is None and (masks is None or foreground_weight == 0):
         return F.mse_loss(pred, target)
+    squared = (pred - target) ** 2
+    if sample_weight is not None:
+        squared = squared * sample_weight.view(-1, *[1] * (pred.ndim - 1))
+    if masks is None or foreground_weight == 0:
+        return squared.mean()
     cover = F.adaptive_avg_pool2d(masks, pred.shape[-2:])  # in [0, 1]; (B, 1, h, w) or (B, F, h, w)
     if pred.ndim == 5:
         cover = cover.unsqueeze(1)  # (B, 1, F, h, w): one weight for every channel of a cell
     weight = 1 + foreground_weight * cover
-    return ((pred - target) ** 2 * weight).mean() / weight.mean()
+    return (squared * weight).mean() / weight.mean()
+
+
+def min_snr_weight(alphas_cumprod: torch.Tensor, t: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma loss weights (Hang et al. 2023) for epsilon prediction: min(SNR(t), gamma) / SNR(t),
+    with SNR = alpha_bar / (1 - alpha_bar). 1 on the noisy steps (SNR <= gamma), less on the nearly clean
+    ones, whose easy denoising otherwise takes most of the gradient: the noisy steps are where a
+    sample's layout and the object's outline are decided."""
+    alpha_bar = alphas_cumprod.to(t.device)[t]
+    snr = alpha_bar / (1 - alpha_bar)
+    return snr.clamp(max=gamma) / snr
 
 
 def first_frame_loss(

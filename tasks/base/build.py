@@ -265,6 +265,7 @@ def train_unet(cfg: BaseConfig, tokenizer, latents, pool: FramePool, factor: flo
             b["masks"],
             c.foreground_weight,
             c.noise_offset,
+            c.snr_gamma,
         ),
         batches,
         c.train,

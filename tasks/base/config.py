@@ -113,6 +113,9 @@ class UNetConfig(StageConfig):
         description="offset noise: a per-channel constant added to the "
         "training noise, so the prompt sets the frame's overall colour (0 = SD's noise)",
     )
+    snr_gamma: float | None = Field(
+        None, gt=0, description="Min-SNR-gamma loss weighting over noise levels (null = SD's uniform weighting)"
+    )
     train: TrainSchedule
 
 

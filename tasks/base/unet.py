@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from diffusers import DDPMScheduler, UNet2DConditionModel
 
-from model.training import add_offset_noise, foreground_mse
+from model.training import add_offset_noise, foreground_mse, min_snr_weight
 from tasks.base.text import tokenize
 
 
@@ -94,11 +94,14 @@ def t2i_loss(
     masks: torch.Tensor | None = None,
     foreground_weight: float = 0.0,
     noise_offset: float = 0.0,
+    snr_gamma: float | None = None,
 ) -> torch.Tensor:
     """Epsilon-prediction MSE on scaled ``latents`` (B, C, h, w) with ``prompts`` (already dropped),
     weighted towards the object by ``masks`` (B, 1, H, W) (see ``foreground_mse``); ``noise_offset``:
-    see ``noised``."""
+    see ``noised``; ``snr_gamma``: Min-SNR weighting over steps (``model.training.min_snr_weight``),
+    None = SD's uniform weighting."""
     noisy, noise, t = noised(scheduler, latents, generator, noise_offset)
     states = text_encoder(tokenize(tokenizer, prompts).to(latents.device)).last_hidden_state
     pred = unet(noisy.contiguous(memory_format=torch.channels_last), t, states).sample
-    return foreground_mse(pred, noise, masks, foreground_weight)
+    weight = None if snr_gamma is None else min_snr_weight(scheduler.alphas_cumprod, t, snr_gamma)
+    return foreground_mse(pred, noise, masks, foreground_weight, weight)

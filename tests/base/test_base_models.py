@@ -105,6 +105,29 @@ def test_unet_and_text_encoder_steps_lower_the_loss(components, pool):
     assert report["last_loss"] < 0.8 * report["first_loss"]
 
 
+def test_t2i_loss_min_snr_weights_the_steps(components, pool):
+    c = components
+    latents = torch.randn(4, 4, 32, 32)
+    prompts = pool.prompts[:4]
+
+    def loss(gamma):  # same noise and timesteps for each: only the weighting differs
+        return t2i_loss(
+            c["unet"],
+            c["text_encoder"],
+            c["tokenizer"],
+            c["scheduler"],
+            latents,
+            prompts,
+            torch.Generator().manual_seed(3),
+            snr_gamma=gamma,
+        )
+
+    with torch.no_grad():
+        plain = loss(None)
+        assert torch.isclose(loss(1e6), plain)  # gamma above every step's SNR: every weight 1
+        assert loss(0.5) < plain  # a low gamma weighs the cleaner steps down
+
+
 def test_controlnet_steps_lower_the_loss_with_unet_frozen(components, pool):
     c = components
     unet, controlnet = c["unet"].requires_grad_(False), c["controlnet"].train()

@@ -6,7 +6,7 @@ from diffusers import DDPMScheduler
 from safetensors.torch import load_file, save_file
 
 from model.trainable import load_trainable_state_dict, set_trainable, trainable_parameter_names, trainable_state_dict
-from model.training import first_frame_loss, foreground_mse
+from model.training import first_frame_loss, foreground_mse, min_snr_weight
 from model.video_unet import inflate_unet
 from tests.model.conftest import LATENT_SIZE, TEXT_DIM, randomize_new_layers
 
@@ -159,6 +159,29 @@ def test_foreground_mse_on_videos_weights_each_frames_object():
     masks[0, 0, :, :2] = 1
     # weights per frame [[3, 1], [1, 1]] (x both channels): (3*1 + 1*1 + 4 + 4) / 4 / (6 / 4)
     assert torch.isclose(foreground_mse(pred, target, masks, 2.0), torch.tensor(12 / 6))
+
+
+def test_min_snr_weight_is_one_on_noisy_steps_and_gamma_over_snr_on_clean_ones():
+    scheduler = DDPMScheduler(
+        num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012
+    )
+    abar = scheduler.alphas_cumprod
+    snr = abar / (1 - abar)
+    t = torch.tensor([0, 100, 500, 999])
+    w = min_snr_weight(abar, t, 5.0)
+    assert snr[0] > 5 and snr[999] < 5  # the schedule spans both regimes
+    assert torch.allclose(w, torch.minimum(snr[t], torch.tensor(5.0)) / snr[t])
+    assert w[0] < 0.01 and w[3] == 1  # nearly clean steps weigh little, pure noise fully
+
+
+def test_foreground_mse_sample_weight_scales_each_sample():
+    pred, target = torch.zeros(2, 1, 1, 2), torch.ones(2, 1, 1, 2)
+    target[1] = 2  # sample 2 errs by 2 (squared 4)
+    weight = torch.tensor([1.0, 0.25])
+    assert torch.isclose(foreground_mse(pred, target, None, 0.0, weight), torch.tensor((1 + 0.25 * 4) / 2))
+    assert torch.isclose(
+        foreground_mse(pred, target, None, 0.0, torch.ones(2)), foreground_mse(pred, target, None, 0.0)
+    )
 
 
 def test_first_frame_loss_trains_only_the_trainable_set(unet2d):
