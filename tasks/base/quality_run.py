@@ -27,14 +27,20 @@ from tasks.common.visualize import contact_sheet
 
 
 @torch.no_grad()
+def vae_reconstruct(folder: Path, frames: np.ndarray) -> np.ndarray:
+    """uint8 frames (N, H, W, 3) through the VAE in ``folder`` (posterior mode), as every generated frame
+    is decoded: what a detector scores on them is the ceiling of its score on samples."""
+    vae = AutoencoderKL.from_pretrained(folder / "vae", dtype=torch.float32).eval()
+    px = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1
+    recon = vae.decode(vae.encode(px).latent_dist.mode()).sample.clamp(-1, 1)
+    return ((recon + 1) * 127.5).round().permute(0, 2, 3, 1).numpy().astype(np.uint8)
+
+
 def vae_roundtrip(folder: Path, pool: FramePool, min_object_pixels: int) -> dict:
     """VAE reconstructions (posterior mode) of the pool's frames, scored two ways: mean PSNR (dB), and
     the mean foreground IoU the evaluate stage's toy segmenter finds on them against the true masks.
     The IoU is the ceiling of the evaluate stage's IoU: every generated frame passes the VAE decoder."""
-    vae = AutoencoderKL.from_pretrained(folder / "vae", dtype=torch.float32).eval()
-    px = torch.from_numpy(pool.frames).permute(0, 3, 1, 2).float() / 127.5 - 1
-    recon = vae.decode(vae.encode(px).latent_dist.mode()).sample.clamp(-1, 1)
-    recon = ((recon + 1) * 127.5).round().permute(0, 2, 3, 1).numpy().astype(np.uint8)
+    recon = vae_reconstruct(folder, pool.frames)
     return {
         "vae_psnr_db": round(float(np.mean([psnr(a, b) for a, b in zip(pool.frames, recon)])), 3),
         "vae_mask_iou": round(
