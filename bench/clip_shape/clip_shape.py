@@ -11,26 +11,23 @@ upright and posed, as ``metrics/base.json`` scores it (``tasks.base.quality_run.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
 
-from bench.fewshot.variant_base import merged  # noqa: E402
+from bench.fewshot.variant_base import merged, run_spec  # noqa: E402
 from tasks.base.build import _pools, posed_eval_pool, train_clip  # noqa: E402
 from tasks.base.clip import save_clip  # noqa: E402
 from tasks.base.config import BaseConfig  # noqa: E402
 from tasks.base.data import vocabulary  # noqa: E402
 from tasks.base.quality_run import clip_zero_shot  # noqa: E402
 from tasks.base.text import build_tokenizer  # noqa: E402
-from tasks.common.io import atomic_write_text  # noqa: E402
 from tasks.common.params import load_stage_config, read_params  # noqa: E402
 
 
@@ -63,22 +60,7 @@ def run_variant(name: str, overlay: dict, params: Path, work: Path, threads: int
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("spec", type=Path)
-    ap.add_argument("--only", nargs="*", help="variant names to run (default: all)")
-    ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
-    ap.add_argument("--threads", type=int, help="torch threads (default: base.threads); 1 on a shared machine")
-    ap.add_argument("--results", type=Path, default=ROOT / "bench" / "clip_shape" / "clip_shape_results.jsonl")
-    args = ap.parse_args(argv)
-    variants = read_params(args.spec)
-    names = args.only or list(variants)
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
-            row = run_variant(name, variants[name] or {}, args.params, Path(tmp), args.threads)
-            row["date"] = time.strftime("%Y-%m-%d")
-            print(json.dumps(row), flush=True)
-            previous = args.results.read_text() if args.results.is_file() else ""
-            atomic_write_text(args.results, previous + json.dumps(row) + "\n")
+    run_spec(argv, __doc__.split("\n\n")[0], HERE / "clip_shape_results.jsonl", run_variant)
 
 
 if __name__ == "__main__":

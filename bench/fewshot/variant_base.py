@@ -26,6 +26,35 @@ def merged(params: dict, overlay: dict) -> dict:
     return out
 
 
+def run_spec(argv: list[str] | None, description: str, results: Path, run_one) -> None:
+    """The command line of the benches that train one base model alone over variants of params.yaml's ``base``
+    (bench/clip_shape, bench/t2i_shape): ``spec`` names the variants (overlays), ``--only`` picks some;
+    ``run_one(name, overlay, params, work, threads)`` returns a variant's row, appended to ``--results``."""
+    import json
+    import tempfile
+    import time
+
+    sys.path.insert(0, str(ROOT))
+    from tasks.common.io import atomic_write_text
+    from tasks.common.params import read_params
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("spec", type=Path)
+    ap.add_argument("--only", nargs="*", help="variant names to run (default: all)")
+    ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    ap.add_argument("--threads", type=int, help="torch threads (default: base.threads); 1 on a shared machine")
+    ap.add_argument("--results", type=Path, default=results)
+    args = ap.parse_args(argv)
+    variants = read_params(args.spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.only or list(variants):
+            row = run_one(name, dict(variants[name] or {}), args.params, Path(tmp), args.threads)
+            row["date"] = time.strftime("%Y-%m-%d")
+            print(json.dumps(row), flush=True)
+            previous = args.results.read_text() if args.results.is_file() else ""
+            atomic_write_text(args.results, previous + json.dumps(row) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--multi-object-share", type=float, help="base.data.multi_object_share: frames of 2-3 objects")

@@ -16,11 +16,8 @@ what the rows say is in docs/experiments.md.
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -31,15 +28,15 @@ from diffusers import AutoencoderKL
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
 
-from bench.fewshot.variant_base import merged  # noqa: E402
+from bench.fewshot.variant_base import merged, run_spec  # noqa: E402
 from tasks.base.build import _pools, encode_pool, train_unet, upright_eval_pool  # noqa: E402
 from tasks.base.config import BaseConfig  # noqa: E402
 from tasks.base.data import FramePool, vocabulary  # noqa: E402
 from tasks.base.quality_run import sample_t2i, vae_reconstruct  # noqa: E402
 from tasks.base.text import build_tokenizer  # noqa: E402
-from tasks.common.io import atomic_write_text  # noqa: E402
 from tasks.common.params import load_stage_config, read_params  # noqa: E402
 from tasks.common.toy import SHAPES  # noqa: E402
 from tasks.common.toy_palette import classify_shape, detect_object, score_samples  # noqa: E402
@@ -139,30 +136,18 @@ def score_truth(params: Path) -> dict:
     return {"variant": "truth through the VAE"} | detected(frames, pool.combos[:N_SAMPLES], SHEETS / "truth.jpg")
 
 
+def run_one(name: str, overlay: dict, params: Path, work: Path, threads: int | None) -> dict:
+    """A spec entry's row: a ``score:`` entry scores without training, any other trains a variant."""
+    scored = overlay.pop("score", None)
+    if scored == "committed":
+        return score_committed(name, overlay, params, threads)
+    if scored == "truth":
+        return score_truth(params)
+    return run_variant(name, overlay, params, work, threads)
+
+
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("spec", type=Path)
-    ap.add_argument("--only", nargs="*", help="variant names to run (default: all)")
-    ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
-    ap.add_argument("--threads", type=int, help="torch threads (default: base.threads); 1 on a shared machine")
-    ap.add_argument("--results", type=Path, default=ROOT / "bench" / "t2i_shape" / "t2i_shape_results.jsonl")
-    args = ap.parse_args(argv)
-    variants = read_params(args.spec)
-    names = args.only or list(variants)
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
-            overlay = dict(variants[name] or {})
-            scored = overlay.pop("score", None)
-            if scored == "committed":
-                row = score_committed(name, overlay, args.params, args.threads)
-            elif scored == "truth":
-                row = score_truth(args.params)
-            else:
-                row = run_variant(name, overlay, args.params, Path(tmp), args.threads)
-            row["date"] = time.strftime("%Y-%m-%d")
-            print(json.dumps(row), flush=True)
-            previous = args.results.read_text() if args.results.is_file() else ""
-            atomic_write_text(args.results, previous + json.dumps(row) + "\n")
+    run_spec(argv, __doc__.split("\n\n")[0], HERE / "t2i_shape_results.jsonl", run_one)
 
 
 if __name__ == "__main__":
