@@ -15,30 +15,20 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
 
-from bench.fewshot.variant_base import merged, run_spec  # noqa: E402
+from bench.fewshot.variant_base import run_spec, variant_config  # noqa: E402
 from tasks.base.build import _pools, posed_eval_pool, train_clip  # noqa: E402
 from tasks.base.clip import save_clip  # noqa: E402
-from tasks.base.config import BaseConfig  # noqa: E402
 from tasks.base.data import vocabulary  # noqa: E402
 from tasks.base.quality_run import clip_zero_shot  # noqa: E402
 from tasks.base.text import build_tokenizer  # noqa: E402
-from tasks.common.params import load_stage_config, read_params  # noqa: E402
 
 
 def run_variant(name: str, overlay: dict, params: Path, work: Path, threads: int | None = None) -> dict:
-    base = read_params(params)["base"]
-    overrides = {**merged(base, overlay), "logs_dir": str(work / name / "logs")}
-    if threads:
-        overrides["threads"] = threads
-    overrides["clip"]["train"]["max_minutes"] = None  # the step counts hold on a busy machine
-    cfg = load_stage_config(BaseConfig, "base", params, overrides)
-    torch.set_num_threads(cfg.threads)
+    cfg = variant_config(params, overlay, "clip", work / name, threads)
     _, clip_pool, eval_pool, _ = _pools(cfg)
     tokenizer = build_tokenizer(vocabulary(cfg.data.motions), cfg.text.max_length)
     t0 = time.perf_counter()

@@ -26,6 +26,25 @@ def merged(params: dict, overlay: dict) -> dict:
     return out
 
 
+def variant_config(params: Path, overlay: dict, model: str, work: Path, threads: int | None):
+    """The base stage's config for one bench variant: ``overlay`` over params.yaml's ``base``, loss logs
+    under ``work``, ``threads`` torch threads (set here), and ``model``'s step count held whatever the
+    machine's load (its ``max_minutes`` off)."""
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from tasks.base.config import BaseConfig
+    from tasks.common.params import load_stage_config, read_params
+
+    overrides = {**merged(read_params(params)["base"], overlay), "logs_dir": str(work / "logs")}
+    if threads:
+        overrides["threads"] = threads
+    overrides[model]["train"]["max_minutes"] = None
+    cfg = load_stage_config(BaseConfig, "base", params, overrides)
+    torch.set_num_threads(cfg.threads)
+    return cfg
+
+
 def run_spec(argv: list[str] | None, description: str, results: Path, run_one) -> None:
     """The command line of the benches that train one base model alone over variants of params.yaml's ``base``
     (bench/clip_shape, bench/t2i_shape): ``spec`` names the variants (overlays), ``--only`` picks some;

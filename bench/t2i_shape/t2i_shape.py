@@ -31,13 +31,13 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
 
-from bench.fewshot.variant_base import merged, run_spec  # noqa: E402
+from bench.fewshot.variant_base import run_spec, variant_config  # noqa: E402
 from tasks.base.build import _pools, encode_pool, train_unet, upright_eval_pool  # noqa: E402
 from tasks.base.config import BaseConfig  # noqa: E402
 from tasks.base.data import FramePool, vocabulary  # noqa: E402
 from tasks.base.quality_run import sample_t2i, vae_reconstruct  # noqa: E402
 from tasks.base.text import build_tokenizer  # noqa: E402
-from tasks.common.params import load_stage_config, read_params  # noqa: E402
+from tasks.common.params import load_stage_config  # noqa: E402
 from tasks.common.toy import SHAPES  # noqa: E402
 from tasks.common.toy_palette import classify_shape, detect_object, score_samples  # noqa: E402
 from tasks.common.visualize import contact_sheet  # noqa: E402
@@ -50,16 +50,10 @@ SHEETS = ROOT / "bench" / "t2i_shape" / "sheets"  # one picture per variant, rew
 def run_variant(name: str, overlay: dict, params: Path, work: Path, threads: int | None = None) -> dict:
     """Train the variant's UNet and text encoder over the committed VAE, save them as the base stage
     does beside the committed models, and score the folder."""
-    base = read_params(params)["base"]
-    overrides = {**merged(base, overlay), "logs_dir": str(work / name / "logs")}
-    if threads:
-        overrides["threads"] = threads
-    overrides["unet"]["train"]["max_minutes"] = None  # the step counts hold on a busy machine
-    cfg = load_stage_config(BaseConfig, "base", params, overrides)
-    torch.set_num_threads(cfg.threads)
+    cfg = variant_config(params, overlay, "unet", work / name, threads)
     pool, single, eval_pool, _ = _pools(cfg)
     tokenizer = build_tokenizer(vocabulary(cfg.data.motions), cfg.text.max_length)
-    committed = ROOT / base["out_dir"]
+    committed = ROOT / cfg.out_dir
     vae = AutoencoderKL.from_pretrained(committed / "vae", torch_dtype=torch.float32).eval()
     latents = encode_pool(vae, pool)
     t0 = time.perf_counter()
@@ -116,12 +110,10 @@ def write_sheet(images: np.ndarray, shapes: list[str], path: Path) -> None:
     Image.fromarray(contact_sheet([r for r in rows if len(r)])).save(path, quality=90)
 
 
-def score_committed(name: str, overlay: dict, params: Path, threads: int | None) -> dict:
+def score_committed(name: str, overlay: dict, params: Path, work: Path, threads: int | None) -> dict:
     """The committed base's UNet, scored as the variants are (its baseline, in the same run), with the
     overlay's sampler settings (``quality``)."""
-    overrides = merged(read_params(params)["base"], overlay) | ({"threads": threads} if threads else {})
-    cfg = load_stage_config(BaseConfig, "base", params, overrides)
-    torch.set_num_threads(cfg.threads)
+    cfg = variant_config(params, overlay, "unet", work / name, threads)
     _, single, eval_pool, _ = _pools(cfg)
     row = {"variant": name, "steps": cfg.unet.train.steps, "guidance": cfg.quality.guidance_scale}
     return row | score(ROOT / cfg.out_dir, cfg, eval_pool, single, SHEETS / f"{name}.jpg")
@@ -140,7 +132,7 @@ def run_one(name: str, overlay: dict, params: Path, work: Path, threads: int | N
     """A spec entry's row: a ``score:`` entry scores without training, any other trains a variant."""
     scored = overlay.pop("score", None)
     if scored == "committed":
-        return score_committed(name, overlay, params, threads)
+        return score_committed(name, overlay, params, work, threads)
     if scored == "truth":
         return score_truth(params)
     return run_variant(name, overlay, params, work, threads)
