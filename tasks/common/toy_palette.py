@@ -57,6 +57,23 @@ def object_pixels(frame: np.ndarray, min_pixels: int) -> np.ndarray:
     return np.isin(labels, keep)
 
 
+def colour_regions(labels: np.ndarray, colour: str, min_pixels: int) -> np.ndarray:
+    """bool (H, W): pixels ``palette_labels`` gave ``colour``, in 4-connected regions of at least ``min_pixels``
+    (an object found by its colour alone)."""
+    mask = (labels == COLOUR_NAMES.index(colour)).astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    keep = [k for k in range(1, n) if stats[k, cv2.CC_STAT_AREA] >= min_pixels]
+    return np.isin(lab, keep)
+
+
+def colour_inside(labels: np.ndarray, mask: np.ndarray) -> str | None:
+    """The most frequent object colour among the pixels of ``mask`` (``palette_labels``' ``labels``), or
+    None where only ground shows there: what colour a frame shows in an object's place."""
+    inside = labels[mask]
+    inside = inside[inside >= 0]
+    return COLOUR_NAMES[np.bincount(inside).argmax()] if len(inside) else None
+
+
 def detect_ground(frame: np.ndarray) -> str | None:
     """The ground whose colours are nearest to most of the frame's non-object pixels (None when the
     object covers the whole frame)."""

@@ -181,8 +181,7 @@ class LearnedMotion:
         row = self.rows.get(sequence)
         if row is None:
             return {}
-        from tasks.common.toy_palette import palette_labels
-        from tasks.evaluate.objects import colour_regions
+        from tasks.common.toy_palette import colour_regions, palette_labels
 
         motion, shape = row["motion"], row["shape"]
         if motion not in self.references:

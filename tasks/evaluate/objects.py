@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from tasks.common.toy import COLOURS
-from tasks.common.toy_palette import COLOUR_NAMES, palette_labels
+from tasks.common.toy_palette import colour_inside, colour_regions, palette_labels
 
 
 def prompt_colour(prompt: str) -> str:
@@ -28,16 +28,6 @@ def prompt_colour(prompt: str) -> str:
     raise ValueError(f"prompt '{prompt}' names no toy colour ({', '.join(COLOURS)}): per-object scores need one")
 
 
-def colour_regions(labels: np.ndarray, colour: str, min_pixels: int) -> np.ndarray:
-    """bool (H, W): pixels labelled ``colour`` in 4-connected regions of at least ``min_pixels``."""
-    import cv2
-
-    mask = (labels == COLOUR_NAMES.index(colour)).astype(np.uint8)
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
-    keep = [k for k in range(1, n) if stats[k, cv2.CC_STAT_AREA] >= min_pixels]
-    return np.isin(lab, keep)
-
-
 def object_scores(frames: np.ndarray, object_masks: np.ndarray, colours: list[str], min_pixels: int) -> list[dict]:
     """One dict per object: frames uint8 (F, H, W, 3), object masks bool (K, F, H, W), K colour names."""
     from tasks.evaluate.stage import mask_scores
@@ -46,13 +36,7 @@ def object_scores(frames: np.ndarray, object_masks: np.ndarray, colours: list[st
     rows = []
     for k, (masks, colour) in enumerate(zip(object_masks, colours)):
         found = np.stack([colour_regions(lab, colour, min_pixels) for lab in labels])
-        hits = []
-        for lab, m in zip(labels, masks):
-            if not m.any():
-                continue
-            inside = lab[m]
-            inside = inside[inside >= 0]
-            hits.append(len(inside) > 0 and COLOUR_NAMES[np.bincount(inside).argmax()] == colour)
+        hits = [colour_inside(lab, m) == colour for lab, m in zip(labels, masks) if m.any()]
         scores = mask_scores(found, masks)
         rows.append(
             {

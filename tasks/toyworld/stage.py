@@ -38,9 +38,9 @@ from tasks.common.toy import (
     render_objects,
     render_video,
 )
+from tasks.common.toy_multi import sample_objects
 from tasks.common.video import write_mp4
 from tasks.common.visualize import contact_sheet
-from tasks.toyworld.multi import sample_objects
 
 
 class ToyWorldConfig(StageConfig):

@@ -83,3 +83,25 @@ def test_score_samples_on_rendered_frames():
     wrong = score_samples(np.stack(frames), [("pink", c[1], "rock") for c in cases])
     assert wrong["colour_accuracy"] == 0.0 and wrong["both_accuracy"] == 0.0 and wrong["ground_accuracy"] == 0.0
     assert wrong["shape_accuracy"] == 1.0 and "mask_iou" not in wrong
+
+
+def test_per_object_figures_count_what_a_decoder_keeps_of_each_object():
+    from tasks.base.quality_run import per_object_targets
+    from tasks.common.toy_multi import multi_object_sequences
+
+    sequences = list(multi_object_sequences((2, 3), seed=0, size=64, n_frames=6))
+    rendered = per_object_targets(sequences, lambda f: f, min_pixels=4)
+    assert rendered["objects"] == 5 and rendered["objects_at_both"] == 5 and rendered["iou"] > 0.9
+
+    def paint_first_object_in_another_colour(frames):
+        (objects, _, first, masks), *_ = sequences
+        if frames is not first:
+            return frames
+        other = next(c for c in COLOURS if c not in {o.colour for o in objects} and c != "black")
+        out = frames.copy()
+        out[masks[0]] = COLOURS[other]
+        return out
+
+    painted = per_object_targets(sequences, paint_first_object_in_another_colour, min_pixels=4)
+    assert painted["objects_at_both"] == 4  # that object is found nowhere: colour 0 and IoU 0
+    assert painted["colour_accuracy"] == pytest.approx((rendered["colour_accuracy"] * 5 - 1) / 5, abs=1e-3)

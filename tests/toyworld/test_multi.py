@@ -5,8 +5,9 @@ import yaml
 
 from tasks.common.io import read_mask_pngs
 from tasks.common.toy import render_objects
+from tasks.common.toy_multi import sample_objects
 from tasks.common.toy_palette import COLOUR_NAMES, palette_labels
-from tasks.toyworld.multi import render_multi_object_heldout, sample_objects
+from tasks.toyworld.multi import render_multi_object_heldout
 
 
 def test_sequences_hold_different_objects_with_their_own_prompts_and_masks(tmp_path):
