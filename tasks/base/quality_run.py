@@ -159,6 +159,9 @@ def measure_quality(folder: Path, pool: FramePool, cfg, posed: FramePool | None 
     report["text_to_image"] = score_samples(t2i, combos)
     ctrl = sample_controlnet(folder, prompts, pool.masks[:n], q.inference_steps, q.guidance_scale, cfg.seed)
     report["controlnet"] = score_samples(ctrl, combos, pool.masks[:n])
+    # the detector's ceiling for both samplers: the same frames as rendered, and through the VAE
+    report["true_frames"] = score_samples(pool.frames[:n], combos, pool.masks[:n])
+    report["true_frames_through_vae"] = score_samples(vae_reconstruct(folder, pool.frames[:n]), combos, pool.masks[:n])
     report["clip_zero_shot"] = clip_zero_shot(folder / "clip", pool, cfg.data.motions)
     report["sampler"] = {"scheduler": "DDIM", "steps": q.inference_steps, "guidance_scale": q.guidance_scale}
     _write_samples(folder / "samples.png", t2i, ctrl, pool.masks[:n])

@@ -179,7 +179,10 @@ def test_variant_base_overlay_builds_a_posed_base_with_its_words_and_pose_figure
 
     vocab = AutoTokenizer.from_pretrained(out / "tokenizer").get_vocab()
     assert {"spins", "bounces", "runs"} <= set(vocab) and "jumps" not in vocab  # the configured motions' words
-    posed = json.loads((out / "base.json").read_text())["quality"]["posed"]
+    quality = json.loads((out / "base.json").read_text())["quality"]
+    assert quality["per_object_set"]["as_rendered"]["objects_at_both"] == 9  # the scorer's ceiling: 9 of 9
+    assert quality["true_frames"]["shape_accuracy"] >= 0.75  # the samplers' ceiling, upright
+    posed = quality["posed"]
     assert posed["true_frames"]["shape_accuracy"] >= 0.75  # the detector reads posed shapes as rendered
     assert 0 <= posed["vae_grid"]["min_iou"] <= posed["vae_grid"]["mean_iou"] <= 1
     grid = (out / "vae_poses.csv").read_text().splitlines()
