@@ -63,11 +63,13 @@ def run_spec(argv: list[str] | None, description: str, results: Path, run_one) -
     ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     ap.add_argument("--threads", type=int, help="torch threads (default: base.threads); 1 on a shared machine")
     ap.add_argument("--results", type=Path, default=results)
+    ap.add_argument("--keep", type=Path, help="keep each variant's models and logs under KEEP/<variant>")
     args = ap.parse_args(argv)
     variants = read_params(args.spec)
     with tempfile.TemporaryDirectory() as tmp:
+        work = args.keep or Path(tmp)
         for name in args.only or list(variants):
-            row = run_one(name, dict(variants[name] or {}), args.params, Path(tmp), args.threads)
+            row = run_one(name, dict(variants[name] or {}), args.params, work, args.threads)
             row["date"] = time.strftime("%Y-%m-%d")
             print(json.dumps(row), flush=True)
             previous = args.results.read_text() if args.results.is_file() else ""

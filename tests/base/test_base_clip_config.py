@@ -115,6 +115,18 @@ def test_multi_object_share_adds_frames_to_the_generators_pool_not_to_clips():
     assert all(sum(w in COLOURS for w in p.split()) >= 2 for p in pool.prompts[120:])  # joint prompts
 
 
+def test_clip_learns_from_upright_single_objects_whatever_the_generator_sees():
+    cfg = load_stage_config(BaseConfig, "base", overrides={"data": {"n_scenes": 30, "n_eval_scenes": 4}})
+    upright, clip_upright, _, _ = build._pools(cfg)
+    posed_data = {"motions": ["run", "spin", "squash"], "turned_share": 0.5, "stretched_share": 0.3}
+    posed = cfg.model_copy(update={"data": cfg.data.model_copy(update=posed_data)})
+    pool, clip_pool, _, _ = build._pools(posed)
+    assert any("spins" in p for p in pool.prompts)  # the generator's pool turns, stretches, spins
+    assert not pool.frames.tobytes() == upright.frames.tobytes()
+    np.testing.assert_array_equal(clip_pool.frames, clip_upright.frames)  # CLIP's: the upright pool's
+    assert clip_pool.prompts == clip_upright.prompts
+
+
 def test_vocabulary_covers_every_prompt_word(pool):
     words = set(vocabulary())
     assert all(set(p.split()) <= words for p in pool.prompts)
