@@ -4,7 +4,8 @@ Each variant of the spec (``base`` keys merged over params.yaml's) renders the b
 encodes it with ``base/toy``'s VAE (frozen: a variant changes the UNet and its text encoder only), trains
 them as the base stage does (``tasks.base.build.train_unet``), and samples the held-out prompts as
 ``metrics/base.json`` samples them (``tasks.base.quality_run.sample_t2i``, the quality section's steps and
-guidance) and as many prompts it trained on, read by the toy palette's detector. A variant with
+guidance), as many prompts it trained on, and the held-out combos turned or stretched (``posed_eval_pool``,
+prompted with pose words where the variant's captions have them), read by the toy palette's detector. A variant with
 ``score: committed`` trains nothing: it scores ``base/toy``'s own UNet (the baseline, in the same run; its
 ``quality`` keys set the sampler); ``score: truth`` scores the held-out frames as rendered through
 ``base/toy``'s VAE (the ceiling). Each row goes to
@@ -32,11 +33,10 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
 
 from bench.fewshot.variant_base import run_spec, variant_config  # noqa: E402
-from tasks.base.build import _pools, encode_pool, train_unet, upright_eval_pool  # noqa: E402
+from tasks.base.build import _pools, encode_pool, posed_eval_pool, toy_tokenizer, train_unet, upright_eval_pool  # noqa: E402
 from tasks.base.config import BaseConfig  # noqa: E402
-from tasks.base.data import FramePool, vocabulary  # noqa: E402
+from tasks.base.data import FramePool  # noqa: E402
 from tasks.base.quality_run import sample_t2i, vae_reconstruct  # noqa: E402
-from tasks.base.text import build_tokenizer  # noqa: E402
 from tasks.common.params import load_stage_config  # noqa: E402
 from tasks.common.toy import SHAPES  # noqa: E402
 from tasks.common.toy_palette import classify_shape, detect_object, score_samples  # noqa: E402
@@ -52,7 +52,7 @@ def run_variant(name: str, overlay: dict, params: Path, work: Path, threads: int
     does beside the committed models, and score the folder."""
     cfg = variant_config(params, overlay, "unet", work / name, threads)
     pool, single, eval_pool, _ = _pools(cfg)
-    tokenizer = build_tokenizer(vocabulary(cfg.data.motions), cfg.text.max_length)
+    tokenizer = toy_tokenizer(cfg)
     committed = ROOT / cfg.out_dir
     vae = AutoencoderKL.from_pretrained(committed / "vae", torch_dtype=torch.float32).eval()
     latents = encode_pool(vae, pool)
@@ -80,9 +80,14 @@ def score(folder: Path, cfg: BaseConfig, eval_pool: FramePool, seen_pool: FrameP
     seen_prompts, seen_combos = [seen_pool.prompts[i] for i in picks], [seen_pool.combos[i] for i in picks]
     held = sample_t2i(folder, held_prompts, q.inference_steps, q.guidance_scale, cfg.seed)
     seen = sample_t2i(folder, seen_prompts, q.inference_steps, q.guidance_scale, cfg.seed)
+    # the held-out combos turned or stretched, prompted as the variant's captions name poses
+    posed_pool = posed_eval_pool(cfg)
+    posed = sample_t2i(folder, posed_pool.prompts[:N_SAMPLES], q.inference_steps, q.guidance_scale, cfg.seed)
+    write_sheet(posed, [c[1] for c in posed_pool.combos[:N_SAMPLES]], sheet.with_name(f"posed-{sheet.name}"))
     return detected(held, held_combos, sheet) | {
         "seen_shape_any_pose": score_samples(seen, seen_combos, any_pose=True)["shape_accuracy"],
         "seen_colour": score_samples(seen, seen_combos)["colour_accuracy"],
+        "posed_shape_any_pose": score_samples(posed, posed_pool.combos[:N_SAMPLES], any_pose=True)["shape_accuracy"],
     }
 
 

@@ -155,8 +155,8 @@ def multi_object_frames(cfg: BaseConfig, n_single: int, share: float, seed: int)
     n_scenes = math.ceil(n_single * share / (1 - share) / per_scene)
     train_combos, _ = split_combos(cfg.data.n_heldout_combos, cfg.seed)
     print(f"rendering {n_scenes} scenes of 2-3 objects")
-    motions, poses = cfg.data.motions, cfg.data.poses
-    return render_pool(n_scenes, per_scene, train_combos, seed, 64, motions, poses, multi_object=True)
+    d = cfg.data
+    return render_pool(n_scenes, per_scene, train_combos, seed, 64, d.motions, d.poses, True, d.pose_words)
 
 
 def train_clip(
@@ -312,7 +312,9 @@ def _pools(cfg: BaseConfig) -> tuple[FramePool, FramePool, FramePool, list]:
     d = cfg.data
     train_combos, held_combos = split_combos(d.n_heldout_combos, cfg.seed)
     print(f"rendering {d.n_scenes} training scenes ({len(train_combos)} combos; held out: {held_combos})")
-    single = render_pool(d.n_scenes, d.frames_per_scene, train_combos, cfg.seed, 64, d.motions, d.poses)
+    single = render_pool(
+        d.n_scenes, d.frames_per_scene, train_combos, cfg.seed, 64, d.motions, d.poses, False, d.pose_words
+    )
     pool = single
     if d.multi_object_share > 0:
         pool = single + multi_object_frames(cfg, len(single), d.multi_object_share, cfg.seed + 11)
@@ -336,7 +338,14 @@ def posed_eval_pool(cfg: BaseConfig) -> FramePool:
     """The held-out combos, half turned and half stretched, on the rigid motions: the same frames for
     every base whatever it trained on, so the ``posed`` quality figures compare across bases."""
     _, held_combos = split_combos(cfg.data.n_heldout_combos, cfg.seed)
-    return render_pool(cfg.data.n_eval_scenes, 1, held_combos, cfg.seed + 200, poses=Poses(0.5, 0.5))
+    return render_pool(
+        cfg.data.n_eval_scenes, 1, held_combos, cfg.seed + 200, poses=Poses(0.5, 0.5), pose_words=cfg.data.pose_words
+    )
+
+
+def toy_tokenizer(cfg: BaseConfig):
+    """The toy text encoders' word-level tokenizer: every word the training captions can hold."""
+    return build_tokenizer(vocabulary(cfg.data.motions, cfg.data.pose_words), cfg.text.max_length)
 
 
 def build_toy_base(cfg: BaseConfig) -> dict:
@@ -348,7 +357,7 @@ def build_toy_base(cfg: BaseConfig) -> dict:
     start = time.time()
     report: dict = {"world": "toy", "device": device.type}
     pool, clip_pool, eval_pool, held_combos = _pools(cfg)
-    tokenizer = build_tokenizer(vocabulary(cfg.data.motions), cfg.text.max_length)
+    tokenizer = toy_tokenizer(cfg)
 
     vae, report["vae"] = train_vae(cfg, pool, device)
     clip_model, clip_cfg, report["clip"] = train_clip(cfg, clip_pool, tokenizer, device)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from tasks.base.data import Poses
+from tasks.base.data import Poses, longest_caption
 from tasks.common.params import StageConfig
 
 
@@ -48,6 +48,9 @@ class DataConfig(StageConfig):
     turned_share: float = Field(0.0, ge=0, le=1, description="share of scenes whose shape is turned, any angle")
     stretched_share: float = Field(
         0.0, ge=0, le=1, description="share of scenes whose shape is stretched or squashed (aspect 0.6-1.6)"
+    )
+    pose_words: bool = Field(
+        False, description="captions name a turned or stretched shape's pose ('a tilted red square'); false: never"
     )
 
     @model_validator(mode="after")
@@ -172,3 +175,14 @@ class BaseConfig(StageConfig):
     clip: ClipConfig
     quality: QualityConfig = QualityConfig()
     sd14: Sd14Config = Sd14Config()
+
+    @model_validator(mode="after")
+    def _captions_fit(self):
+        # the tokenizer cuts a longer caption short, silently dropping its last words (the ground)
+        need = len(longest_caption(self.data.multi_object_share > 0, self.data.pose_words).split()) + 2
+        if self.text.max_length < need:
+            raise ValueError(
+                f"text.max_length {self.text.max_length} is shorter than the longest training caption "
+                f"({need} tokens with [BOS] and [EOS], from data.multi_object_share and data.pose_words)"
+            )
+        return self

@@ -8,12 +8,14 @@ text-to-image, ControlNet, CLIP zero-shot) are measured, so each figure says how
 scene it has never seen, not how well it remembers one. Frames of 2-3 objects
 (``render_pool(..., multi_object=True)``, made from the training combos) can join the pool of every model but
 CLIP (``base.data.multi_object_share``) or the VAE decoder's last step (``base.vae.decoder_multi_object``).
+With ``pose_words`` a caption also names each shape's pose at rest ("a tilted red square ..."), so a prompt
+without such a word asks for an upright shape.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -31,6 +33,7 @@ from tasks.common.toy import (
     render_objects,
     render_video,
 )
+from tasks.common.toy_palette import SYMMETRY
 
 Combo = tuple[str, str, str]  # (colour, shape, ground)
 
@@ -99,6 +102,46 @@ class Poses:
         return 0.0, 1.0
 
 
+# A caption names a pose at rest only where it shows: turned at least 10 degrees off the shape's
+# symmetry, or stretched by at least 15%; below that a person would call the shape upright.
+POSE_WORDS = ("tilted", "tall", "wide")
+MIN_TURN, MIN_STRETCH = np.deg2rad(10.0), 1.15
+
+
+def pose_word(obj: ToyObject) -> str | None:
+    """The word a caption gives ``obj``'s pose at rest ("tilted", "tall", "wide"), or None when upright.
+    What its motion does to it (spin, squash) is the motion's words' to say."""
+    if obj.aspect >= MIN_STRETCH:
+        return "tall"
+    if obj.aspect <= 1 / MIN_STRETCH:
+        return "wide"
+    if obj.shape == "circle":  # the same at every turn
+        return None
+    turn = obj.angle % SYMMETRY[obj.shape]
+    return "tilted" if min(turn, SYMMETRY[obj.shape] - turn) >= MIN_TURN else None
+
+
+def caption(objects: list[ToyObject], ground: str, pose_words: bool = False) -> str:
+    """A frame's prompt: ``joint_prompt`` (for one object, the scene's own prompt), with ``pose_words``
+    each posed object named "a tilted red square". Captions that leave the pose out teach the UNet
+    and CLIP a blur of every pose under one word (a square turned 45 degrees looks like a diamond)."""
+    if pose_words:  # the word goes before the colour, as an adjective does: "a tall red star"
+        objects = [replace(o, colour=f"{w} {o.colour}") if (w := pose_word(o)) else o for o in objects]
+    return joint_prompt(objects, ground)
+
+
+def longest_caption(multi_object: bool, pose_words: bool) -> str:
+    """The longest caption a training pool can hold: three objects where frames may show several, each
+    named with its pose where captions name poses."""
+    n, aspect = (3 if multi_object else 1), (MIN_STRETCH if pose_words else 1.0)
+    captions = [
+        caption([ToyObject(c, "star", 1.0, m, (), 0.0, aspect) for c in list(COLOURS)[:n]], g, pose_words)
+        for m in MOTIONS
+        for g in GROUNDS
+    ]
+    return max(captions, key=lambda s: len(s.split()))
+
+
 def render_pool(
     n_scenes: int,
     frames_per_scene: int,
@@ -108,6 +151,7 @@ def render_pool(
     motions: tuple[str, ...] = RIGID_MOTIONS,
     poses: Poses = Poses(),
     multi_object: bool = False,
+    pose_words: bool = False,
 ) -> FramePool:
     """Render ``n_scenes`` random scenes and keep ``frames_per_scene`` random frames of each.
 
@@ -115,13 +159,15 @@ def render_pool(
     posed as ``poses`` says), or with ``multi_object`` 2 or 3 objects of different colours on one ground
     (each object's (colour, shape) one of ``combos`` on the scene's ground, each on its own random motion):
     masks are then the union of the objects' masks, prompts name every object (``joint_prompt``, as a
-    caption of such a picture would) and ``combos`` hold the first object's."""
+    caption of such a picture would) and ``combos`` hold the first object's. Captions name each pose at rest
+    with ``pose_words`` (``caption``)."""
     rng = np.random.default_rng(seed)
     pose_rng = np.random.default_rng([seed, 1])
     draw = _multi_object_scenes if multi_object else _one_object_scenes
     frames, masks, prompts, kept = [], [], [], []
     # each scene is drawn lazily, so its frames are picked from rng before the next scene draws
-    for video, video_masks, prompt, combo in draw(n_scenes, combos, rng, pose_rng, size, list(motions), poses):
+    scenes = draw(n_scenes, combos, rng, pose_rng, size, list(motions), poses, pose_words)
+    for video, video_masks, prompt, combo in scenes:
         # 16 rendered positions along the path; keep a random few so object positions cover the frame
         for t in rng.choice(16, size=frames_per_scene, replace=False):
             frames.append(video[t])
@@ -131,7 +177,9 @@ def render_pool(
     return FramePool(np.stack(frames), np.stack(masks), prompts, kept)
 
 
-def _one_object_scenes(n_scenes: int, combos: list[Combo], rng, pose_rng, size: int, motions: list, poses: Poses):
+def _one_object_scenes(
+    n_scenes: int, combos: list[Combo], rng, pose_rng, size: int, motions: list, poses: Poses, pose_words: bool
+):
     """(video, masks, prompt, combo) of one-object scenes, combos cycled in a shuffled order."""
     for i in range(n_scenes):
         if i % len(combos) == 0:
@@ -150,10 +198,12 @@ def _one_object_scenes(n_scenes: int, combos: list[Combo], rng, pose_rng, size: 
             aspect=aspect,
         )
         video, video_masks = render_video(scene, size, 16, rng)
-        yield video, video_masks, scene.prompt, (colour, shape, ground)
+        yield video, video_masks, caption([scene.object], ground, pose_words), (colour, shape, ground)
 
 
-def _multi_object_scenes(n_scenes: int, combos: list[Combo], rng, pose_rng, size: int, motions: list, poses: Poses):
+def _multi_object_scenes(
+    n_scenes: int, combos: list[Combo], rng, pose_rng, size: int, motions: list, poses: Poses, pose_words: bool
+):
     """(video, union of the masks, joint prompt, first object's combo) of scenes of 2-3 objects on one ground."""
     for _ in range(n_scenes):
         ground = list(GROUNDS)[rng.integers(len(GROUNDS))]
@@ -168,7 +218,8 @@ def _multi_object_scenes(n_scenes: int, combos: list[Combo], rng, pose_rng, size
             params = random_motion_params(motion, rng)
             objects.append(ToyObject(str(colour), shape, radius, motion, params, *poses.draw(pose_rng)))
         video, video_masks = render_objects(objects, ground, size, 16, rng)
-        yield video, video_masks.any(0), joint_prompt(objects, ground), (objects[0].colour, objects[0].shape, ground)
+        prompt = caption(objects, ground, pose_words)
+        yield video, video_masks.any(0), prompt, (objects[0].colour, objects[0].shape, ground)
 
 
 def split_combos(n_heldout: int, seed: int) -> tuple[list[Combo], list[Combo]]:
@@ -191,10 +242,11 @@ class BatchSampler:
         return self.pool.batch(self.rng.integers(0, len(self.pool), self.batch_size))
 
 
-def vocabulary(motions: tuple[str, ...] = RIGID_MOTIONS) -> list[str]:
-    """Every word a toy prompt about ``motions`` can contain, in a fixed order."""
+def vocabulary(motions: tuple[str, ...] = RIGID_MOTIONS, pose_words: bool = False) -> list[str]:
+    """Every word a toy prompt about ``motions`` can contain (and the pose words), in a fixed order."""
     words: list[str] = ["a"]
-    for phrase in [*COLOURS, *SHAPES, *(MOTIONS[m] for m in motions), *GROUNDS.values()]:
+    poses = POSE_WORDS if pose_words else ()
+    for phrase in [*COLOURS, *SHAPES, *(MOTIONS[m] for m in motions), *GROUNDS.values(), *poses]:
         for w in phrase.split():
             if w not in words:
                 words.append(w)
