@@ -3,6 +3,17 @@
     HF_HUB_OFFLINE=1 python bench/fewshot/variant_base.py --multi-object-share 0.3   # -> data/variants/base-multi0.3
     HF_HUB_OFFLINE=1 python bench/fewshot/variant_base.py --overlay bench/fewshot/base_posed.yaml  # -> .../base_posed
 
+On a 2-core machine the build goes faster in two parts, one a core (a torch thread each), merged after:
+
+    python bench/fewshot/variant_base.py --overlay X.yaml --part generators   # UNet, text encoder, ControlNet
+    python bench/fewshot/variant_base.py --overlay X.yaml --part vae-clip     # VAE with its decoder step, CLIP
+    python bench/fewshot/variant_base.py --overlay X.yaml --merge             # -> data/variants/X, measured
+
+Each part builds a whole base with the other part's models cut to one step; both train the same VAE (same
+pool, seed and schedule), so the merge checks their encoders are equal (the generators learnt from its
+latents) and takes the VAE and CLIP of one, the rest of the other. The text-to-image UNet, the longest
+training, then runs beside the VAE's decoder step and CLIP instead of after them.
+
 About as long as the base stage (an hour on 2 CPU cores). Every other setting comes from params.yaml's
 ``base`` section. Point a sweep variant's ``train.base_dir`` at the folder (bench/fewshot/per_object_training.yaml):
 the few-shot checkpoints trained on it name it in their config, so generation and the benchmarks that
@@ -24,6 +35,52 @@ def merged(params: dict, overlay: dict) -> dict:
     for key, value in overlay.items():
         out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
+
+
+# What each part cuts to one step: the models the other part trains
+PARTS = {
+    "generators": {"vae": {"decoder_train": None}, "clip": {"train": {"steps": 1}}},
+    "vae-clip": {"unet": {"train": {"steps": 1}}, "controlnet": {"train": {"steps": 1}}},
+}
+FROM_VAE_CLIP = ("vae", "clip")  # the merged base's folders taken from the vae-clip part; the rest from generators
+
+
+def merge_parts(cfg, out: Path) -> dict:
+    """The base in ``out`` from its two parts ``out``-generators and ``out``-vae-clip (``PARTS``), measured again."""
+    import json
+    import shutil
+
+    from tasks.base.saved import measure_saved_base
+    from tasks.common.io import atomic_dir
+
+    gen, vc = (out.with_name(f"{out.name}-{part}") for part in PARTS)
+    encoders = [_vae_encoder(part / "vae" / "diffusion_pytorch_model.safetensors") for part in (gen, vc)]
+    if encoders[0].keys() != encoders[1].keys() or any(not encoders[0][k].equal(encoders[1][k]) for k in encoders[0]):
+        raise ValueError(f"the VAE encoders of {gen} and {vc} differ: the generators learnt from other latents")
+    report, other = (json.loads((part / "base.json").read_text()) for part in (gen, vc))
+    report |= {key: other[key] for key in ("clip", "vae_decoder") if key in other}
+    report["built_in_parts"] = {
+        "generators_minutes": report["wall_minutes"],
+        "vae_clip_minutes": other["wall_minutes"],
+    }
+    with atomic_dir(out) as tmp:
+        shutil.copytree(gen, tmp, dirs_exist_ok=True)
+        for name in FROM_VAE_CLIP:
+            shutil.rmtree(tmp / name)
+            shutil.copytree(vc / name, tmp / name)
+        for log in (vc / "logs").glob("*.csv"):
+            if log.stem.startswith(FROM_VAE_CLIP):
+                shutil.copy(log, tmp / "logs" / log.name)
+        (tmp / "base.json").write_text(json.dumps(report, indent=2))
+    cfg = cfg.model_copy(update={"out_dir": str(out), "metrics": str(out / "base.json")})
+    return measure_saved_base(cfg)
+
+
+def _vae_encoder(path: Path) -> dict:
+    """The encoder's tensors of a saved VAE (all but the decoder's): what the latents depend on."""
+    from safetensors.torch import load_file
+
+    return {k: v for k, v in load_file(path).items() if not k.startswith(("decoder.", "post_quant_conv."))}
 
 
 def variant_config(params: Path, overlay: dict, model: str, work: Path, threads: int | None):
@@ -82,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--overlay", type=Path, help="a YAML of `base` keys merged (nested) over params.yaml's")
     ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     ap.add_argument("--out", type=Path, help="the base's folder (default: data/variants/base-multi<share>)")
+    ap.add_argument("--part", choices=list(PARTS), help="build one part of the base (the other's models cut)")
+    ap.add_argument("--merge", action="store_true", help="merge the two parts built into the base's folder")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from tasks.base.build import build_toy_base
@@ -97,6 +156,13 @@ def main(argv: list[str] | None = None) -> None:
     else:
         overlay = {"data": {"multi_object_share": args.multi_object_share}}
         out = args.out or ROOT / "data" / "variants" / f"base-multi{args.multi_object_share:g}"
+    if args.merge:
+        cfg = load_stage_config(BaseConfig, "base", args.params, merged(base, overlay))
+        report = merge_parts(cfg, out)
+        print(f"{out}: merged from its parts; quality in {out / 'base.json'}")
+        return
+    if args.part:
+        overlay, out = merged(overlay, PARTS[args.part]), out.with_name(f"{out.name}-{args.part}")
     overrides = {**merged(base, overlay), "out_dir": str(out), "metrics": f"{out}.json", "logs_dir": f"{out}-logs"}
     cfg = load_stage_config(BaseConfig, "base", args.params, overrides)
     report = build_toy_base(cfg)

@@ -187,3 +187,40 @@ def test_variant_base_overlay_builds_a_posed_base_with_its_words_and_pose_figure
     assert 0 <= posed["vae_grid"]["min_iou"] <= posed["vae_grid"]["mean_iou"] <= 1
     grid = (out / "vae_poses.csv").read_text().splitlines()
     assert grid[0] == "shape,pose,vae_iou,rendered_iou" and len(grid) == 1 + 5 * 9
+
+
+@pytest.mark.slow
+def test_variant_base_built_in_two_parts_merges_into_one_base(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from bench.fewshot import variant_base
+
+    decoder = {"steps": 2, "batch_size": 4, "lr": 1e-3, "min_lr": 1e-4, "warmup": 1}
+    overlay = tmp_path / "recipe.yaml"
+    overlay.write_text(yaml.safe_dump({"vae": {"decoder_train": decoder}}))
+    args = ["--overlay", str(overlay), "--params", _params(tmp_path, **TINY), "--out", str(tmp_path / "base")]
+    for part in ("generators", "vae-clip"):
+        variant_base.main([*args, "--part", part])
+    variant_base.main([*args, "--merge"])
+
+    def weights(folder, name):
+        file = next((folder / name).glob("*.safetensors"))
+        return load_file(file)
+
+    gen, vc, out = (tmp_path / n for n in ("base-generators", "base-vae-clip", "base"))
+    for name, source in [("unet", gen), ("controlnet", gen), ("text_encoder", gen), ("vae", vc), ("clip", vc)]:
+        merged, expected = weights(out, name), weights(source, name)
+        assert merged.keys() == expected.keys() and all(merged[k].equal(expected[k]) for k in merged), name
+    assert not weights(gen, "vae")["decoder.conv_out.weight"].equal(weights(out, "vae")["decoder.conv_out.weight"])
+    report = json.loads((out / "base.json").read_text())
+    assert report["unet"]["steps"] == 3 and report["clip"]["steps"] == 3 and report["vae_decoder"]["steps"] == 2
+    assert set(report["built_in_parts"]) == {"generators_minutes", "vae_clip_minutes"} and "quality" in report
+    StableDiffusionPipeline.from_pretrained(out, dtype=torch.float32)
+
+    # a vae-clip part whose VAE learnt other latents cannot be merged
+    file = next((vc / "vae").glob("*.safetensors"))
+    tensors = load_file(file)
+    tensors["encoder.conv_in.weight"] += 1e-2
+    save_file(tensors, file)
+    with pytest.raises(ValueError, match="VAE encoders .* differ"):
+        variant_base.main([*args, "--merge"])
