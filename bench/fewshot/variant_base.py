@@ -11,8 +11,10 @@ On a 2-core machine the build goes faster in two parts, one a core (a torch thre
 
 Each part builds a whole base with the other part's models cut to one step; both train the same VAE (same
 pool, seed and schedule), so the merge checks their encoders are equal (the generators learnt from its
-latents) and takes the VAE and CLIP of one, the rest of the other. The text-to-image UNet, the longest
-training, then runs beside the VAE's decoder step and CLIP instead of after them.
+latents) and takes the VAE and CLIP of one, the rest of the other. Every model is seeded where it is
+built and every loss draws from its own generator, so the merged base is the one-process build weight for
+weight (tests/base/test_base_flow.py); the text-to-image UNet, the longest training, just runs beside the
+VAE's decoder step and CLIP instead of after them.
 
 About as long as the base stage (an hour on 2 CPU cores). Every other setting comes from params.yaml's
 ``base`` section. Point a sweep variant's ``train.base_dir`` at the folder (bench/fewshot/per_object_training.yaml):
