@@ -151,12 +151,27 @@ def train_vae_decoder(
 def multi_object_frames(cfg: BaseConfig, n_single: int, share: float, seed: int) -> FramePool:
     """Frames of 2-3 objects (training combos only), so many that they make up ``share`` of a pool
     with ``n_single`` single-object frames."""
-    per_scene = cfg.data.frames_per_scene
-    n_scenes = math.ceil(n_single * share / (1 - share) / per_scene)
-    train_combos, _ = split_combos(cfg.data.n_heldout_combos, cfg.seed)
+    n_scenes = math.ceil(n_single * share / (1 - share) / cfg.data.frames_per_scene)
     print(f"rendering {n_scenes} scenes of 2-3 objects")
+    return training_frames(cfg, n_scenes, seed, multi_object=True)
+
+
+def training_frames(cfg: BaseConfig, n_scenes: int, seed: int, multi_object: bool = False) -> FramePool:
+    """Frames of ``n_scenes`` scenes of the training combos, as ``base.data`` configures them."""
     d = cfg.data
-    return render_pool(n_scenes, per_scene, train_combos, seed, 64, d.motions, d.poses, True, d.pose_words)
+    train_combos, _ = split_combos(d.n_heldout_combos, cfg.seed)
+    return render_pool(
+        n_scenes,
+        d.frames_per_scene,
+        train_combos,
+        seed,
+        64,
+        tuple(d.motions),
+        d.poses,
+        multi_object=multi_object,
+        pose_words=d.pose_words,
+        motion_weights=d.motion_weights,
+    )
 
 
 def train_clip(
@@ -312,9 +327,7 @@ def _pools(cfg: BaseConfig) -> tuple[FramePool, FramePool, FramePool, list]:
     d = cfg.data
     train_combos, held_combos = split_combos(d.n_heldout_combos, cfg.seed)
     print(f"rendering {d.n_scenes} training scenes ({len(train_combos)} combos; held out: {held_combos})")
-    single = render_pool(
-        d.n_scenes, d.frames_per_scene, train_combos, cfg.seed, 64, d.motions, d.poses, False, d.pose_words
-    )
+    single = training_frames(cfg, d.n_scenes, cfg.seed)
     pool = single
     if d.multi_object_share > 0:
         pool = single + multi_object_frames(cfg, len(single), d.multi_object_share, cfg.seed + 11)

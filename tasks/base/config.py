@@ -45,6 +45,9 @@ class DataConfig(StageConfig):
         min_length=1,
         description="the motions of the training scenes; their words make the toy tokenizer's vocabulary",
     )
+    motion_weights: list[float] | None = Field(
+        None, description="each motion's relative share of the training scenes, as listed in motions; null = equal"
+    )
     turned_share: float = Field(0.0, ge=0, le=1, description="share of scenes whose shape is turned, any angle")
     stretched_share: float = Field(
         0.0, ge=0, le=1, description="share of scenes whose shape is stretched or squashed (aspect 0.6-1.6)"
@@ -57,6 +60,9 @@ class DataConfig(StageConfig):
     def _shares_fit(self):
         if self.turned_share + self.stretched_share > 1:
             raise ValueError("turned_share + stretched_share must be at most 1")
+        w = self.motion_weights
+        if w is not None and (len(w) != len(self.motions) or min(w) < 0 or sum(w) <= 0):
+            raise ValueError(f"motion_weights {w} must give each of motions {self.motions} a weight >= 0, not all 0")
         return self
 
     @property

@@ -152,6 +152,7 @@ def render_pool(
     poses: Poses = Poses(),
     multi_object: bool = False,
     pose_words: bool = False,
+    motion_weights: tuple[float, ...] | None = None,
 ) -> FramePool:
     """Render ``n_scenes`` random scenes and keep ``frames_per_scene`` random frames of each.
 
@@ -160,13 +161,19 @@ def render_pool(
     (each object's (colour, shape) one of ``combos`` on the scene's ground, each on its own random motion):
     masks are then the union of the objects' masks, prompts name every object (``joint_prompt``, as a
     caption of such a picture would) and ``combos`` hold the first object's. Captions name each pose at rest
-    with ``pose_words`` (``caption``)."""
+    with ``pose_words`` (``caption``). Each scene's motion is drawn uniformly from ``motions``, or in
+    proportion to ``motion_weights``."""
     rng = np.random.default_rng(seed)
     pose_rng = np.random.default_rng([seed, 1])
     draw = _multi_object_scenes if multi_object else _one_object_scenes
     frames, masks, prompts, kept = [], [], [], []
     # each scene is drawn lazily, so its frames are picked from rng before the next scene draws
-    scenes = draw(n_scenes, combos, rng, pose_rng, size, list(motions), poses, pose_words)
+    if motion_weights is None:
+        pick_motion = lambda rng: motions[rng.integers(len(motions))]  # noqa: E731  (the frames rendered before)
+    else:
+        share = np.asarray(motion_weights, float) / sum(motion_weights)
+        pick_motion = lambda rng: motions[rng.choice(len(motions), p=share)]  # noqa: E731
+    scenes = draw(n_scenes, combos, rng, pose_rng, size, pick_motion, poses, pose_words)
     for video, video_masks, prompt, combo in scenes:
         # 16 rendered positions along the path; keep a random few so object positions cover the frame
         for t in rng.choice(16, size=frames_per_scene, replace=False):
@@ -178,14 +185,14 @@ def render_pool(
 
 
 def _one_object_scenes(
-    n_scenes: int, combos: list[Combo], rng, pose_rng, size: int, motions: list, poses: Poses, pose_words: bool
+    n_scenes: int, combos: list[Combo], rng, pose_rng, size: int, pick_motion, poses: Poses, pose_words: bool
 ):
     """(video, masks, prompt, combo) of one-object scenes, combos cycled in a shuffled order."""
     for i in range(n_scenes):
         if i % len(combos) == 0:
             order = rng.permutation(len(combos))
         colour, shape, ground = combos[order[i % len(combos)]]
-        motion = motions[rng.integers(len(motions))]
+        motion = pick_motion(rng)
         angle, aspect = poses.draw(pose_rng)
         scene = Scene(
             colour=colour,
@@ -202,7 +209,7 @@ def _one_object_scenes(
 
 
 def _multi_object_scenes(
-    n_scenes: int, combos: list[Combo], rng, pose_rng, size: int, motions: list, poses: Poses, pose_words: bool
+    n_scenes: int, combos: list[Combo], rng, pose_rng, size: int, pick_motion, poses: Poses, pose_words: bool
 ):
     """(video, union of the masks, joint prompt, first object's combo) of scenes of 2-3 objects on one ground."""
     for _ in range(n_scenes):
@@ -213,7 +220,7 @@ def _multi_object_scenes(
         for colour in rng.choice(colours, int(rng.integers(2, 4)), replace=False):
             shapes = [c[1] for c in on_ground if c[0] == colour]
             shape = shapes[rng.integers(len(shapes))]
-            motion = motions[rng.integers(len(motions))]
+            motion = pick_motion(rng)
             radius = float(rng.uniform(0.1, 0.17) * size)
             params = random_motion_params(motion, rng)
             objects.append(ToyObject(str(colour), shape, radius, motion, params, *poses.draw(pose_rng)))

@@ -93,3 +93,19 @@ def test_a_tokenizer_too_short_for_the_longest_caption_is_a_config_error():
         load_stage_config(BaseConfig, "base", overrides={"data": data})
     load_stage_config(BaseConfig, "base", overrides={"data": data, "text": {"max_length": 19}})
     load_stage_config(BaseConfig, "base", overrides={"data": {"multi_object_share": 0.2}})  # 16 fits 3 objects
+
+
+def test_motion_weights_set_each_motions_share_of_scenes():
+    from tasks.base.config import BaseConfig
+    from tasks.base.data import render_pool, split_combos
+    from tasks.common.params import ConfigError, load_stage_config
+
+    train_combos, _ = split_combos(12, seed=0)
+    motions = ("run", "spin", "squash")
+    uniform = render_pool(60, 1, train_combos, 0, 64, motions)
+    weighted = render_pool(60, 1, train_combos, 0, 64, motions, motion_weights=(3.0, 1.0, 0.0))
+    assert not any("bounces" in p for p in weighted.prompts)  # weight 0: never
+    runs = sum("runs" in p for p in weighted.prompts)
+    assert 35 <= runs <= 55 and sum("runs" in p for p in uniform.prompts) < 30  # 3 in 4 against 1 in 3
+    with pytest.raises(ConfigError, match="motion_weights"):
+        load_stage_config(BaseConfig, "base", overrides={"data": {"motion_weights": [1.0, 1.0]}})  # 3 motions
