@@ -20,14 +20,15 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
 
 from bench.fewshot.variant_base import run_spec, variant_config  # noqa: E402
-from tasks.base.build import _pools, posed_eval_pool, toy_tokenizer, train_clip  # noqa: E402
+from tasks.base.build import train_clip  # noqa: E402
 from tasks.base.clip import save_clip  # noqa: E402
+from tasks.base.pools import pools, posed_eval_pool, toy_tokenizer  # noqa: E402
 from tasks.base.quality_run import clip_zero_shot  # noqa: E402
 
 
 def run_variant(name: str, overlay: dict, params: Path, work: Path, threads: int | None = None) -> dict:
     cfg = variant_config(params, overlay, "clip", work / name, threads)
-    _, clip_pool, eval_pool, _ = _pools(cfg)
+    _, clip_pool, eval_pool, _ = pools(cfg)
     tokenizer = toy_tokenizer(cfg)
     t0 = time.perf_counter()
     model, model_cfg, report = train_clip(cfg, clip_pool, tokenizer)

@@ -33,9 +33,10 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
 
 from bench.fewshot.variant_base import run_spec, variant_config  # noqa: E402
-from tasks.base.build import _pools, encode_pool, posed_eval_pool, toy_tokenizer, train_unet, upright_eval_pool  # noqa: E402
+from tasks.base.build import encode_pool, train_unet  # noqa: E402
 from tasks.base.config import BaseConfig  # noqa: E402
 from tasks.base.data import FramePool  # noqa: E402
+from tasks.base.pools import pools, posed_eval_pool, toy_tokenizer, upright_eval_pool  # noqa: E402
 from tasks.base.quality_run import sample_t2i, vae_reconstruct  # noqa: E402
 from tasks.common.params import load_stage_config  # noqa: E402
 from tasks.common.toy import SHAPES  # noqa: E402
@@ -51,7 +52,7 @@ def run_variant(name: str, overlay: dict, params: Path, work: Path, threads: int
     """Train the variant's UNet and text encoder over the committed VAE, save them as the base stage
     does beside the committed models, and score the folder."""
     cfg = variant_config(params, overlay, "unet", work / name, threads)
-    pool, single, eval_pool, _ = _pools(cfg)
+    pool, single, eval_pool, _ = pools(cfg)
     tokenizer = toy_tokenizer(cfg)
     committed = ROOT / cfg.out_dir
     vae = AutoencoderKL.from_pretrained(committed / "vae", torch_dtype=torch.float32).eval()
@@ -119,7 +120,7 @@ def score_committed(name: str, overlay: dict, params: Path, work: Path, threads:
     """The committed base's UNet, scored as the variants are (its baseline, in the same run), with the
     overlay's sampler settings (``quality``)."""
     cfg = variant_config(params, overlay, "unet", work / name, threads)
-    _, single, eval_pool, _ = _pools(cfg)
+    _, single, eval_pool, _ = pools(cfg)
     row = {"variant": name, "steps": cfg.unet.train.steps, "guidance": cfg.quality.guidance_scale}
     return row | score(ROOT / cfg.out_dir, cfg, eval_pool, single, SHEETS / f"{name}.jpg")
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL
 
-from tasks.base.build import CPU, _pools, posed_eval_pool, train_vae_decoder, upright_eval_pool
+from tasks.base.build import CPU, train_vae_decoder
 from tasks.base.config import BaseConfig
+from tasks.base.pools import pools, posed_eval_pool, upright_eval_pool
 from tasks.base.quality_run import measure_quality
 from tasks.base.report import readme, size_mb
 from tasks.common.device import resolve_device
@@ -35,7 +36,7 @@ def train_saved_decoder(cfg: BaseConfig) -> dict:
     device = resolve_device(cfg.device, "base.device")
     start = time.time()
     report = json.loads(metrics.read_text())
-    pool, _, eval_pool, _ = _pools(cfg)
+    pool, _, eval_pool, _ = pools(cfg)
     saved = AutoencoderKL.from_pretrained(Path(cfg.out_dir) / "vae", dtype=torch.float32)
     # built from its config: a loaded model writes the folder it came from into its config.json
     vae = AutoencoderKL.from_config({k: v for k, v in saved.config.items() if k != "_name_or_path"})

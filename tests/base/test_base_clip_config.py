@@ -9,8 +9,8 @@ import open_clip
 import pytest
 import torch
 
-from tasks.base import build, train_loop
 from tasks.base import clip as toy_clip
+from tasks.base import pools, train_loop
 from tasks.base.config import BaseConfig, Sd14Config
 from tasks.base.data import all_combos, render_pool, split_combos, vocabulary
 from tasks.base.sd14 import check_sd14
@@ -104,10 +104,10 @@ def test_multi_object_frames_show_two_or_three_training_objects_of_different_col
 
 def test_multi_object_share_adds_frames_to_the_generators_pool_not_to_clips():
     cfg = load_stage_config(BaseConfig, "base", overrides={"data": {"n_scenes": 30, "n_eval_scenes": 4}})
-    single, clip_pool, eval_pool, held = build._pools(cfg)
+    single, clip_pool, eval_pool, held = pools.pools(cfg)
     assert single.frames.shape[0] == clip_pool.frames.shape[0] == 120  # 0: one object per frame
     shared = cfg.model_copy(update={"data": cfg.data.model_copy(update={"multi_object_share": 0.25})})
-    pool, clip_pool, eval_pool2, held2 = build._pools(shared)
+    pool, clip_pool, eval_pool2, held2 = pools.pools(shared)
     np.testing.assert_array_equal(clip_pool.frames, single.frames)  # the same single objects, CLIP's alone
     np.testing.assert_array_equal(pool.frames[:120], single.frames)
     np.testing.assert_array_equal(eval_pool2.frames, eval_pool.frames)
@@ -117,10 +117,10 @@ def test_multi_object_share_adds_frames_to_the_generators_pool_not_to_clips():
 
 def test_clip_learns_from_upright_single_objects_whatever_the_generator_sees():
     cfg = load_stage_config(BaseConfig, "base", overrides={"data": {"n_scenes": 30, "n_eval_scenes": 4}})
-    upright, clip_upright, _, _ = build._pools(cfg)
+    upright, clip_upright, _, _ = pools.pools(cfg)
     posed_data = {"motions": ["run", "spin", "squash"], "turned_share": 0.5, "stretched_share": 0.3}
     posed = cfg.model_copy(update={"data": cfg.data.model_copy(update=posed_data)})
-    pool, clip_pool, _, _ = build._pools(posed)
+    pool, clip_pool, _, _ = pools.pools(posed)
     assert any("spins" in p for p in pool.prompts)  # the generator's pool turns, stretches, spins
     assert not pool.frames.tobytes() == upright.frames.tobytes()
     np.testing.assert_array_equal(clip_pool.frames, clip_upright.frames)  # CLIP's: the upright pool's

@@ -145,16 +145,16 @@ def test_decoder_only_names_the_missing_setting(tmp_path, prefect_harness):
 @pytest.mark.slow
 def test_variant_base_builds_a_base_with_multi_object_frames_beside_the_pipelines(tmp_path, monkeypatch):
     from bench.fewshot import variant_base
-    from tasks.base import build
+    from tasks.base import pools
 
     shares = []
-    real = build.multi_object_frames
+    real = pools.multi_object_frames
 
     def spy(cfg, n_single, share, seed):
         shares.append(share)
         return real(cfg, n_single, share, seed)
 
-    monkeypatch.setattr(build, "multi_object_frames", spy)
+    monkeypatch.setattr(pools, "multi_object_frames", spy)
     out = tmp_path / "base-multi"
     variant_base.main(["--multi-object-share", "0.25", "--params", _params(tmp_path, **TINY), "--out", str(out)])
     assert shares == [0.25]  # once: the VAE's, UNet's and ControlNet's pool (the decoder step is off)

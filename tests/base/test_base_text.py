@@ -53,9 +53,9 @@ def test_pose_words_name_only_the_poses_that_show():
 
 
 def test_pose_words_caption_posed_frames_only_and_leave_the_pictures_alone():
-    from tasks.base.build import toy_tokenizer
     from tasks.base.config import BaseConfig
     from tasks.base.data import Poses, render_pool, split_combos
+    from tasks.base.pools import toy_tokenizer
     from tasks.common.params import load_stage_config
 
     train_combos, _ = split_combos(12, seed=0)
