@@ -123,8 +123,8 @@ def pose_word(obj: ToyObject) -> str | None:
 
 def caption(objects: list[ToyObject], ground: str, pose_words: bool = False) -> str:
     """A frame's prompt: ``joint_prompt`` (for one object, the scene's own prompt), with ``pose_words``
-    each posed object named "a tilted red square". Captions that leave the pose out teach the UNet
-    and CLIP a blur of every pose under one word (a square turned 45 degrees looks like a diamond)."""
+    each posed object named "a tilted red square", so a prompt without such a word asks for an upright
+    shape. It did not by itself make the UNet draw shapes sooner on a posed pool (docs/experiments.md)."""
     if pose_words:  # the word goes before the colour, as an adjective does: "a tall red star"
         objects = [replace(o, colour=f"{w} {o.colour}") if (w := pose_word(o)) else o for o in objects]
     return joint_prompt(objects, ground)
