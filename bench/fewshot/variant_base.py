@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         out = args.out or ROOT / "data" / "variants" / f"base-multi{args.multi_object_share:g}"
     if args.merge:
         cfg = load_stage_config(BaseConfig, "base", args.params, merged(base, overlay))
-        report = merge_parts(cfg, out)
+        merge_parts(cfg, out)
         print(f"{out}: merged from its parts; quality in {out / 'base.json'}")
         return
     if args.part:
