@@ -54,14 +54,16 @@ def run_variant(name: str, params: str, out: Path) -> dict:
     }
 
 
-def evaluate_folder(vdir: Path, params: str) -> dict:
-    """The evaluate stage over ``vdir/outputs``, its report, metrics and frame log beside them in ``vdir``."""
+def evaluate_folder(vdir: Path, params: str, overrides: dict | None = None) -> dict:
+    """The evaluate stage over ``vdir/outputs``, its report, metrics and frame log beside them in ``vdir``
+    (``overrides``: other keys of the evaluate section, e.g. the drawn set's ``sequences``)."""
     return evaluate(
         load_stage_config(
             EvaluateConfig,
             "evaluate",
             params,
             {
+                **(overrides or {}),
                 "outputs_dir": str(vdir / "outputs"),
                 "report_dir": str(vdir / "eval"),
                 "metrics": str(vdir / "eval.json"),

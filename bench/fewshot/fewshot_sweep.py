@@ -125,7 +125,11 @@ def run_variant(
                 },
             )
         )
-        m = evaluate_folder(run, params)  # as make ablations evaluates a variant (the frame log: eval_frames.csv)
+        # as make ablations evaluates a variant (the frame log: eval_frames.csv); videos of a drawn set of a
+        # motion inside the object (bench/learned_motion) get its columns, against the variant's own clips
+        sequences = e.get("generate", {}).get("sequences")
+        motion = {"sequences": sequences, "clips_dir": train_cfg.clips_dir, "masks_dir": train_cfg.masks_dir}
+        m = evaluate_folder(run, params, motion if sequences else None)
         row = {
             "variant": name,
             "train": spec.get("train", {}),
@@ -137,6 +141,7 @@ def run_variant(
             "train_seconds": train_seconds,
             "eval_seconds": round(time.time() - t1),
             **{k: round(m[k], 4) for k in SUMMARY},
+            **({"learned_motion": m["learned_motion"]} if "learned_motion" in m else {}),
             "videos": {k: round(v["iou"], 3) for k, v in m["videos"].items()},
         }
         with open(results, "a") as f:  # one short line per write: parallel variants do not interleave

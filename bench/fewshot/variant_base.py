@@ -8,6 +8,7 @@ On a 2-core machine the build goes faster in two parts, one a core (a torch thre
     python bench/fewshot/variant_base.py --overlay X.yaml --part generators   # UNet, text encoder, ControlNet
     python bench/fewshot/variant_base.py --overlay X.yaml --part vae-clip     # VAE with its decoder step, CLIP
     python bench/fewshot/variant_base.py --overlay X.yaml --merge             # -> data/variants/X, measured
+                                                                  # (--no-measure: each part's own figures)
 
 Each part builds a whole base with the other part's models cut to one step; both train the same VAE (same
 pool, seed and schedule), so the merge checks their encoders are equal (the generators learnt from its
@@ -47,8 +48,10 @@ PARTS = {
 FROM_VAE_CLIP = ("vae", "clip")  # the merged base's folders taken from the vae-clip part; the rest from generators
 
 
-def merge_parts(cfg, out: Path) -> dict:
-    """The base in ``out`` from its two parts ``out``-generators and ``out``-vae-clip (``PARTS``), measured again."""
+def merge_parts(cfg, out: Path, measure: bool = True) -> dict:
+    """The base in ``out`` from its two parts ``out``-generators and ``out``-vae-clip (``PARTS``), measured
+    again; unmeasured, its ``base.json`` holds each part's own figures (the UNet's and the ControlNet's read
+    through the generators' VAE, before the decoder step)."""
     import json
     import shutil
 
@@ -74,6 +77,8 @@ def merge_parts(cfg, out: Path) -> dict:
             if log.stem.startswith(FROM_VAE_CLIP):
                 shutil.copy(log, tmp / "logs" / log.name)
         (tmp / "base.json").write_text(json.dumps(report, indent=2))
+    if not measure:
+        return report
     cfg = cfg.model_copy(update={"out_dir": str(out), "metrics": str(out / "base.json")})
     return measure_saved_base(cfg)
 
@@ -143,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, help="the base's folder (default: data/variants/base-multi<share>)")
     ap.add_argument("--part", choices=list(PARTS), help="build one part of the base (the other's models cut)")
     ap.add_argument("--merge", action="store_true", help="merge the two parts built into the base's folder")
+    ap.add_argument("--no-measure", action="store_true", help="--merge: copy the parts together, measure nothing")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from tasks.base.build import build_toy_base
@@ -160,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         out = args.out or ROOT / "data" / "variants" / f"base-multi{args.multi_object_share:g}"
     if args.merge:
         cfg = load_stage_config(BaseConfig, "base", args.params, merged(base, overlay))
-        merge_parts(cfg, out)
+        merge_parts(cfg, out, measure=not args.no_measure)
         print(f"{out}: merged from its parts; quality in {out / 'base.json'}")
         return
     if args.part:

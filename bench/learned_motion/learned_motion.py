@@ -20,6 +20,11 @@ object is found by its colour, never from the input mask.
     python bench/learned_motion/learned_motion.py score --sets data/learned_motion/spin --outputs data/outputs
     python bench/learned_motion/learned_motion.py source --sets data/learned_motion/spin \
         --training data/variants/spin/raw
+    python bench/learned_motion/learned_motion.py training --clips data/variants/spin/clips \
+        --out data/learned_motion/spin-training
+
+``training`` writes the few-shot clips themselves as such a set (their own paths, one rigid mask each):
+whether a model turns the object where it was trained at all.
 
 ``source`` writes the set again (same ids, prompts, first frames) with each sequence's masks replaced by
 a training clip's own silhouettes: how the paper's comparison fed the training-free peers, which copy
@@ -174,6 +179,42 @@ def write_source_set(sets: Path, training: Path) -> Path:
     return out
 
 
+def write_training_set(clips_dir: Path, out: Path, seed: int = 0) -> Path:
+    """The few-shot clips themselves as a drawn set (``out``): each clip's frame 1 and true video, its masks
+    replaced by one rigid coarse mask carried along the clip's own path (``tasks.train.coarse``'s
+    ``rigid``, what the coarse-mask training windows show). A model that cannot turn the object here,
+    where it was trained, has not learnt the turn; one that turns it here but not on a new path has not
+    learnt to carry it elsewhere."""
+    from tasks.contract import read_clip_manifest
+    from tasks.train.coarse import coarsen
+
+    rng = np.random.default_rng(seed)
+    with atomic_dir(out) as folder:
+        rows = []
+        for clip in read_clip_manifest(clips_dir).itertuples():
+            data = np.load(clips_dir / clip.clip)
+            frames, truth = data["frames"][:FRAMES], data["truth_masks"][:FRAMES] > 0
+            sid = f"training-{clip.id}"
+            write_mask_pngs(coarsen(truth, "rigid", rng), folder / sid)
+            write_mask_pngs(truth, folder / "truth" / sid)
+            np.save(folder / "truth" / f"{sid}.npy", frames)
+            (folder / "first_frames").mkdir(exist_ok=True)
+            write_rgb_png(folder / "first_frames" / f"{sid}.png", frames[0])
+            rows.append(
+                {
+                    "id": sid,
+                    "prompt": clip.prompt,
+                    "masks": sid,
+                    "first_frame": f"first_frames/{sid}.png",
+                    "truth_masks": f"truth/{sid}",
+                    "truth_frames": f"truth/{sid}.npy",
+                    **{k: getattr(clip, k) for k in ("colour", "shape", "ground", "motion")},
+                }
+            )
+        (folder / "manifest.yaml").write_text(yaml.safe_dump({"sequences": rows}, sort_keys=False))
+    return out
+
+
 def training_reference(motion: str, n: int = 6, seed: int = 0) -> float:
     """The motion's figure on training-like clips (the pattern's, as the toyworld stage renders them)."""
     rng = np.random.default_rng(seed)
@@ -281,9 +322,15 @@ def main(argv: list[str] | None = None) -> None:
     source = sub.add_parser("source")
     source.add_argument("--sets", type=Path, required=True)
     source.add_argument("--training", type=Path, required=True, help="the few-shot set's toyworld folder")
+    training = sub.add_parser("training")
+    training.add_argument("--clips", type=Path, required=True, help="the few-shot set's clips (an ingest folder)")
+    training.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     if args.command == "sets":
         write_sets(args.out)
+        return
+    if args.command == "training":
+        print(f"{write_training_set(args.clips, args.out)}: the few-shot clips, each on one rigid mask")
         return
     if args.command == "source":
         print(f"{write_source_set(args.sets, args.training)}: the set fed the training clips' silhouettes")

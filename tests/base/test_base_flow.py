@@ -221,6 +221,13 @@ def test_variant_base_built_in_two_parts_merges_into_one_base(tmp_path):
     assert report["unet"]["steps"] == 3 and report["clip"]["steps"] == 3 and report["vae_decoder"]["steps"] == 2
     assert set(report["built_in_parts"]) == {"generators_minutes", "vae_clip_minutes"} and "quality" in report
     StableDiffusionPipeline.from_pretrained(out, dtype=torch.float32)
+    # merged unmeasured: the same weights, each part's own figures
+    variant_base.main([*args, "--merge", "--no-measure"])
+    assert (
+        json.loads((out / "base.json").read_text())["quality"]
+        == json.loads((gen / "base.json").read_text())["quality"]
+    )
+    assert weights(out, "vae")["decoder.conv_out.weight"].equal(weights(vc, "vae")["decoder.conv_out.weight"])
 
     # a vae-clip part whose VAE learnt other latents cannot be merged
     file = next((vc / "vae").glob("*.safetensors"))

@@ -1,5 +1,7 @@
 """Motion fidelity: 1 on the true renders, 0 for a rigid object or a turn the other way."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -72,8 +74,6 @@ def test_containment_and_iou_against_the_truth():
 
 
 def test_the_evaluate_stage_scores_a_drawn_set_true_video_high_and_a_frozen_one_low(tmp_path, spin_reference):
-    from types import SimpleNamespace
-
     from bench.learned_motion.learned_motion import write_sets
     from tasks.evaluate.motion import LearnedMotion
 
@@ -88,3 +88,36 @@ def test_the_evaluate_stage_scores_a_drawn_set_true_video_high_and_a_frozen_one_
     frozen = learned.scores("drawn-spin-000", np.repeat(truth[:1], len(truth), 0), min_pixels=4)
     assert frozen["motion_fidelity"] == 0 and frozen["iou_truth"] < 0.5  # neither turning nor moving
     assert learned.scores("heldout-000", truth, min_pixels=4) == {}  # a sequence without such a motion
+
+
+def test_the_training_set_carries_one_rigid_mask_along_each_clips_own_path(tmp_path, spin_reference):
+    import pandas as pd
+
+    from bench.learned_motion.learned_motion import write_training_set
+    from tasks.evaluate.motion import LearnedMotion
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    rows = []
+    for i, shape in enumerate(["square", "star"]):
+        frames, masks = _video(shape, "spin", _params("spin", i), i)
+        np.savez(clips / f"toy-00{i}.npz", frames=frames, truth_masks=masks)
+        rows.append({"id": f"toy-00{i}", "clip": f"toy-00{i}.npz", "prompt": f"a red {shape} spins across a meadow",
+                     "colour": "red", "shape": shape, "ground": "grass", "motion": "spin"})  # fmt: skip
+    pd.DataFrame(rows).to_csv(clips / "manifest.csv", index=False)
+    out = write_training_set(clips, tmp_path / "training")
+
+    from tasks.common.io import read_mask_pngs
+
+    truth = read_mask_pngs(out / "truth" / "training-toy-000")
+    drawn = read_mask_pngs(out / "training-toy-000")
+    inside = [d for d in drawn if d.any()]
+    assert len(inside) == len(drawn) and len({int(d.sum()) for d in inside[:4]}) == 1  # one mask, not clipped
+    assert all((d & t).sum() > 0.95 * t.sum() for d, t in zip(drawn, truth))  # it covers the object
+    drawn_end, truth_end, drawn_start = (np.argwhere(m).mean(0) for m in (drawn[-1], truth[-1], drawn[0]))
+    assert np.hypot(*(drawn_end - drawn_start)) > 10 and np.hypot(*(drawn_end - truth_end)) < 1.5  # its path
+
+    learned = LearnedMotion.from_config(SimpleNamespace(sequences=str(out), clips_dir="-", masks_dir="-"))
+    learned.references["spin"] = spin_reference
+    scores = learned.scores("training-toy-000", np.load(out / "truth" / "training-toy-000.npy"), min_pixels=4)
+    assert scores["motion_fidelity"] > 0.9 and scores["containment"] > 0.9  # the clip itself turns, inside
