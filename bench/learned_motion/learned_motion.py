@@ -119,6 +119,27 @@ def spec_of(motion: str, mask: dict, path: dict) -> dict:
     return {"size": [SIZE, SIZE], "n_frames": FRAMES, "objects": [obj]}
 
 
+def write_sequence(
+    folder: Path, sid: str, prompt: str, drawn: np.ndarray, truth: np.ndarray, frames: np.ndarray, **fields
+) -> dict:
+    """One sequence of a drawn set in ``folder``: its drawn masks, true silhouettes, true video and first
+    frame; returns its manifest row (``fields`` appended: colour, shape, ground, motion, ...)."""
+    write_mask_pngs(drawn, folder / sid)
+    write_mask_pngs(truth, folder / "truth" / sid)
+    (folder / "first_frames").mkdir(exist_ok=True)
+    write_rgb_png(folder / "first_frames" / f"{sid}.png", frames[0])
+    np.save(folder / "truth" / f"{sid}.npy", frames)
+    return {
+        "id": sid,
+        "prompt": prompt,
+        "masks": sid,
+        "first_frame": f"first_frames/{sid}.png",
+        "truth_masks": f"truth/{sid}",
+        "truth_frames": f"truth/{sid}.npy",
+        **fields,
+    }
+
+
 def write_sets(out: Path, seed: int = 7) -> None:
     """Every motion's held-out set under ``out/<motion>/``: spec, drawn masks, truth, first frame, manifest."""
     for motion, rows in HELD_OUT.items():
@@ -130,7 +151,6 @@ def write_sets(out: Path, seed: int = 7) -> None:
                 (folder / "specs").mkdir(exist_ok=True)
                 (folder / "specs" / f"{sid}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
                 drawn = build_sequence(SequenceSpec.model_validate(spec))
-                write_mask_pngs(drawn, folder / sid)
                 rng = np.random.default_rng([seed, i, len(motion)])
                 params = pattern_params(motion, random_motion_params(motion, rng))
                 centres = path_centres(SequenceSpec.model_validate(spec).objects[0].path, FRAMES)
@@ -139,24 +159,20 @@ def write_sets(out: Path, seed: int = 7) -> None:
                     centres[:, 1] -= HOP["height"] * np.abs(np.sin(np.pi * HOP["count"] * u))
                 obj = ToyObject(colour, shape, RADIUS, motion, params)
                 frames, truth = render_objects([obj], ground, SIZE, FRAMES, rng, paths=[centres])
-                write_mask_pngs(truth[0], folder / "truth" / sid)
-                (folder / "first_frames").mkdir(exist_ok=True)
-                write_rgb_png(folder / "first_frames" / f"{sid}.png", frames[0])
-                np.save(folder / "truth" / f"{sid}.npy", frames)
                 manifest.append(
-                    {
-                        "id": sid,
-                        "prompt": obj.prompt(ground),
-                        "masks": sid,
-                        "first_frame": f"first_frames/{sid}.png",
-                        "truth_masks": f"truth/{sid}",
-                        "truth_frames": f"truth/{sid}.npy",
-                        "spec": f"specs/{sid}.yaml",
-                        "colour": colour,
-                        "shape": shape,
-                        "ground": ground,
-                        "motion": motion,
-                    }
+                    write_sequence(
+                        folder,
+                        sid,
+                        obj.prompt(ground),
+                        drawn,
+                        truth[0],
+                        frames,
+                        spec=f"specs/{sid}.yaml",
+                        colour=colour,
+                        shape=shape,
+                        ground=ground,
+                        motion=motion,
+                    )  # fmt: skip
                 )
             (folder / "manifest.yaml").write_text(yaml.safe_dump({"sequences": manifest}, sort_keys=False))
         print(f"{out / motion}: {len(rows)} drawn sequences")
@@ -194,23 +210,9 @@ def write_training_set(clips_dir: Path, out: Path, seed: int = 0) -> Path:
         for clip in read_clip_manifest(clips_dir).itertuples():
             data = np.load(clips_dir / clip.clip)
             frames, truth = data["frames"][:FRAMES], data["truth_masks"][:FRAMES] > 0
-            sid = f"training-{clip.id}"
-            write_mask_pngs(coarsen(truth, "rigid", rng), folder / sid)
-            write_mask_pngs(truth, folder / "truth" / sid)
-            np.save(folder / "truth" / f"{sid}.npy", frames)
-            (folder / "first_frames").mkdir(exist_ok=True)
-            write_rgb_png(folder / "first_frames" / f"{sid}.png", frames[0])
-            rows.append(
-                {
-                    "id": sid,
-                    "prompt": clip.prompt,
-                    "masks": sid,
-                    "first_frame": f"first_frames/{sid}.png",
-                    "truth_masks": f"truth/{sid}",
-                    "truth_frames": f"truth/{sid}.npy",
-                    **{k: getattr(clip, k) for k in ("colour", "shape", "ground", "motion")},
-                }
-            )
+            fields = {k: getattr(clip, k) for k in ("colour", "shape", "ground", "motion")}
+            drawn = coarsen(truth, "rigid", rng)
+            rows.append(write_sequence(folder, f"training-{clip.id}", clip.prompt, drawn, truth, frames, **fields))
         (folder / "manifest.yaml").write_text(yaml.safe_dump({"sequences": rows}, sort_keys=False))
     return out
 

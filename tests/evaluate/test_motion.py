@@ -94,6 +94,7 @@ def test_the_training_set_carries_one_rigid_mask_along_each_clips_own_path(tmp_p
     import pandas as pd
 
     from bench.learned_motion.learned_motion import write_training_set
+    from tasks.common.io import read_mask_pngs
     from tasks.evaluate.motion import LearnedMotion
 
     clips = tmp_path / "clips"
@@ -106,8 +107,6 @@ def test_the_training_set_carries_one_rigid_mask_along_each_clips_own_path(tmp_p
                      "colour": "red", "shape": shape, "ground": "grass", "motion": "spin"})  # fmt: skip
     pd.DataFrame(rows).to_csv(clips / "manifest.csv", index=False)
     out = write_training_set(clips, tmp_path / "training")
-
-    from tasks.common.io import read_mask_pngs
 
     truth = read_mask_pngs(out / "truth" / "training-toy-000")
     drawn = read_mask_pngs(out / "training-toy-000")
