@@ -1,6 +1,5 @@
 """Base models: train the toy world's SD / ControlNet / CLIP stand-ins, or check the sd14 weights."""
 
-import sys
 from pathlib import Path
 
 from prefect import flow, task
@@ -58,5 +57,10 @@ def base_flow(params_path: str = "params.yaml", decoder_only: bool = False, meas
 
 
 if __name__ == "__main__":
-    # python -m flows.base [--decoder-only | --measure-only]
-    run_stage(base_flow, decoder_only="--decoder-only" in sys.argv[1:], measure_only="--measure-only" in sys.argv[1:])
+    run_stage(
+        base_flow,
+        {
+            "decoder_only": "train only the VAE's decoder on the base already built (its other models kept)",
+            "measure_only": "measure the built base again, its models kept",
+        },
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -20,8 +21,17 @@ from tasks.common.params import DEFAULT_PARAMS, ConfigT, load_stage_config
 PIPELINE_TAG_ENV = "MASKMOTION_PIPELINE_TAG"
 
 
-def run_stage(stage_flow: Callable, **kwargs):
-    """Entry point of ``python -m flows.<stage>``: run the flow, tagged with the pipeline run if any."""
+def run_stage(stage_flow: Callable, switches: dict[str, str] | None = None, argv: list[str] | None = None):
+    """Entry point of ``python -m flows.<stage>``: run the flow, tagged with the pipeline run if any.
+
+    ``switches`` name the flow's on/off parameters and their help (``{"decoder_only": ...}`` is
+    ``--decoder-only``). The command line is parsed first: ``--help`` prints the flow's docstring and
+    exits, and any other argument is an error, so a mistyped or unknown flag never starts a stage that
+    can run for an hour."""
+    parser = argparse.ArgumentParser(prog=f"python -m flows.{stage_flow.name}", description=stage_flow.description)
+    for name, text in (switches or {}).items():
+        parser.add_argument("--" + name.replace("_", "-"), action="store_true", help=text)
+    kwargs = vars(parser.parse_args(sys.argv[1:] if argv is None else argv))
     tag = os.environ.get(PIPELINE_TAG_ENV)
     with tags(*([tag] if tag else [])):
         return stage_flow(**kwargs)

@@ -132,7 +132,16 @@ def train_vae_decoder(
     report = _train(
         "vae_decoder",
         params,
-        lambda b: vae_loss(vae, b["pixels"], c.kl_weight, c.edge_weight, b["masks"], c.foreground_weight, gen),
+        lambda b: vae_loss(
+            vae,
+            b["pixels"],
+            c.kl_weight,
+            c.edge_weight,
+            b["masks"],
+            c.foreground_weight,
+            gen,
+            c.decoder_boundary_weight,
+        ),
         batches,
         c.decoder_train,
         cfg.logs_dir,
@@ -333,7 +342,7 @@ def build_toy_base(cfg: BaseConfig) -> dict:
         report["total_mb"] = size_mb(out)
         report["heldout_combos"] = [" ".join(c) for c in held_combos]
         report["wall_minutes"] = round((time.time() - start) / 60, 1)
-        (out / "README.md").write_text(readme(report))
+        (out / "README.md").write_text(readme(report, cfg.text.max_length))
         shutil.copytree(cfg.logs_dir, out / "logs")  # loss curves (DVC plots) travel with the models
     write_json(cfg.metrics, report)
     return report

@@ -99,6 +99,12 @@ class VaeConfig(StageConfig):
         description="share of the decoder step's frames that show 2-3 objects (the rest: the training pool's "
         "single objects), so each object's colour is decoded from its own latents (0 = single objects only)",
     )
+    decoder_boundary_weight: float = Field(
+        0.0,
+        ge=0,
+        description="extra weight of the decoder step's loss on pixels beside a sharp colour change: object "
+        "outlines and the seams where objects meet (0 = none)",
+    )
 
 
 class TextConfig(StageConfig):

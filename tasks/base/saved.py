@@ -52,7 +52,7 @@ def train_saved_decoder(cfg: BaseConfig) -> dict:
         report["total_mb"] = size_mb(out)
         # what a full build with this step takes: the build's time plus this step's
         report["wall_minutes"] = round(report["wall_minutes"] + (time.time() - start) / 60, 1)
-        (out / "README.md").write_text(readme(report))
+        (out / "README.md").write_text(readme(report, cfg.text.max_length))
     write_json(cfg.metrics, report)
     return report
 
@@ -69,6 +69,6 @@ def measure_saved_base(cfg: BaseConfig) -> dict:
     with atomic_dir(cfg.out_dir) as out:
         shutil.copytree(cfg.out_dir, out, dirs_exist_ok=True)
         report["quality"] = measure_quality(out, upright_eval_pool(cfg), cfg, posed_eval_pool(cfg))
-        (out / "README.md").write_text(readme(report))
+        (out / "README.md").write_text(readme(report, cfg.text.max_length))
     write_json(cfg.metrics, report)
     return report

@@ -9,7 +9,7 @@ from tasks.base.controlnet import controlnet_loss, mask_image
 from tasks.base.text import tokenize
 from tasks.base.train_loop import train
 from tasks.base.unet import build_scheduler, noised, t2i_loss
-from tasks.base.vae import latent_scaling_factor, object_weight, vae_loss
+from tasks.base.vae import colour_boundaries, latent_scaling_factor, object_weight, vae_loss
 
 
 def test_vae_shapes_and_round_trip(components, tmp_path):
@@ -236,3 +236,34 @@ def test_noise_offset_moves_each_channels_mean_and_nothing_else():
     assert abs(shift[:, :, 0, 0].std().item() - 0.3) < 0.02
     assert abs(plain.mean((2, 3)).std().item() - 1 / 16) < 0.005
     assert abs(offset.mean((2, 3)).std().item() - (0.3**2 + 1 / 256) ** 0.5) < 0.015
+
+
+def test_colour_boundaries_mark_outlines_and_seams_not_texture():
+    x = torch.full((1, 3, 8, 8), -0.5)
+    x[..., 2:6, 1:4] = torch.tensor([0.8, -0.7, -0.7])[:, None, None]  # red
+    x[..., 2:6, 4:7] = torch.tensor([0.9, 0.7, -0.6])[:, None, None]  # yellow beside it
+    x[..., 0, :] += 0.1 * torch.tensor([1, -1] * 4)  # the ground's texture: small jumps
+    edge = colour_boundaries(x)[0, 0]
+    assert edge[3, 3] == 1 and edge[3, 4] == 1  # the seam where red meets yellow, both sides
+    assert edge[3, 0] == 1 and edge[1, 2] == 1  # the outline's ground side
+    assert edge[0].sum() == 0 and edge[3, 2] == 0  # texture, and the inside of one colour
+
+
+def test_vae_loss_boundary_weight_is_a_weighted_mean_of_the_same_errors(components):
+    vae = components["vae"].eval()
+    x = torch.full((1, 3, 32, 32), -0.5)
+    x[..., 8:20, 8:20] = 0.9
+
+    def loss(weight):
+        torch.manual_seed(0)
+        with torch.no_grad():
+            return vae_loss(vae, x, 0.0, 0.0, boundary_weight=weight)
+
+    torch.manual_seed(0)
+    with torch.no_grad():
+        recon = vae.decode(vae.encode(x).latent_dist.sample()).sample
+    err = ((recon - x).abs() + (recon - x) ** 2).mean(1)[0]
+    edge = colour_boundaries(x)[0, 0].bool()
+    assert torch.isclose(loss(0.0), err.mean())
+    expected = (err.sum() + 4.0 * err[edge].sum()) / (err.numel() + 4.0 * edge.sum())
+    assert torch.isclose(loss(4.0), expected)
