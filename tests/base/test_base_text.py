@@ -88,11 +88,14 @@ def test_a_tokenizer_too_short_for_the_longest_caption_is_a_config_error():
     from tasks.base.config import BaseConfig
     from tasks.common.params import ConfigError, load_stage_config
 
-    data = {"pose_words": True, "multi_object_share": 0.2}
+    data, short = {"pose_words": True, "multi_object_share": 0.2}, {"max_length": 16}
     with pytest.raises(ConfigError, match=r"text.max_length 16 .*19 tokens"):
-        load_stage_config(BaseConfig, "base", overrides={"data": data})
+        load_stage_config(BaseConfig, "base", overrides={"data": data, "text": short})
     load_stage_config(BaseConfig, "base", overrides={"data": data, "text": {"max_length": 19}})
-    load_stage_config(BaseConfig, "base", overrides={"data": {"multi_object_share": 0.2}})  # 16 fits 3 objects
+    # 16 fits 3 objects without pose words
+    load_stage_config(
+        BaseConfig, "base", overrides={"data": {"multi_object_share": 0.2, "pose_words": False}, "text": short}
+    )
 
 
 def test_motion_weights_set_each_motions_share_of_scenes():

@@ -261,18 +261,18 @@ def test_prompts_past_the_text_encoders_limit_are_reported_with_what_is_cut(capl
     from tasks.ingest.manifest import ManifestRow
     from tasks.ingest.stage import prompts_cut
 
-    # the toy tokenizer reads 16 tokens (start + 14 words + end); its words are the toy world's
+    # the toy tokenizer reads 20 tokens (start + 18 words + end); its words are the toy world's
     short = ManifestRow(id="short", video=Path("s.mp4"), prompt="a red circle runs across a green meadow")
-    words = "a red circle runs across a green meadow and a blue square jumps over a yellow lake"
+    words = "a red circle runs across a green meadow and a blue square jumps over a yellow lake and a pink star"
     long = ManifestRow(id="long", video=Path("l.mp4"), prompt=words)
     multi = ManifestRow(
         id="multi", video=Path("m.mp4"), prompt="a red circle", objects=[("a red circle", Path()), (words, Path())]
     )
     with caplog.at_level("WARNING"):
         cut = prompts_cut([short, long, multi], "base/toy/tokenizer")
-    assert cut == {"long": "a yellow lake", "multi objects[1]": "a yellow lake"}  # the limit keeps start + 14 words
-    assert "long: prompt has 19 tokens, the text encoder reads 16; cut: 'a yellow lake'" in caplog.text
-    assert "multi: objects[1].prompt has 19 tokens" in caplog.text
+    assert cut == {"long": "a pink star", "multi objects[1]": "a pink star"}  # the limit keeps start + 18 words
+    assert "long: prompt has 23 tokens, the text encoder reads 20; cut: 'a pink star'" in caplog.text
+    assert "multi: objects[1].prompt has 23 tokens" in caplog.text
     assert prompts_cut([long], None) == {}
 
 
