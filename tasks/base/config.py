@@ -34,26 +34,27 @@ class DataConfig(StageConfig):
     n_heldout_combos: int = Field(12, ge=1, description="(colour, shape, ground) combos never trained on")
     n_eval_scenes: int = Field(96, ge=1, description="held-out scenes for the quality figures")
     multi_object_share: float = Field(
-        0.0,
+        0.1,
         ge=0,
         lt=1,
         description="share of the VAE's, UNet's and ControlNet's training frames that show 2-3 objects, "
         "captioned with a prompt naming them all (0 = one object per frame)",
     )
     motions: list[Literal["run", "jump", "circle", "spin", "squash"]] = Field(
-        ["run", "jump", "circle"],
+        ["run", "jump", "circle", "spin", "squash"],
         min_length=1,
         description="the motions of the training scenes; their words make the toy tokenizer's vocabulary",
     )
     motion_weights: list[float] | None = Field(
-        None, description="each motion's relative share of the training scenes, as listed in motions; null = equal"
+        [1, 1, 1, 0.25, 0.25],
+        description="each motion's relative share of the training scenes, as listed in motions; null = equal",
     )
-    turned_share: float = Field(0.0, ge=0, le=1, description="share of scenes whose shape is turned, any angle")
+    turned_share: float = Field(0.1, ge=0, le=1, description="share of scenes whose shape is turned, any angle")
     stretched_share: float = Field(
-        0.0, ge=0, le=1, description="share of scenes whose shape is stretched or squashed (aspect 0.6-1.6)"
+        0.05, ge=0, le=1, description="share of scenes whose shape is stretched or squashed (aspect 0.6-1.6)"
     )
     pose_words: bool = Field(
-        False, description="captions name a turned or stretched shape's pose ('a tilted red square'); false: never"
+        True, description="captions name a turned or stretched shape's pose ('a tilted red square'); false: never"
     )
 
     @model_validator(mode="after")
@@ -108,7 +109,7 @@ class VaeConfig(StageConfig):
 
 
 class TextConfig(StageConfig):
-    max_length: int = Field(16, ge=12)
+    max_length: int = Field(20, ge=12)
     width: int = 64
     layers: int = 2
     heads: int = 4
@@ -154,7 +155,7 @@ class ClipConfig(StageConfig):
 
 
 class QualityConfig(StageConfig):
-    n_samples: int = Field(24, ge=1, description="held-out prompts sampled for text-to-image and ControlNet")
+    n_samples: int = Field(96, ge=1, description="held-out prompts sampled for text-to-image and ControlNet")
     inference_steps: int = 30
     guidance_scale: float = 4.0
     min_object_pixels: int = Field(4, ge=1, description="as evaluate.min_object_pixels, for the VAE's mask IoU")

@@ -102,8 +102,13 @@ def test_multi_object_frames_show_two_or_three_training_objects_of_different_col
     np.testing.assert_array_equal(render_pool(12, 2, train_combos, seed=0, multi_object=True).frames, pool.frames)
 
 
+# the base's pool before issue 41: single upright objects on the rigid motions, as CLIP's pool always is
+UPRIGHT = {"motions": ["run", "jump", "circle"], "motion_weights": None, "turned_share": 0.0, "stretched_share": 0.0}
+UPRIGHT |= {"pose_words": False, "multi_object_share": 0.0}
+
+
 def test_multi_object_share_adds_frames_to_the_generators_pool_not_to_clips():
-    cfg = load_stage_config(BaseConfig, "base", overrides={"data": {"n_scenes": 30, "n_eval_scenes": 4}})
+    cfg = load_stage_config(BaseConfig, "base", overrides={"data": {"n_scenes": 30, "n_eval_scenes": 4, **UPRIGHT}})
     single, clip_pool, eval_pool, held = pools.pools(cfg)
     assert single.frames.shape[0] == clip_pool.frames.shape[0] == 120  # 0: one object per frame
     shared = cfg.model_copy(update={"data": cfg.data.model_copy(update={"multi_object_share": 0.25})})
@@ -116,7 +121,7 @@ def test_multi_object_share_adds_frames_to_the_generators_pool_not_to_clips():
 
 
 def test_clip_learns_from_upright_single_objects_whatever_the_generator_sees():
-    cfg = load_stage_config(BaseConfig, "base", overrides={"data": {"n_scenes": 30, "n_eval_scenes": 4}})
+    cfg = load_stage_config(BaseConfig, "base", overrides={"data": {"n_scenes": 30, "n_eval_scenes": 4, **UPRIGHT}})
     upright, clip_upright, _, _ = pools.pools(cfg)
     posed_data = {"motions": ["run", "spin", "squash"], "turned_share": 0.5, "stretched_share": 0.3}
     posed = cfg.model_copy(update={"data": cfg.data.model_copy(update=posed_data)})

@@ -68,7 +68,7 @@ def test_toy_base_flow_writes_an_sd14_style_folder(tmp_path, prefect_harness):
     pipe = StableDiffusionPipeline.from_pretrained(out, dtype=torch.float32)
     assert pipe.unet.dtype == torch.float32
     assert pipe.vae.config.scaling_factor == pytest.approx(report["vae"]["scaling_factor"], rel=1e-3)
-    assert AutoTokenizer.from_pretrained(out / "tokenizer").model_max_length == 16
+    assert AutoTokenizer.from_pretrained(out / "tokenizer").model_max_length == 20  # base.text.max_length
     assert DDIMScheduler.from_pretrained(out / "scheduler").config.steps_offset == 1
     ControlNetModel.from_pretrained(out / "controlnet")
     load_toy_clip(out / "clip")
@@ -172,7 +172,16 @@ def test_variant_base_overlay_builds_a_posed_base_with_its_words_and_pose_figure
 
     overlay = tmp_path / "posed.yaml"
     overlay.write_text(
-        yaml.safe_dump({"data": {"motions": ["run", "spin", "squash"], "turned_share": 0.5, "stretched_share": 0.25}})
+        yaml.safe_dump(
+            {
+                "data": {
+                    "motions": ["run", "spin", "squash"],
+                    "motion_weights": None,
+                    "turned_share": 0.5,
+                    "stretched_share": 0.25,
+                }
+            }
+        )
     )
     out = tmp_path / "posed"
     variant_base.main(["--overlay", str(overlay), "--params", _params(tmp_path, **TINY), "--out", str(out)])

@@ -74,7 +74,12 @@ def test_pose_words_caption_posed_frames_only_and_leave_the_pictures_alone():
         BaseConfig,
         "base",
         overrides={
-            "data": {"pose_words": True, "multi_object_share": 0.2, "motions": ["run", "spin"]},
+            "data": {
+                "pose_words": True,
+                "multi_object_share": 0.2,
+                "motions": ["run", "spin"],
+                "motion_weights": None,
+            },
             "text": {"max_length": 20},
         },
     )
