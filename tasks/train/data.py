@@ -14,6 +14,7 @@ from tasks.common.io import load_clip
 from tasks.common.prompts import warn_cut_prompts
 from tasks.contract import read_clip_manifest, read_masks, read_object_masks, read_object_prompts
 from tasks.train.coarse import CoarseMasks
+from tasks.train.shift import RandomShift, shifted
 
 
 class ClipLatents:
@@ -52,6 +53,7 @@ class ClipLatents:
         self.object_text, self.object_masks = self._objects(pipe, table, masks_dir, masks.shape[1:])
         self.hue_shifts = tuple(hue_shifts)
         self.coarse: CoarseMasks | None = None  # set to train on coarse masks some of the time
+        self.shift: RandomShift | None = None  # set to move training windows about the frame
         self.views = []
         for degrees in self.hue_shifts:
             tinted = rotate_hue(frames, degrees)
@@ -98,8 +100,9 @@ class ClipLatents:
         and, when the clips have object prompts, object text (B, K, L, D) and masks (B, K, W, H, W).
 
         Draw order: clip, start, flip, then (only when used) hue view and prompt dropout, so the
-        default settings draw exactly what they always drew. A dropped prompt drops the objects'
-        prompts too (their masks are zeroed: the sample is unconditional).
+        default settings draw exactly what they always drew (coarse masks and moves draw from their
+        own generators). A dropped prompt drops the objects' prompts too (their masks are zeroed: the
+        sample is unconditional).
         """
         n, frames = self.latents.shape[0], self.latents.shape[2]
         if window > frames:
@@ -129,14 +132,19 @@ class ClipLatents:
         for i, s, flip, hue, drop in zip(
             idx.tolist(), starts.tolist(), flips.tolist(), hues.tolist(), dropped.tolist()
         ):
-            lat.append(self.views[hue][int(flip)][i, :, s : s + window])
+            x = self.views[hue][int(flip)][i, :, s : s + window]
             m = self.masks[i, s : s + window]
             m = m.flip(-1) if flip else m  # frames and masks flip together
+            dy, dx = self.shift.draw(m, x.shape[-1]) if self.shift is not None else (0, 0)
+            scale = m.shape[-1] // x.shape[-1]  # pixels per latent cell
+            lat.append(shifted(x, dy, dx))
+            m = shifted(m, dy, dx, scale)  # and move together
             msk.append(self.coarse(m) if self.coarse is not None else m)
             text.append(self.empty_text if drop else self.text[i])
             if self.object_text is not None:
                 om = self.object_masks[i, :, s : s + window]
-                obj_msk.append(torch.zeros_like(om) if drop else om.flip(-1) if flip else om)
+                om = shifted(om.flip(-1) if flip else om, dy, dx, scale)
+                obj_msk.append(torch.zeros_like(om) if drop else om)
                 obj_text.append(self.object_text[i])
         objects = (torch.stack(obj_text), torch.stack(obj_msk)) if obj_text else (None, None)
         return Batch(torch.stack(lat), torch.stack(text), torch.stack(msk), *objects)

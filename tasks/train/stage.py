@@ -31,6 +31,7 @@ from tasks.train.coarse import CoarseMasks
 from tasks.train.config import TrainConfig, run_fingerprint
 from tasks.train.data import ClipLatents
 from tasks.train.resume import resume, write_loss_log
+from tasks.train.shift import RandomShift
 from tasks.train.validation import ValidationVideo, prepare_validation, validation_gif
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,8 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     data = ClipLatents(pipe, cfg.clips_dir, cfg.masks_dir, cfg.hflip, tuple(cfg.hue_shifts))
     if cfg.coarse_masks > 0:
         data.coarse = CoarseMasks(cfg.coarse_masks, cfg.coarse_kinds, cfg.seed)
+    if cfg.shift_cells > 0:
+        data.shift = RandomShift(cfg.shift_cells, cfg.seed)
 
     params = [p for p in video_unet.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -22,6 +22,8 @@ def test_fingerprints_are_those_computed_before_noise_offset_was_removed(tmp_pat
     # both computed by the code of 92a8abf (train.noise_offset: 0.0 then), on these same files
     assert run_fingerprint(cfg) == "edf4b4edc75e1a82"
     assert run_fingerprint(cfg.model_copy(update={"lr": 1e-3})) == "ad4f2a6d9b3c2c28"
+    # a setting added since (train.shift_cells) keeps them at its do-nothing value, and is hashed off it
+    assert run_fingerprint(cfg.model_copy(update={"shift_cells": 2})) != run_fingerprint(cfg)
 
 
 def test_the_removed_setting_is_refused_by_name():

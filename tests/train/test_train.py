@@ -115,6 +115,42 @@ def test_batches_flip_frames_and_masks_together(tiny_world):
     assert seen_flip and seen_plain
 
 
+def test_moved_windows_move_latents_and_masks_together_and_keep_the_object(tiny_world):
+    from model.pipeline import MaskVideoPipeline
+    from model.video_unet import inflate_unet
+    from tasks.common.pretrained import load_base
+    from tasks.train.shift import RandomShift
+
+    base = load_base(tiny_world / "base")
+    pipe = MaskVideoPipeline(
+        base.vae, base.text_encoder, base.tokenizer, inflate_unet(base.unet), base.sample_scheduler
+    )
+    data = ClipLatents(pipe, str(tiny_world / "data/clips"), str(tiny_world / "data/masks"), hflip=True)
+    moved = ClipLatents(pipe, str(tiny_world / "data/clips"), str(tiny_world / "data/masks"), hflip=True)
+    moved.shift = RandomShift(3, seed=0)
+    scale = data.masks.shape[-1] // data.latents.shape[-1]
+    seen_moves = set()
+    for seed in range(6):
+        plain = data.sample(4, 4, True, torch.Generator().manual_seed(seed))
+        batch = moved.sample(4, 4, True, torch.Generator().manual_seed(seed))  # the same clips, starts, flips
+        for j in range(4):
+            # the move that turns the plain window into the moved one, found by search
+            fits = [
+                (dy, dx)
+                for dy in range(-3, 4)
+                for dx in range(-3, 4)
+                if torch.equal(batch.latents[j], plain.latents[j].roll((dy, dx), (-2, -1)))
+                and torch.equal(batch.masks[j], plain.masks[j].roll((dy * scale, dx * scale), (-2, -1)))
+            ]
+            assert fits, "latents and masks must move by the same whole cells"
+            (dy, dx), before, after = fits[0], plain.masks[j].any(0), batch.masks[j].any(0)
+            for axis, d in ((1, dy), (0, dx)):  # the object's box moves whole: it never wraps round an edge
+                b, a = torch.nonzero(before.any(axis)).flatten(), torch.nonzero(after.any(axis)).flatten()
+                assert len(b) == 0 or (a.min() == b.min() + d * scale and a.max() == b.max() + d * scale)
+            seen_moves.add((dy, dx))
+    assert len(seen_moves) > 3  # it moves, and by more than one amount
+
+
 def test_rotate_hue_keeps_greys_and_luma_and_composes():
     rng = np.random.default_rng(0)
     # muted colours: no channel leaves the RGB cube under rotation, so nothing is clipped
