@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import subprocess
 import sys
 import time
@@ -98,6 +99,9 @@ def run_system(name: str, cfg: CompareConfig, params: str) -> dict:
     result = {}
     for set_name, sequences in sets.items():
         out = Path(cfg.out_dir) / slug(name) / set_name / "outputs"
+        # every video is made afresh: ours keeps a video already made for the same inputs, and the harness
+        # would then time that (0 s) as a generation
+        shutil.rmtree(out, ignore_errors=True)
         settings = system_settings(
             system, params, checkpoint_dir, sequences=sequences, seeds=cfg.seeds, out_dir=str(out)
         )

@@ -40,3 +40,6 @@ def test_the_harness_runs_ours_and_every_training_free_peer_side_by_side(tiny_wo
     metrics = json.loads((tmp_path / "compare.json").read_text())
     assert "ControlVideo | unseen" in metrics and metrics["ours | held-out"]["n_videos"] == 1
     assert not (tmp_path / "ablations" / "weights").exists()  # ours reused the train stage's checkpoint
+    # run again over the videos of the first run: every video is generated and timed again, none kept
+    again = run_compare(CompareConfig(**params["compare"]), str(path))
+    assert (again["seconds_per_video"] > 0).all() and (again["n_generated"] == again["n_videos"]).all()
