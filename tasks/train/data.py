@@ -138,7 +138,7 @@ class ClipLatents:
             dy, dx = self.shift.draw(m, x.shape[-1]) if self.shift is not None else (0, 0)
             scale = m.shape[-1] // x.shape[-1]  # pixels per latent cell
             lat.append(shifted(x, dy, dx))
-            m = shifted(m, dy, dx, scale)  # and move together
+            m = shifted(m, dy, dx, scale)  # the masks move with the latents
             msk.append(self.coarse(m) if self.coarse is not None else m)
             text.append(self.empty_text if drop else self.text[i])
             if self.object_text is not None:
